@@ -1,0 +1,141 @@
+//! The built-in devnet: chain id 80087, every Ethereum fork through Prague active at genesis, the
+//! four Prague system contracts, and ten dev accounts from the well-known
+//! `test test … junk` mnemonic (path m/44'/60'/0'/0/i) with 10,000 ether each — the same keys
+//! anvil and hardhat print, so wallets and scripts that know them work unchanged.
+
+use crate::chainspec::ChainSpec;
+use alloy_eips::{
+    eip2935::{HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CODE},
+    eip4788::{BEACON_ROOTS_ADDRESS, BEACON_ROOTS_CODE},
+    eip7002::{WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, WITHDRAWAL_REQUEST_PREDEPLOY_CODE},
+    eip7251::{CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_CODE},
+};
+use alloy_genesis::{ChainConfig, Genesis, GenesisAccount};
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_signer_local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
+
+/// The devnet's chain id.
+pub const DEVNET_CHAIN_ID: u64 = 80087;
+/// The dev mnemonic.
+pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
+/// How many dev accounts are funded.
+pub const DEV_ACCOUNTS: u32 = 10;
+/// Default block gas limit.
+pub const DEFAULT_GAS_LIMIT: u64 = 30_000_000;
+/// Balance of each dev account: 10,000 ether.
+pub const DEV_BALANCE: U256 = U256::from_limbs([0x19e0c9bab2400000, 0x21e, 0, 0]);
+
+/// The signer of dev account `index`.
+pub fn dev_signer(index: u32) -> PrivateKeySigner {
+    MnemonicBuilder::<English>::default()
+        .phrase(DEV_MNEMONIC)
+        .index(index)
+        .and_then(|b| b.build())
+        .expect("the dev mnemonic and index are valid")
+}
+
+/// All dev signers.
+pub fn dev_signers() -> Vec<PrivateKeySigner> {
+    (0..DEV_ACCOUNTS).map(dev_signer).collect()
+}
+
+fn system_contract(code: &Bytes) -> GenesisAccount {
+    GenesisAccount::default()
+        .with_nonce(Some(1))
+        .with_code(Some(code.clone()))
+}
+
+/// The devnet genesis with the given block gas limit.
+pub fn devnet_genesis(gas_limit: u64) -> Genesis {
+    let mut config = ChainConfig {
+        chain_id: DEVNET_CHAIN_ID,
+        homestead_block: Some(0),
+        eip150_block: Some(0),
+        eip155_block: Some(0),
+        eip158_block: Some(0),
+        byzantium_block: Some(0),
+        constantinople_block: Some(0),
+        petersburg_block: Some(0),
+        istanbul_block: Some(0),
+        berlin_block: Some(0),
+        london_block: Some(0),
+        shanghai_time: Some(0),
+        cancun_time: Some(0),
+        prague_time: Some(0),
+        terminal_total_difficulty: Some(U256::ZERO),
+        terminal_total_difficulty_passed: true,
+        ..Default::default()
+    };
+    config.deposit_contract_address = Some(Address::ZERO);
+    let mut alloc = std::collections::BTreeMap::new();
+    alloc.insert(BEACON_ROOTS_ADDRESS, system_contract(&BEACON_ROOTS_CODE));
+    alloc.insert(
+        HISTORY_STORAGE_ADDRESS,
+        system_contract(&HISTORY_STORAGE_CODE),
+    );
+    alloc.insert(
+        WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+        system_contract(&WITHDRAWAL_REQUEST_PREDEPLOY_CODE),
+    );
+    alloc.insert(
+        CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+        system_contract(&CONSOLIDATION_REQUEST_PREDEPLOY_CODE),
+    );
+    for signer in dev_signers() {
+        alloc.insert(
+            signer.address(),
+            GenesisAccount::default().with_balance(DEV_BALANCE),
+        );
+    }
+    Genesis {
+        config,
+        nonce: 0,
+        timestamp: 0,
+        extra_data: Bytes::from_static(b"preconf-node devnet"),
+        gas_limit,
+        difficulty: U256::ZERO,
+        mix_hash: B256::ZERO,
+        coinbase: Address::ZERO,
+        alloc,
+        base_fee_per_gas: Some(1_000_000_000),
+        excess_blob_gas: Some(0),
+        blob_gas_used: Some(0),
+        ..Default::default()
+    }
+}
+
+/// The devnet chain spec.
+pub fn devnet_chainspec(gas_limit: u64) -> ChainSpec {
+    ChainSpec::from_genesis(devnet_genesis(gas_limit))
+        .expect("the built-in devnet genesis is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::address;
+
+    #[test]
+    fn dev_accounts_are_the_well_known_ones() {
+        assert_eq!(
+            dev_signer(0).address(),
+            address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
+        );
+        assert_eq!(
+            dev_signer(9).address(),
+            address!("a0Ee7A142d267C1f36714E4a8F75612F20a79720")
+        );
+        assert_eq!(
+            DEV_BALANCE,
+            U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18))
+        );
+    }
+
+    #[test]
+    fn devnet_is_prague_with_system_contracts() {
+        let spec = devnet_chainspec(DEFAULT_GAS_LIMIT);
+        assert_eq!(spec.chain_id(), DEVNET_CHAIN_ID);
+        assert!(spec.genesis_header().requests_hash.is_some());
+        assert_eq!(spec.genesis.alloc.len(), 14);
+    }
+}

@@ -1,0 +1,545 @@
+//! Block execution on revm through alloy-evm's Ethereum block executor: building a block from
+//! candidate transactions ([`BlockBuilder`]) and validating a received block
+//! ([`execute_block`]) share the same path, so every block we build is checked by the same code
+//! that checks the blocks we receive.
+//!
+//! Execution reads the parent's [`StateSnapshot`] and yields the new snapshot, the [`StateDiff`]
+//! to persist and every root of the header.
+
+use crate::{
+    chainspec::{ChainSpec, EthereumHardforks},
+    primitives::{Body, Header, Receipt, SealedBlock, Transaction},
+    state::{EvmDatabase, SnapshotProvider, StateDiff, StateSnapshot},
+};
+use alloy_consensus::{
+    EMPTY_OMMER_ROOT_HASH, Transaction as _, TxReceipt,
+    proofs::{calculate_receipt_root, calculate_transaction_root, calculate_withdrawals_root},
+    transaction::Recovered,
+};
+use alloy_eips::{
+    eip4844::DATA_GAS_PER_BLOB, eip4895::Withdrawal, eip7685::Requests, merge::BEACON_NONCE,
+};
+use alloy_evm::{
+    Evm, EvmEnv, EvmFactory,
+    block::{BlockExecutionError, BlockExecutor, BlockValidationError},
+    eth::{
+        EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, receipt_builder::AlloyReceiptBuilder,
+    },
+};
+use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
+use revm::{
+    context::{BlockEnv, CfgEnv},
+    context_interface::block::BlobExcessGasAndPrice,
+    database::{State, WrapDatabaseRef, states::bundle_state::BundleRetention},
+};
+use std::{borrow::Cow, sync::Arc};
+
+/// The database a block executes against.
+pub type ExecDb = State<WrapDatabaseRef<EvmDatabase<SnapshotProvider>>>;
+type Executor = EthBlockExecutor<
+    'static,
+    <EthEvmFactory as EvmFactory>::Evm<ExecDb, revm::inspector::NoOpInspector>,
+    Arc<ChainSpec>,
+    AlloyReceiptBuilder,
+>;
+
+/// Why a block is invalid. The message is what Engine API callers see as `validationError`.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// A header field breaks a consensus rule.
+    #[error("invalid header: {0}")]
+    Header(String),
+    /// The body does not match the header.
+    #[error("invalid body: {0}")]
+    Body(String),
+    /// A transaction could not be executed.
+    #[error("invalid transaction {index}: {reason}")]
+    Transaction {
+        /// Position in the block.
+        index: usize,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Execution results disagree with the header.
+    #[error("{field} mismatch: header has {expected}, execution gives {got}")]
+    Mismatch {
+        /// Header field.
+        field: &'static str,
+        /// Value in the header.
+        expected: String,
+        /// Value computed.
+        got: String,
+    },
+    /// State could not be read, or an internal failure.
+    #[error("execution failed: {0}")]
+    Internal(String),
+}
+
+/// Everything that defines the block to build on top of a parent (the Engine API's payload
+/// attributes, plus the chosen gas limit and extra data).
+#[derive(Debug, Clone)]
+pub struct BlockAttributes {
+    /// Block timestamp.
+    pub timestamp: u64,
+    /// Fee recipient (coinbase).
+    pub fee_recipient: Address,
+    /// prevRandao (mixHash).
+    pub prev_randao: B256,
+    /// Withdrawals to apply.
+    pub withdrawals: Vec<Withdrawal>,
+    /// Parent beacon block root (EIP-4788).
+    pub parent_beacon_block_root: Option<B256>,
+    /// Gas limit of the block.
+    pub gas_limit: u64,
+    /// Extra data.
+    pub extra_data: Bytes,
+}
+
+/// A block that has been executed: the sealed block, its receipts, the resulting state and the
+/// diff to persist.
+#[derive(Debug, Clone)]
+pub struct ExecutedBlock {
+    /// The block.
+    pub block: SealedBlock,
+    /// Receipts, in transaction order.
+    pub receipts: Vec<Receipt>,
+    /// State after the block.
+    pub state: StateSnapshot,
+    /// Changes relative to the parent.
+    pub diff: Arc<StateDiff>,
+    /// EIP-7685 requests.
+    pub requests: Requests,
+    /// Sum of priority fees paid to the fee recipient, in wei.
+    pub fees: U256,
+}
+
+/// What happened to one candidate transaction offered to a [`BlockBuilder`].
+#[derive(Debug)]
+pub enum TxOutcome {
+    /// Included; the gas it used.
+    Included {
+        /// Gas used.
+        gas_used: u64,
+    },
+    /// Does not fit in the gas (or blob gas) left; may fit in a later block.
+    DoesNotFit,
+    /// Invalid on this state (nonce, balance, fee below base fee…): drop it.
+    Invalid(String),
+}
+
+/// Executes transactions one by one on top of a parent block and assembles the block.
+pub struct BlockBuilder {
+    spec: Arc<ChainSpec>,
+    executor: Executor,
+    header: Header,
+    withdrawals: Option<Vec<Withdrawal>>,
+    transactions: Vec<Transaction>,
+    senders: Vec<Address>,
+    parent_state: StateSnapshot,
+    fees: U256,
+    blob_gas_used: u64,
+    max_blob_gas: u64,
+}
+
+impl std::fmt::Debug for BlockBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockBuilder")
+            .field("number", &self.header.number)
+            .field("transactions", &self.transactions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The EVM environment (config and block) of a block with this header.
+pub fn evm_env(spec: &ChainSpec, header: &Header) -> EvmEnv {
+    let spec_id = spec.spec_id_at(header.timestamp);
+    let mut cfg = CfgEnv::new_with_spec(spec_id).with_chain_id(spec.chain_id());
+    let blob_params = spec.blob_params_at(header.timestamp);
+    if let Some(p) = &blob_params {
+        cfg.set_max_blobs_per_tx(p.max_blobs_per_tx);
+    }
+    let block = BlockEnv {
+        number: U256::from(header.number),
+        beneficiary: header.beneficiary,
+        timestamp: U256::from(header.timestamp),
+        difficulty: U256::ZERO,
+        prevrandao: Some(header.mix_hash),
+        gas_limit: header.gas_limit,
+        basefee: header.base_fee_per_gas.unwrap_or_default(),
+        blob_excess_gas_and_price: header.excess_blob_gas.zip(blob_params).map(|(excess, p)| {
+            BlobExcessGasAndPrice {
+                excess_blob_gas: excess,
+                blob_gasprice: p.calc_blob_fee(excess),
+            }
+        }),
+        slot_num: 0,
+    };
+    EvmEnv::new(cfg, block)
+}
+
+/// The header of the next block before execution (roots and gas used are filled in by
+/// [`BlockBuilder::finish`]).
+pub fn next_header(spec: &ChainSpec, parent: &Header, attrs: &BlockAttributes) -> Header {
+    let ts = attrs.timestamp;
+    let cancun = spec.is_cancun_active_at_timestamp(ts);
+    Header {
+        parent_hash: parent.hash_slow(),
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        beneficiary: attrs.fee_recipient,
+        number: parent.number + 1,
+        gas_limit: attrs.gas_limit,
+        timestamp: ts,
+        extra_data: attrs.extra_data.clone(),
+        mix_hash: attrs.prev_randao,
+        nonce: BEACON_NONCE.into(),
+        base_fee_per_gas: Some(spec.next_base_fee(parent)),
+        withdrawals_root: spec
+            .is_shanghai_active_at_timestamp(ts)
+            .then(|| calculate_withdrawals_root(&attrs.withdrawals)),
+        blob_gas_used: cancun.then_some(0),
+        excess_blob_gas: spec.next_excess_blob_gas(parent, ts),
+        parent_beacon_block_root: if cancun {
+            attrs.parent_beacon_block_root
+        } else {
+            None
+        },
+        requests_hash: None,
+        ..Default::default()
+    }
+}
+
+impl BlockBuilder {
+    /// Starts a block on top of `parent` whose state is `provider`, applying the pre-block
+    /// system calls (EIP-2935 history, EIP-4788 beacon root).
+    pub fn new(
+        spec: Arc<ChainSpec>,
+        provider: SnapshotProvider,
+        header: Header,
+        withdrawals: Option<Vec<Withdrawal>>,
+    ) -> Result<Self, BlockError> {
+        let env = evm_env(&spec, &header);
+        let db = State::builder()
+            .with_database(WrapDatabaseRef(EvmDatabase(provider.clone())))
+            .with_bundle_update()
+            .build();
+        let evm = EthEvmFactory::default().create_evm(db, env);
+        let ctx = EthBlockExecutionCtx {
+            parent_hash: header.parent_hash,
+            parent_beacon_block_root: header.parent_beacon_block_root,
+            ommers: &[],
+            withdrawals: withdrawals.clone().map(Cow::Owned),
+            extra_data: header.extra_data.clone(),
+            tx_count_hint: None,
+            slot_number: None,
+        };
+        let mut executor =
+            EthBlockExecutor::new(evm, ctx, spec.clone(), AlloyReceiptBuilder::default());
+        executor
+            .apply_pre_execution_changes()
+            .map_err(|e| BlockError::Internal(e.to_string()))?;
+        let max_blob_gas = spec
+            .blob_params_at(header.timestamp)
+            .map(|p| p.max_blob_gas_per_block())
+            .unwrap_or(0);
+        Ok(Self {
+            parent_state: provider.snapshot.clone(),
+            spec,
+            executor,
+            header,
+            withdrawals,
+            transactions: Vec::new(),
+            senders: Vec::new(),
+            fees: U256::ZERO,
+            blob_gas_used: 0,
+            max_blob_gas,
+        })
+    }
+
+    /// The header being built.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Gas used so far.
+    pub fn gas_used(&self) -> u64 {
+        self.executor.cumulative_tx_gas_used
+    }
+
+    /// Gas still available in the block.
+    pub fn gas_left(&self) -> u64 {
+        self.header.gas_limit.saturating_sub(self.gas_used())
+    }
+
+    /// Transactions included so far.
+    pub fn transactions(&self) -> &[Transaction] {
+        &self.transactions
+    }
+
+    /// Receipts of the transactions included so far.
+    pub fn receipts(&self) -> &[Receipt] {
+        self.executor.receipts()
+    }
+
+    /// Executes one transaction and includes it if it is valid and fits.
+    pub fn execute(&mut self, tx: Recovered<Transaction>) -> TxOutcome {
+        if tx.gas_limit() > self.gas_left() {
+            return TxOutcome::DoesNotFit;
+        }
+        let blob_gas = tx.blob_count().unwrap_or(0) * DATA_GAS_PER_BLOB;
+        if blob_gas > 0 && self.blob_gas_used + blob_gas > self.max_blob_gas {
+            return TxOutcome::DoesNotFit;
+        }
+        let base_fee = self.header.base_fee_per_gas.unwrap_or_default();
+        let tip = tx.effective_tip_per_gas(base_fee).unwrap_or(0);
+        match self.executor.execute_transaction(&tx) {
+            Ok(out) => {
+                let gas_used = out.tx_gas_used();
+                self.fees += U256::from(tip) * U256::from(gas_used);
+                self.blob_gas_used += blob_gas;
+                let (tx, sender) = tx.into_parts();
+                self.transactions.push(tx);
+                self.senders.push(sender);
+                TxOutcome::Included { gas_used }
+            }
+            Err(BlockExecutionError::Validation(
+                BlockValidationError::TransactionGasLimitMoreThanAvailableBlockGas { .. },
+            )) => TxOutcome::DoesNotFit,
+            Err(e) => TxOutcome::Invalid(invalid_reason(&e)),
+        }
+    }
+
+    /// Applies the post-block changes (withdrawals, EIP-7002/7251 requests) and assembles the
+    /// block with every root.
+    pub fn finish(self) -> Result<ExecutedBlock, BlockError> {
+        let Self {
+            spec,
+            executor,
+            mut header,
+            withdrawals,
+            transactions,
+            senders,
+            parent_state,
+            fees,
+            blob_gas_used,
+            ..
+        } = self;
+        let (mut evm, result) = executor
+            .finish()
+            .map_err(|e| BlockError::Internal(e.to_string()))?;
+        let db = evm.db_mut();
+        db.merge_transitions(BundleRetention::PlainState);
+        let bundle = db.take_bundle();
+        let diff = StateDiff::from_bundle(&bundle);
+        let state = parent_state.apply(&diff);
+
+        header.gas_used = result.gas_used;
+        header.state_root = state.root();
+        header.transactions_root = calculate_transaction_root(&transactions);
+        header.receipts_root = calculate_receipt_root(&result.receipts);
+        header.logs_bloom = result.receipts.iter().fold(Bloom::ZERO, |mut b, r| {
+            b.accrue_bloom(&r.bloom());
+            b
+        });
+        if header.blob_gas_used.is_some() {
+            header.blob_gas_used = Some(blob_gas_used);
+        }
+        if spec.is_prague_active_at_timestamp(header.timestamp) {
+            header.requests_hash = Some(result.requests.requests_hash());
+        }
+        let body = Body {
+            transactions,
+            ommers: Vec::new(),
+            withdrawals: withdrawals.map(Into::into),
+        };
+        Ok(ExecutedBlock {
+            block: SealedBlock::new(header, body, senders),
+            receipts: result.receipts,
+            state,
+            diff: Arc::new(diff),
+            requests: result.requests,
+            fees,
+        })
+    }
+}
+
+fn invalid_reason(e: &BlockExecutionError) -> String {
+    match e {
+        BlockExecutionError::Validation(BlockValidationError::InvalidTx { error, .. }) => {
+            error.to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Checks a header against its parent under the chain's rules (everything that can be checked
+/// before execution).
+pub fn validate_header(
+    spec: &ChainSpec,
+    parent: &Header,
+    header: &Header,
+) -> Result<(), BlockError> {
+    let bad = |m: String| Err(BlockError::Header(m));
+    if header.number != parent.number + 1 {
+        return bad(format!(
+            "number {} does not follow parent {}",
+            header.number, parent.number
+        ));
+    }
+    if header.timestamp <= parent.timestamp {
+        return bad(format!(
+            "timestamp {} not after parent's {}",
+            header.timestamp, parent.timestamp
+        ));
+    }
+    if header.extra_data.len() > 32 {
+        return bad(format!(
+            "extra data is {} bytes, at most 32 allowed",
+            header.extra_data.len()
+        ));
+    }
+    if header.gas_used > header.gas_limit {
+        return bad(format!(
+            "gas used {} above gas limit {}",
+            header.gas_used, header.gas_limit
+        ));
+    }
+    let max_delta = parent.gas_limit / 1024;
+    if header.gas_limit.abs_diff(parent.gas_limit) >= max_delta || header.gas_limit < 5000 {
+        if header.gas_limit != parent.gas_limit {
+            return bad(format!(
+                "gas limit {} too far from parent's {}",
+                header.gas_limit, parent.gas_limit
+            ));
+        }
+    }
+    if !header.difficulty.is_zero() || header.nonce != alloy_primitives::B64::from(BEACON_NONCE) {
+        return bad("difficulty and nonce must be zero after the merge".into());
+    }
+    if header.ommers_hash != EMPTY_OMMER_ROOT_HASH {
+        return bad("ommers hash must be the empty list's".into());
+    }
+    let expected_base_fee = spec.next_base_fee(parent);
+    if header.base_fee_per_gas != Some(expected_base_fee) {
+        return bad(format!(
+            "base fee {:?}, expected {expected_base_fee}",
+            header.base_fee_per_gas
+        ));
+    }
+    let ts = header.timestamp;
+    if spec.is_shanghai_active_at_timestamp(ts) != header.withdrawals_root.is_some() {
+        return bad("withdrawals root presence does not match the fork".into());
+    }
+    if spec.is_cancun_active_at_timestamp(ts) {
+        if header.parent_beacon_block_root.is_none() || header.blob_gas_used.is_none() {
+            return bad("missing Cancun header fields".into());
+        }
+        let expected = spec.next_excess_blob_gas(parent, ts);
+        if header.excess_blob_gas != expected {
+            return bad(format!(
+                "excess blob gas {:?}, expected {expected:?}",
+                header.excess_blob_gas
+            ));
+        }
+    } else if header.parent_beacon_block_root.is_some()
+        || header.blob_gas_used.is_some()
+        || header.excess_blob_gas.is_some()
+    {
+        return bad("Cancun header fields before Cancun".into());
+    }
+    if spec.is_prague_active_at_timestamp(ts) != header.requests_hash.is_some() {
+        return bad("requests hash presence does not match the fork".into());
+    }
+    Ok(())
+}
+
+/// Validates and executes a received block on its parent's state. The result's roots are checked
+/// against the header; any disagreement is an error naming the field.
+pub fn execute_block(
+    spec: Arc<ChainSpec>,
+    parent: &Header,
+    provider: SnapshotProvider,
+    block: SealedBlock,
+) -> Result<ExecutedBlock, BlockError> {
+    validate_header(&spec, parent, &block.header)?;
+    let header = &block.header;
+    if calculate_transaction_root(&block.body.transactions) != header.transactions_root {
+        return Err(BlockError::Body(
+            "transactions root does not match the transactions".into(),
+        ));
+    }
+    let withdrawals = block.body.withdrawals.as_ref().map(|w| w.to_vec());
+    if header.withdrawals_root != withdrawals.as_ref().map(|w| calculate_withdrawals_root(w)) {
+        return Err(BlockError::Body(
+            "withdrawals root does not match the withdrawals".into(),
+        ));
+    }
+    if !block.body.ommers.is_empty() {
+        return Err(BlockError::Body("ommers are not allowed".into()));
+    }
+    let mut template = header.clone();
+    template.gas_used = 0;
+    let mut builder = BlockBuilder::new(spec, provider, template, withdrawals)?;
+    for (index, (tx, sender)) in block
+        .body
+        .transactions
+        .iter()
+        .zip(&block.senders)
+        .enumerate()
+    {
+        match builder.execute(Recovered::new_unchecked(tx.clone(), *sender)) {
+            TxOutcome::Included { .. } => {}
+            TxOutcome::DoesNotFit => {
+                return Err(BlockError::Transaction {
+                    index,
+                    reason: "exceeds the block's gas or blob gas".into(),
+                });
+            }
+            TxOutcome::Invalid(reason) => return Err(BlockError::Transaction { index, reason }),
+        }
+    }
+    let executed = builder.finish()?;
+    let got = &executed.block.header;
+    let checks: [(&'static str, String, String); 6] = [
+        (
+            "gasUsed",
+            header.gas_used.to_string(),
+            got.gas_used.to_string(),
+        ),
+        (
+            "blobGasUsed",
+            format!("{:?}", header.blob_gas_used),
+            format!("{:?}", got.blob_gas_used),
+        ),
+        (
+            "receiptsRoot",
+            header.receipts_root.to_string(),
+            got.receipts_root.to_string(),
+        ),
+        (
+            "logsBloom",
+            header.logs_bloom.to_string(),
+            got.logs_bloom.to_string(),
+        ),
+        (
+            "requestsHash",
+            format!("{:?}", header.requests_hash),
+            format!("{:?}", got.requests_hash),
+        ),
+        (
+            "stateRoot",
+            header.state_root.to_string(),
+            got.state_root.to_string(),
+        ),
+    ];
+    for (field, expected, got) in checks {
+        if expected != got {
+            return Err(BlockError::Mismatch {
+                field,
+                expected,
+                got,
+            });
+        }
+    }
+    debug_assert_eq!(executed.block.hash, block.hash);
+    Ok(ExecutedBlock { block, ..executed })
+}

@@ -1,0 +1,537 @@
+//! On-disk storage on redb: blocks, receipts, the transaction index, the canonical chain, the
+//! latest flat state and the history of every account and slot.
+//!
+//! Each imported block is one redb write transaction (blocks, receipts, index, state, history and
+//! the head pointer together), committed with `Durability::Immediate`: a kill at any moment leaves
+//! either the previous head or the new one, never half a block. The in-memory state trie
+//! ([`crate::state::StateSnapshot`]) is derived from the flat state at start-up and checked
+//! against the head's state root.
+//!
+//! Keys: state tables are keyed by keccak(address) and keccak(slot), the order the state trie
+//! uses. History rows are keyed `hashed key ‖ block number (BE)` and hold the value *after* that
+//! block, so the value at block N is the last row at or before N.
+
+use crate::{
+    chainspec::ChainSpec,
+    primitives::{Body, Header, Receipt, SealedBlock},
+    state::{AccountFields, AccountState, StateDiff, StateError, StateProvider, StateSnapshot},
+};
+use alloy_consensus::constants::KECCAK_EMPTY;
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_rlp::{Decodable, Encodable};
+use redb::{
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+};
+use std::{path::Path, sync::Arc};
+
+const HEADERS: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("headers");
+const BODIES: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("bodies");
+const RECEIPTS: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("receipts");
+const CANONICAL: TableDefinition<'_, u64, &[u8; 32]> = TableDefinition::new("canonical");
+const TX_LOOKUP: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("tx_lookup");
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+const ACCOUNTS: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("accounts");
+const STORAGE: TableDefinition<'_, &[u8; 64], &[u8; 32]> = TableDefinition::new("storage");
+const CODE: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("code");
+const ACCOUNT_HISTORY: TableDefinition<'_, &[u8; 40], &[u8]> =
+    TableDefinition::new("account_history");
+const STORAGE_HISTORY: TableDefinition<'_, &[u8; 72], &[u8; 32]> =
+    TableDefinition::new("storage_history");
+
+const HEAD: &str = "head";
+const SAFE: &str = "safe";
+const FINALIZED: &str = "finalized";
+const GENESIS: &str = "genesis";
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// redb failed.
+    #[error("database: {0}")]
+    Db(String),
+    /// A record could not be decoded: the database is corrupt.
+    #[error("corrupt record in {table}: {detail}")]
+    Corrupt {
+        /// Table name.
+        table: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The datadir holds a different chain.
+    #[error("datadir holds genesis {found}, but the chain spec's genesis is {expected}")]
+    GenesisMismatch {
+        /// Genesis in the database.
+        found: B256,
+        /// Genesis of the spec.
+        expected: B256,
+    },
+    /// A block's parent is not the current head.
+    #[error("block {number} ({hash}) does not extend the head {head}")]
+    NotOnHead {
+        /// Block number.
+        number: u64,
+        /// Block hash.
+        hash: B256,
+        /// Current head.
+        head: B256,
+    },
+}
+
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StorageError {
+            fn from(e: $t) -> Self { StorageError::Db(e.to_string()) }
+        }
+    )*};
+}
+db_err!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+impl From<StorageError> for StateError {
+    fn from(e: StorageError) -> Self {
+        StateError(e.to_string())
+    }
+}
+
+/// Where a transaction sits in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxLocation {
+    /// Block hash.
+    pub block_hash: B256,
+    /// Block number.
+    pub block_number: u64,
+    /// Index in the block.
+    pub index: u64,
+}
+
+/// The node's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Arc<Database>,
+}
+
+fn corrupt(table: &'static str, detail: impl ToString) -> StorageError {
+    StorageError::Corrupt {
+        table,
+        detail: detail.to_string(),
+    }
+}
+
+fn storage_key(hashed_address: &B256, hashed_slot: &B256) -> [u8; 64] {
+    let mut k = [0u8; 64];
+    k[..32].copy_from_slice(hashed_address.as_slice());
+    k[32..].copy_from_slice(hashed_slot.as_slice());
+    k
+}
+
+fn account_history_key(hashed_address: &B256, block: u64) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..32].copy_from_slice(hashed_address.as_slice());
+    k[32..].copy_from_slice(&block.to_be_bytes());
+    k
+}
+
+fn storage_history_key(hashed_address: &B256, hashed_slot: &B256, block: u64) -> [u8; 72] {
+    let mut k = [0u8; 72];
+    k[..64].copy_from_slice(&storage_key(hashed_address, hashed_slot));
+    k[64..].copy_from_slice(&block.to_be_bytes());
+    k
+}
+
+impl Store {
+    /// Opens (or creates) the database file `DIR/chain.redb`.
+    pub fn open(dir: &Path) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StorageError::Db(format!("{}: {e}", dir.display())))?;
+        let db = Database::create(dir.join("chain.redb"))?;
+        let txn = db.begin_write()?;
+        {
+            // Create every table so read transactions never meet a missing one.
+            txn.open_table(HEADERS)?;
+            txn.open_table(BODIES)?;
+            txn.open_table(RECEIPTS)?;
+            txn.open_table(CANONICAL)?;
+            txn.open_table(TX_LOOKUP)?;
+            txn.open_table(META)?;
+            txn.open_table(ACCOUNTS)?;
+            txn.open_table(STORAGE)?;
+            txn.open_table(CODE)?;
+            txn.open_table(ACCOUNT_HISTORY)?;
+            txn.open_table(STORAGE_HISTORY)?;
+        }
+        txn.commit()?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Writes the genesis block and state on a fresh database, or checks that an existing
+    /// database holds the same chain. Returns true when the genesis was written.
+    pub fn init_genesis(&self, spec: &ChainSpec) -> Result<bool, StorageError> {
+        if let Some(found) = self.meta_hash(GENESIS)? {
+            if found != spec.genesis_hash() {
+                return Err(StorageError::GenesisMismatch {
+                    found,
+                    expected: spec.genesis_hash(),
+                });
+            }
+            return Ok(false);
+        }
+        let mut diff = StateDiff::default();
+        for (address, acc) in &spec.genesis.alloc {
+            let code = acc.code.clone().filter(|c| !c.is_empty());
+            let code_hash = code.as_ref().map(keccak256).unwrap_or(KECCAK_EMPTY);
+            if let Some(code) = code {
+                diff.contracts.insert(code_hash, code);
+            }
+            diff.accounts.insert(
+                *address,
+                crate::state::AccountChange {
+                    info: Some(AccountFields {
+                        nonce: acc.nonce.unwrap_or(0),
+                        balance: acc.balance,
+                        code_hash,
+                    }),
+                    storage_wiped: false,
+                    storage: acc
+                        .storage_slots()
+                        .map(|(k, v)| (U256::from_be_bytes(k.0), v))
+                        .collect(),
+                },
+            );
+        }
+        let header = spec.genesis_header().clone();
+        let block = SealedBlock::new(header, Body::default(), Vec::new());
+        self.write_block(&block, &[], &diff)?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(GENESIS, block.hash.as_slice())?;
+            meta.insert(SAFE, block.hash.as_slice())?;
+            meta.insert(FINALIZED, block.hash.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(true)
+    }
+
+    /// Commits a block that extends the current head, with its receipts and state changes, and
+    /// makes it the head. One write transaction.
+    pub fn commit_block(
+        &self,
+        block: &SealedBlock,
+        receipts: &[Receipt],
+        diff: &StateDiff,
+    ) -> Result<(), StorageError> {
+        let head = self.head_hash()?.unwrap_or_default();
+        if block.header.parent_hash != head {
+            return Err(StorageError::NotOnHead {
+                number: block.number(),
+                hash: block.hash,
+                head,
+            });
+        }
+        self.write_block(block, receipts, diff)
+    }
+
+    fn write_block(
+        &self,
+        block: &SealedBlock,
+        receipts: &[Receipt],
+        diff: &StateDiff,
+    ) -> Result<(), StorageError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        let number = block.number();
+        let hash = block.hash.0;
+        {
+            let mut buf = Vec::with_capacity(600);
+            block.header.encode(&mut buf);
+            txn.open_table(HEADERS)?.insert(&hash, buf.as_slice())?;
+            buf.clear();
+            block.body.encode(&mut buf);
+            txn.open_table(BODIES)?.insert(&hash, buf.as_slice())?;
+            buf.clear();
+            receipts.to_vec().encode(&mut buf);
+            txn.open_table(RECEIPTS)?.insert(&hash, buf.as_slice())?;
+            txn.open_table(CANONICAL)?.insert(number, &hash)?;
+            let mut lookup = txn.open_table(TX_LOOKUP)?;
+            for (i, tx) in block.body.transactions.iter().enumerate() {
+                let mut v = [0u8; 48];
+                v[..32].copy_from_slice(&hash);
+                v[32..40].copy_from_slice(&number.to_be_bytes());
+                v[40..].copy_from_slice(&(i as u64).to_be_bytes());
+                lookup.insert(&tx.tx_hash().0, v.as_slice())?;
+            }
+
+            let mut code = txn.open_table(CODE)?;
+            for (h, c) in &diff.contracts {
+                code.insert(&h.0, c.as_ref())?;
+            }
+            let mut accounts = txn.open_table(ACCOUNTS)?;
+            let mut storage = txn.open_table(STORAGE)?;
+            let mut acc_hist = txn.open_table(ACCOUNT_HISTORY)?;
+            let mut st_hist = txn.open_table(STORAGE_HISTORY)?;
+            for (address, change) in &diff.accounts {
+                let ha = keccak256(address);
+                match &change.info {
+                    Some(f) => {
+                        accounts.insert(&ha.0, f.encode().as_slice())?;
+                        acc_hist
+                            .insert(&account_history_key(&ha, number), f.encode().as_slice())?;
+                    }
+                    None => {
+                        accounts.remove(&ha.0)?;
+                        acc_hist.insert(&account_history_key(&ha, number), [].as_slice())?;
+                    }
+                }
+                if change.storage_wiped || change.info.is_none() {
+                    // Record every existing slot as cleared at this block, then drop them.
+                    let lo = storage_key(&ha, &B256::ZERO);
+                    let hi = storage_key(&ha, &B256::repeat_byte(0xff));
+                    let slots: Vec<[u8; 64]> = storage
+                        .range::<&[u8; 64]>(&lo..=&hi)?
+                        .map(|r| r.map(|(k, _)| *k.value()))
+                        .collect::<Result<_, _>>()?;
+                    for k in slots {
+                        storage.remove(&k)?;
+                        let hs = B256::from_slice(&k[32..]);
+                        st_hist.insert(&storage_history_key(&ha, &hs, number), &[0u8; 32])?;
+                    }
+                }
+                for (slot, value) in &change.storage {
+                    let hs = keccak256(slot.to_be_bytes::<32>());
+                    let key = storage_key(&ha, &hs);
+                    let v = value.to_be_bytes::<32>();
+                    if value.is_zero() {
+                        storage.remove(&key)?;
+                    } else {
+                        storage.insert(&key, &v)?;
+                    }
+                    st_hist.insert(&storage_history_key(&ha, &hs, number), &v)?;
+                }
+            }
+            txn.open_table(META)?.insert(HEAD, hash.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Records the safe and finalized blocks named by the consensus layer.
+    pub fn set_safe_finalized(&self, safe: B256, finalized: B256) -> Result<(), StorageError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            if !safe.is_zero() {
+                meta.insert(SAFE, safe.as_slice())?;
+            }
+            if !finalized.is_zero() {
+                meta.insert(FINALIZED, finalized.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StorageError> {
+        Ok(self.db.begin_read()?)
+    }
+
+    fn meta_hash(&self, key: &str) -> Result<Option<B256>, StorageError> {
+        let txn = self.read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(key)?.map(|v| B256::from_slice(v.value())))
+    }
+
+    /// The head block hash.
+    pub fn head_hash(&self) -> Result<Option<B256>, StorageError> {
+        self.meta_hash(HEAD)
+    }
+
+    /// The safe block hash.
+    pub fn safe_hash(&self) -> Result<Option<B256>, StorageError> {
+        self.meta_hash(SAFE)
+    }
+
+    /// The finalized block hash.
+    pub fn finalized_hash(&self) -> Result<Option<B256>, StorageError> {
+        self.meta_hash(FINALIZED)
+    }
+
+    /// A header by hash.
+    pub fn header(&self, hash: &B256) -> Result<Option<Header>, StorageError> {
+        let txn = self.read()?;
+        let t = txn.open_table(HEADERS)?;
+        t.get(&hash.0)?
+            .map(|v| Header::decode(&mut v.value()).map_err(|e| corrupt("headers", e)))
+            .transpose()
+    }
+
+    /// The canonical block hash at a height.
+    pub fn canonical_hash(&self, number: u64) -> Result<Option<B256>, StorageError> {
+        let txn = self.read()?;
+        let t = txn.open_table(CANONICAL)?;
+        Ok(t.get(number)?.map(|v| B256::from(*v.value())))
+    }
+
+    /// A block body by hash.
+    pub fn body(&self, hash: &B256) -> Result<Option<Body>, StorageError> {
+        let txn = self.read()?;
+        let t = txn.open_table(BODIES)?;
+        t.get(&hash.0)?
+            .map(|v| Body::decode(&mut v.value()).map_err(|e| corrupt("bodies", e)))
+            .transpose()
+    }
+
+    /// A block's receipts by block hash.
+    pub fn receipts(&self, hash: &B256) -> Result<Option<Vec<Receipt>>, StorageError> {
+        let txn = self.read()?;
+        let t = txn.open_table(RECEIPTS)?;
+        t.get(&hash.0)?
+            .map(|v| Vec::<Receipt>::decode(&mut v.value()).map_err(|e| corrupt("receipts", e)))
+            .transpose()
+    }
+
+    /// Where a transaction was included.
+    pub fn tx_location(&self, tx_hash: &B256) -> Result<Option<TxLocation>, StorageError> {
+        let txn = self.read()?;
+        let t = txn.open_table(TX_LOOKUP)?;
+        let Some(v) = t.get(&tx_hash.0)? else {
+            return Ok(None);
+        };
+        let v = v.value();
+        if v.len() != 48 {
+            return Err(corrupt("tx_lookup", "bad length"));
+        }
+        Ok(Some(TxLocation {
+            block_hash: B256::from_slice(&v[..32]),
+            block_number: u64::from_be_bytes(v[32..40].try_into().expect("8 bytes")),
+            index: u64::from_be_bytes(v[40..48].try_into().expect("8 bytes")),
+        }))
+    }
+
+    /// Contract code by hash.
+    pub fn code(&self, hash: &B256) -> Result<Option<Bytes>, StorageError> {
+        let txn = self.read()?;
+        let t = txn.open_table(CODE)?;
+        Ok(t.get(&hash.0)?.map(|v| Bytes::copy_from_slice(v.value())))
+    }
+
+    /// Builds the state trie of the head from the flat state tables. `progress` is called every
+    /// 10,000 accounts with the count so far.
+    pub fn load_state(
+        &self,
+        mut progress: impl FnMut(usize),
+    ) -> Result<StateSnapshot, StorageError> {
+        let txn = self.read()?;
+        let accounts = txn.open_table(ACCOUNTS)?;
+        let storage = txn.open_table(STORAGE)?;
+        let mut snapshot = StateSnapshot::default();
+        for (n, row) in accounts.iter()?.enumerate() {
+            let (k, v) = row?;
+            let ha = B256::from(*k.value());
+            let f = AccountFields::decode(v.value())
+                .ok_or_else(|| corrupt("accounts", "bad length"))?;
+            let mut acc = AccountState {
+                nonce: f.nonce,
+                balance: f.balance,
+                code_hash: f.code_hash,
+                storage: Default::default(),
+            };
+            let lo = storage_key(&ha, &B256::ZERO);
+            let hi = storage_key(&ha, &B256::repeat_byte(0xff));
+            for slot in storage.range::<&[u8; 64]>(&lo..=&hi)? {
+                let (k, v) = slot?;
+                let hs = B256::from_slice(&k.value()[32..]);
+                acc.storage = acc.storage.insert(&hs, U256::from_be_bytes(*v.value()));
+            }
+            snapshot = snapshot.with_hashed_account(&ha, acc);
+            if (n + 1) % 10_000 == 0 {
+                progress(n + 1);
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// The state as of a canonical block, read from the history tables.
+    pub fn historical_state(&self, block: u64) -> Result<HistoricalState, StorageError> {
+        Ok(HistoricalState {
+            store: self.clone(),
+            txn: Arc::new(self.read()?),
+            block,
+        })
+    }
+}
+
+/// State at an older canonical block, read from the history tables.
+#[derive(Debug, Clone)]
+pub struct HistoricalState {
+    store: Store,
+    txn: Arc<ReadTransaction>,
+    block: u64,
+}
+
+impl StateProvider for HistoricalState {
+    fn account(&self, address: &Address) -> Result<Option<AccountFields>, StateError> {
+        let ha = keccak256(address);
+        let t = self
+            .txn
+            .open_table(ACCOUNT_HISTORY)
+            .map_err(StorageError::from)?;
+        let lo = account_history_key(&ha, 0);
+        let hi = account_history_key(&ha, self.block);
+        let last = t
+            .range::<&[u8; 40]>(&lo..=&hi)
+            .map_err(StorageError::from)?
+            .next_back();
+        match last {
+            None => Ok(None),
+            Some(row) => {
+                let (_, v) = row.map_err(StorageError::from)?;
+                let v = v.value();
+                if v.is_empty() {
+                    return Ok(None);
+                }
+                AccountFields::decode(v)
+                    .map(Some)
+                    .ok_or_else(|| corrupt("account_history", "bad length").into())
+            }
+        }
+    }
+
+    fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
+        let ha = keccak256(address);
+        let hs = keccak256(slot.to_be_bytes::<32>());
+        let t = self
+            .txn
+            .open_table(STORAGE_HISTORY)
+            .map_err(StorageError::from)?;
+        let lo = storage_history_key(&ha, &hs, 0);
+        let hi = storage_history_key(&ha, &hs, self.block);
+        let last = t
+            .range::<&[u8; 72]>(&lo..=&hi)
+            .map_err(StorageError::from)?
+            .next_back();
+        match last {
+            None => Ok(U256::ZERO),
+            Some(row) => Ok(U256::from_be_bytes(
+                *row.map_err(StorageError::from)?.1.value(),
+            )),
+        }
+    }
+
+    fn code(&self, hash: &B256) -> Result<Option<Bytes>, StateError> {
+        Ok(self.store.code(hash)?)
+    }
+
+    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
+        if number > self.block {
+            return Ok(B256::ZERO);
+        }
+        Ok(self.store.canonical_hash(number)?.unwrap_or_default())
+    }
+}

@@ -1,0 +1,744 @@
+//! The transaction pool's data structure (the mempool actor owns one).
+//!
+//! Per sender, transactions are kept by nonce. Those whose nonces run contiguously from the
+//! sender's state nonce are *pending* (executable now); the rest are *queued*. Block building takes
+//! [`TxPool::best`]: pending transactions ordered by effective tip, each sender's in nonce order.
+//! A transaction with the same sender and nonce replaces the old one only with a price bump.
+//! Caps per sender and overall evict the lowest-paying queued, then pending, transactions.
+
+use crate::primitives::Transaction;
+use alloy_consensus::{Transaction as _, Typed2718, transaction::Recovered};
+use alloy_eips::{eip2718::Encodable2718, eip7594::BlobTransactionSidecarVariant};
+use alloy_primitives::{Address, B256, U256};
+use std::{
+    collections::{BTreeMap, BinaryHeap, HashMap},
+    sync::Arc,
+};
+
+/// Pool limits and policy.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Transactions per sender (pending + queued).
+    pub max_per_sender: usize,
+    /// Transactions in the pool overall.
+    pub max_total: usize,
+    /// Minimum price bump for a replacement, in percent.
+    pub price_bump_percent: u128,
+    /// Largest accepted encoded transaction, in bytes.
+    pub max_tx_bytes: usize,
+    /// Queued transactions may run at most this far ahead of the state nonce.
+    pub max_nonce_gap: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_per_sender: 64,
+            max_total: 20_000,
+            price_bump_percent: 10,
+            max_tx_bytes: 128 * 1024,
+            max_nonce_gap: 64,
+        }
+    }
+}
+
+/// Why the pool refused a transaction. The messages are the ones geth and reth use, which tools
+/// match on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// Nonce below the sender's state nonce.
+    #[error("nonce too low: next nonce {expected}, tx nonce {got}")]
+    NonceTooLow {
+        /// State nonce.
+        expected: u64,
+        /// Transaction nonce.
+        got: u64,
+    },
+    /// Nonce too far ahead.
+    #[error("nonce too high: next nonce {expected}, tx nonce {got}")]
+    NonceTooHigh {
+        /// State nonce.
+        expected: u64,
+        /// Transaction nonce.
+        got: u64,
+    },
+    /// Balance below gas * price + value.
+    #[error("insufficient funds for gas * price + value: balance {balance}, tx cost {cost}")]
+    InsufficientFunds {
+        /// Sender balance.
+        balance: U256,
+        /// Maximum cost of the transaction.
+        cost: U256,
+    },
+    /// Gas limit below the intrinsic gas.
+    #[error("intrinsic gas too low: have {have}, want {want}")]
+    IntrinsicGas {
+        /// Gas limit.
+        have: u64,
+        /// Intrinsic gas.
+        want: u64,
+    },
+    /// Gas limit above the block gas limit.
+    #[error("exceeds block gas limit")]
+    GasLimit,
+    /// Fee cap below the base fee of the next block.
+    #[error(
+        "max fee per gas less than block base fee: maxFeePerGas: {max_fee}, baseFee: {base_fee}"
+    )]
+    FeeCapTooLow {
+        /// The transaction's fee cap.
+        max_fee: u128,
+        /// Next block's base fee.
+        base_fee: u64,
+    },
+    /// Tip above fee cap.
+    #[error("max priority fee per gas higher than max fee per gas")]
+    TipAboveFeeCap,
+    /// Wrong chain id.
+    #[error("invalid chain id: have {have}, want {want}")]
+    ChainId {
+        /// The transaction's chain id.
+        have: u64,
+        /// This chain's id.
+        want: u64,
+    },
+    /// Encoded size above the limit.
+    #[error("oversized data: transaction size {size}, limit {limit}")]
+    Oversized {
+        /// Size in bytes.
+        size: usize,
+        /// Limit in bytes.
+        limit: usize,
+    },
+    /// Already in the pool.
+    #[error("already known")]
+    AlreadyKnown,
+    /// Replacement without enough of a price bump.
+    #[error("replacement transaction underpriced")]
+    ReplacementUnderpriced,
+    /// Pool or sender slot limit reached and the transaction pays too little to evict another.
+    #[error("txpool is full")]
+    PoolFull,
+    /// The transaction type is not accepted (for example a blob transaction without blobs).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl PoolError {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::NonceTooLow { .. } => "nonce_too_low",
+            Self::NonceTooHigh { .. } => "nonce_too_high",
+            Self::InsufficientFunds { .. } => "insufficient_funds",
+            Self::IntrinsicGas { .. } => "intrinsic_gas",
+            Self::GasLimit => "gas_limit",
+            Self::FeeCapTooLow { .. } => "fee_cap_too_low",
+            Self::TipAboveFeeCap => "tip_above_fee_cap",
+            Self::ChainId { .. } => "chain_id",
+            Self::Oversized { .. } => "oversized",
+            Self::AlreadyKnown => "already_known",
+            Self::ReplacementUnderpriced => "replacement_underpriced",
+            Self::PoolFull => "pool_full",
+            Self::Unsupported(_) => "unsupported",
+        }
+    }
+}
+
+/// A transaction in the pool.
+#[derive(Debug, Clone)]
+pub struct PooledTx {
+    /// The transaction with its sender.
+    pub tx: Recovered<Transaction>,
+    /// Transaction hash.
+    pub hash: B256,
+    /// Blobs, proofs and commitments of a blob transaction.
+    pub sidecar: Option<Arc<BlobTransactionSidecarVariant>>,
+    /// Encoded size.
+    pub size: usize,
+    /// Arrival order, to break ties.
+    pub seq: u64,
+}
+
+impl PooledTx {
+    /// The sender.
+    pub fn sender(&self) -> Address {
+        self.tx.signer()
+    }
+    /// The nonce.
+    pub fn nonce(&self) -> u64 {
+        self.tx.nonce()
+    }
+    fn tip(&self, base_fee: u64) -> u128 {
+        self.tx.effective_tip_per_gas(base_fee).unwrap_or(0)
+    }
+}
+
+/// The sender's account as the pool sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SenderState {
+    /// State nonce at the head.
+    pub nonce: u64,
+    /// Balance at the head.
+    pub balance: U256,
+}
+
+#[derive(Debug, Default)]
+struct Sender {
+    state: SenderState,
+    txs: BTreeMap<u64, Arc<PooledTx>>,
+}
+
+impl Sender {
+    /// Number of transactions executable now (contiguous from the state nonce).
+    fn pending_len(&self) -> usize {
+        let mut n = self.state.nonce;
+        for &k in self.txs.range(self.state.nonce..).map(|(k, _)| k) {
+            if k != n {
+                break;
+            }
+            n += 1;
+        }
+        (n - self.state.nonce) as usize
+    }
+}
+
+/// The pool.
+#[derive(Debug)]
+pub struct TxPool {
+    config: PoolConfig,
+    chain_id: u64,
+    base_fee: u64,
+    block_gas_limit: u64,
+    by_hash: HashMap<B256, Arc<PooledTx>>,
+    senders: HashMap<Address, Sender>,
+    seq: u64,
+}
+
+/// What [`TxPool::add`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// The new transaction's hash.
+    pub hash: B256,
+    /// A transaction it replaced.
+    pub replaced: Option<B256>,
+    /// Transactions evicted to make room.
+    pub evicted: Vec<B256>,
+    /// True when executable now (pending), false when queued behind a nonce gap.
+    pub pending: bool,
+}
+
+impl TxPool {
+    /// An empty pool for a chain.
+    pub fn new(config: PoolConfig, chain_id: u64, base_fee: u64, block_gas_limit: u64) -> Self {
+        Self {
+            config,
+            chain_id,
+            base_fee,
+            block_gas_limit,
+            by_hash: HashMap::new(),
+            senders: HashMap::new(),
+            seq: 0,
+        }
+    }
+
+    /// The base fee of the next block, as the pool assumes it.
+    pub fn base_fee(&self) -> u64 {
+        self.base_fee
+    }
+
+    /// Number of (pending, queued) transactions.
+    pub fn counts(&self) -> (usize, usize) {
+        let pending: usize = self.senders.values().map(Sender::pending_len).sum();
+        (pending, self.by_hash.len() - pending)
+    }
+
+    /// A transaction by hash.
+    pub fn get(&self, hash: &B256) -> Option<Arc<PooledTx>> {
+        self.by_hash.get(hash).cloned()
+    }
+
+    /// The next nonce for a sender counting its pending transactions.
+    pub fn next_nonce(&self, sender: &Address) -> Option<u64> {
+        let s = self.senders.get(sender)?;
+        Some(s.state.nonce + s.pending_len() as u64)
+    }
+
+    /// Checks a transaction and adds it. `state` is the sender's account at the head.
+    pub fn add(&mut self, tx: PooledTx, state: SenderState) -> Result<Added, PoolError> {
+        self.validate(&tx, state)?;
+        let sender = tx.sender();
+        let nonce = tx.nonce();
+        let hash = tx.hash;
+        let bump = self.config.price_bump_percent;
+        let entry = self.senders.entry(sender).or_default();
+        entry.state = state;
+        let mut replaced = None;
+        if let Some(old) = entry.txs.get(&nonce) {
+            let min = |v: u128| v + v * bump / 100;
+            if tx.tx.max_fee_per_gas() < min(old.tx.max_fee_per_gas())
+                || tx
+                    .tx
+                    .max_priority_fee_per_gas()
+                    .unwrap_or(tx.tx.max_fee_per_gas())
+                    < min(old
+                        .tx
+                        .max_priority_fee_per_gas()
+                        .unwrap_or(old.tx.max_fee_per_gas()))
+            {
+                return Err(PoolError::ReplacementUnderpriced);
+            }
+            replaced = Some(old.hash);
+        } else if entry.txs.len() >= self.config.max_per_sender {
+            return Err(PoolError::PoolFull);
+        }
+        let mut tx = tx;
+        self.seq += 1;
+        tx.seq = self.seq;
+        let tx = Arc::new(tx);
+        if let Some(old) = entry.txs.insert(nonce, tx.clone()) {
+            self.by_hash.remove(&old.hash);
+        }
+        self.by_hash.insert(hash, tx);
+        let pending = nonce < entry.state.nonce + entry.pending_len() as u64;
+        let mut evicted = Vec::new();
+        while self.by_hash.len() > self.config.max_total {
+            match self.evict_one() {
+                Some(h) => evicted.push(h),
+                None => break,
+            }
+        }
+        if evicted.contains(&hash) {
+            return Err(PoolError::PoolFull);
+        }
+        Ok(Added {
+            hash,
+            replaced,
+            evicted,
+            pending,
+        })
+    }
+
+    fn validate(&self, tx: &PooledTx, state: SenderState) -> Result<(), PoolError> {
+        if self.by_hash.contains_key(&tx.hash) {
+            return Err(PoolError::AlreadyKnown);
+        }
+        if tx.size > self.config.max_tx_bytes {
+            return Err(PoolError::Oversized {
+                size: tx.size,
+                limit: self.config.max_tx_bytes,
+            });
+        }
+        if let Some(id) = tx.tx.chain_id() {
+            if id != self.chain_id {
+                return Err(PoolError::ChainId {
+                    have: id,
+                    want: self.chain_id,
+                });
+            }
+        }
+        if tx.tx.is_eip4844() && tx.sidecar.is_none() {
+            return Err(PoolError::Unsupported(
+                "blob transactions must be sent with their blobs".into(),
+            ));
+        }
+        if tx.tx.gas_limit() > self.block_gas_limit {
+            return Err(PoolError::GasLimit);
+        }
+        if let Some(tip) = tx.tx.max_priority_fee_per_gas() {
+            if tip > tx.tx.max_fee_per_gas() {
+                return Err(PoolError::TipAboveFeeCap);
+            }
+        }
+        let want = intrinsic_gas(tx.tx.inner());
+        if tx.tx.gas_limit() < want {
+            return Err(PoolError::IntrinsicGas {
+                have: tx.tx.gas_limit(),
+                want,
+            });
+        }
+        if tx.tx.max_fee_per_gas() < self.base_fee as u128 {
+            return Err(PoolError::FeeCapTooLow {
+                max_fee: tx.tx.max_fee_per_gas(),
+                base_fee: self.base_fee,
+            });
+        }
+        let nonce = tx.nonce();
+        if nonce < state.nonce {
+            return Err(PoolError::NonceTooLow {
+                expected: state.nonce,
+                got: nonce,
+            });
+        }
+        if nonce > state.nonce + self.config.max_nonce_gap {
+            return Err(PoolError::NonceTooHigh {
+                expected: state.nonce,
+                got: nonce,
+            });
+        }
+        let blob_cost = tx
+            .tx
+            .max_fee_per_blob_gas()
+            .map(|f| U256::from(f) * U256::from(tx.tx.blob_gas_used().unwrap_or(0)))
+            .unwrap_or_default();
+        let cost = U256::from(tx.tx.gas_limit()) * U256::from(tx.tx.max_fee_per_gas())
+            + tx.tx.value()
+            + blob_cost;
+        if state.balance < cost {
+            return Err(PoolError::InsufficientFunds {
+                balance: state.balance,
+                cost,
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes the worst transaction: the highest-nonce transaction of the sender whose last
+    /// transaction pays the least tip.
+    fn evict_one(&mut self) -> Option<B256> {
+        let base_fee = self.base_fee;
+        let (&sender, _) = self
+            .senders
+            .iter()
+            .filter(|(_, s)| !s.txs.is_empty())
+            .min_by_key(|(_, s)| s.txs.values().next_back().map(|t| t.tip(base_fee)))?;
+        let s = self.senders.get_mut(&sender)?;
+        let (_, tx) = s.txs.pop_last()?;
+        if s.txs.is_empty() {
+            self.senders.remove(&sender);
+        }
+        self.by_hash.remove(&tx.hash);
+        Some(tx.hash)
+    }
+
+    /// Removes transactions by hash (for example those a flashblock included).
+    pub fn remove(&mut self, hashes: &[B256]) {
+        for h in hashes {
+            if let Some(tx) = self.by_hash.remove(h) {
+                let sender = tx.sender();
+                if let Some(s) = self.senders.get_mut(&sender) {
+                    s.txs.remove(&tx.nonce());
+                    if s.txs.is_empty() {
+                        self.senders.remove(&sender);
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a new head: sets the next base fee, drops what the head made stale (nonces below the
+    /// new state nonce) and re-checks balances. `state_of` returns a sender's account at the new
+    /// head. Returns the hashes dropped.
+    pub fn on_new_head(
+        &mut self,
+        base_fee: u64,
+        mut state_of: impl FnMut(&Address) -> SenderState,
+    ) -> Vec<B256> {
+        self.base_fee = base_fee;
+        let mut dropped = Vec::new();
+        let senders: Vec<Address> = self.senders.keys().copied().collect();
+        for addr in senders {
+            let state = state_of(&addr);
+            let Some(s) = self.senders.get_mut(&addr) else {
+                continue;
+            };
+            s.state = state;
+            let stale: Vec<u64> = s.txs.range(..state.nonce).map(|(k, _)| *k).collect();
+            for n in stale {
+                if let Some(tx) = s.txs.remove(&n) {
+                    dropped.push(tx.hash);
+                }
+            }
+            // A sender whose balance no longer covers a transaction loses it and every later one.
+            let mut budget = state.balance;
+            let mut cut = None;
+            for (n, tx) in &s.txs {
+                let cost = U256::from(tx.tx.gas_limit()) * U256::from(tx.tx.max_fee_per_gas())
+                    + tx.tx.value();
+                if budget < cost {
+                    cut = Some(*n);
+                    break;
+                }
+                budget -= cost;
+            }
+            if let Some(n) = cut {
+                for (_, tx) in s.txs.split_off(&n) {
+                    dropped.push(tx.hash);
+                }
+            }
+            if s.txs.is_empty() {
+                self.senders.remove(&addr);
+            }
+        }
+        for h in &dropped {
+            self.by_hash.remove(h);
+        }
+        dropped
+    }
+
+    /// Pending transactions, best first: highest effective tip, each sender's in nonce order.
+    /// Transactions whose fee cap is below the base fee are skipped.
+    pub fn best(&self) -> BestTransactions {
+        let mut heap = BinaryHeap::new();
+        let mut queues = HashMap::new();
+        for (addr, s) in &self.senders {
+            let mut q = Vec::new();
+            let mut n = s.state.nonce;
+            while let Some(tx) = s.txs.get(&n) {
+                q.push(tx.clone());
+                n += 1;
+            }
+            q.reverse();
+            if let Some(first) = q.pop() {
+                heap.push(Ranked::new(first, self.base_fee));
+                queues.insert(*addr, q);
+            }
+        }
+        BestTransactions {
+            heap,
+            queues,
+            base_fee: self.base_fee,
+        }
+    }
+
+    /// Every transaction: (pending, queued), grouped by sender and nonce.
+    pub fn content(&self) -> (Vec<Arc<PooledTx>>, Vec<Arc<PooledTx>>) {
+        let mut pending = Vec::new();
+        let mut queued = Vec::new();
+        for s in self.senders.values() {
+            let cut = s.state.nonce + s.pending_len() as u64;
+            for (n, tx) in &s.txs {
+                if *n < cut {
+                    pending.push(tx.clone())
+                } else {
+                    queued.push(tx.clone())
+                }
+            }
+        }
+        (pending, queued)
+    }
+}
+
+#[derive(Debug)]
+struct Ranked {
+    tip: u128,
+    seq: u64,
+    tx: Arc<PooledTx>,
+}
+
+impl Ranked {
+    fn new(tx: Arc<PooledTx>, base_fee: u64) -> Self {
+        Self {
+            tip: tx.tip(base_fee),
+            seq: tx.seq,
+            tx,
+        }
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.tip == other.tip && self.seq == other.seq
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Higher tip first; on a tie, earlier arrival first.
+        self.tip
+            .cmp(&other.tip)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+/// Iterator over the pool's executable transactions in the order a block should take them.
+#[derive(Debug)]
+pub struct BestTransactions {
+    heap: BinaryHeap<Ranked>,
+    queues: HashMap<Address, Vec<Arc<PooledTx>>>,
+    base_fee: u64,
+}
+
+impl BestTransactions {
+    /// Drops the rest of a sender's transactions (call after one of them failed or did not fit).
+    pub fn skip_sender(&mut self, sender: &Address) {
+        self.queues.remove(sender);
+    }
+}
+
+impl Iterator for BestTransactions {
+    type Item = Arc<PooledTx>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let Ranked { tx, .. } = self.heap.pop()?;
+            let sender = tx.sender();
+            if let Some(next) = self.queues.get_mut(&sender).and_then(Vec::pop) {
+                self.heap.push(Ranked::new(next, self.base_fee));
+            }
+            if tx.tx.max_fee_per_gas() < self.base_fee as u128 {
+                self.queues.remove(&sender);
+                continue;
+            }
+            return Some(tx);
+        }
+    }
+}
+
+/// Intrinsic gas of a transaction under Prague rules (EIP-2028 calldata, EIP-2930 access list,
+/// EIP-3860 initcode, EIP-7623 calldata floor, EIP-7702 authorizations).
+pub fn intrinsic_gas(tx: &impl alloy_consensus::Transaction) -> u64 {
+    let input = tx.input();
+    let zeros = input.iter().filter(|b| **b == 0).count() as u64;
+    let tokens = zeros + (input.len() as u64 - zeros) * 4;
+    let mut gas = 21_000 + tokens * 4;
+    if tx.kind().is_create() {
+        gas += 32_000 + 2 * input.len().div_ceil(32) as u64;
+    }
+    if let Some(al) = tx.access_list() {
+        gas += al.0.len() as u64 * 2400
+            + al.0
+                .iter()
+                .map(|i| i.storage_keys.len() as u64)
+                .sum::<u64>()
+                * 1900;
+    }
+    if let Some(auth) = tx.authorization_list() {
+        gas += auth.len() as u64 * 25_000;
+    }
+    // EIP-7623: the gas limit must also cover the calldata floor.
+    gas.max(21_000 + tokens * 10)
+}
+
+/// Encoded length of a transaction (EIP-2718).
+pub fn encoded_len(tx: &Transaction) -> usize {
+    tx.encode_2718_len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devnet::dev_signer;
+    use alloy_consensus::{SignableTransaction, TxEip1559};
+    use alloy_primitives::TxKind;
+    use alloy_signer::SignerSync;
+
+    fn tx(signer: u32, nonce: u64, tip: u128) -> PooledTx {
+        let key = dev_signer(signer);
+        let t = TxEip1559 {
+            chain_id: 1,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 100,
+            max_priority_fee_per_gas: tip,
+            to: TxKind::Call(Address::ZERO),
+            ..Default::default()
+        };
+        let sig = key.sign_hash_sync(&t.signature_hash()).unwrap();
+        let env: Transaction = t.into_signed(sig).into();
+        let size = encoded_len(&env);
+        let hash = *env.tx_hash();
+        PooledTx {
+            tx: Recovered::new_unchecked(env, key.address()),
+            hash,
+            sidecar: None,
+            size,
+            seq: 0,
+        }
+    }
+
+    fn rich(nonce: u64) -> SenderState {
+        SenderState {
+            nonce,
+            balance: U256::from(10u64).pow(U256::from(20)),
+        }
+    }
+
+    #[test]
+    fn orders_by_tip_and_nonce_and_queues_gaps() {
+        let mut pool = TxPool::new(PoolConfig::default(), 1, 10, 30_000_000);
+        pool.add(tx(0, 0, 1), rich(0)).unwrap();
+        pool.add(tx(0, 1, 50), rich(0)).unwrap();
+        pool.add(tx(1, 0, 5), rich(0)).unwrap();
+        let gap = pool.add(tx(2, 3, 90), rich(0)).unwrap();
+        assert!(!gap.pending);
+        assert_eq!(pool.counts(), (3, 1));
+        let order: Vec<(Address, u64)> = pool.best().map(|t| (t.sender(), t.nonce())).collect();
+        let a = dev_signer(0).address();
+        let b = dev_signer(1).address();
+        assert_eq!(order, vec![(b, 0), (a, 0), (a, 1)]);
+    }
+
+    #[test]
+    fn rejects_with_the_standard_messages() {
+        let mut pool = TxPool::new(PoolConfig::default(), 1, 10, 30_000_000);
+        let t = tx(0, 0, 1);
+        pool.add(t.clone(), rich(0)).unwrap();
+        assert_eq!(
+            pool.add(t, rich(0)).unwrap_err().to_string(),
+            "already known"
+        );
+        assert_eq!(
+            pool.add(tx(0, 0, 2), rich(1)).unwrap_err().label(),
+            "nonce_too_low"
+        );
+        let poor = SenderState {
+            nonce: 0,
+            balance: U256::from(1),
+        };
+        assert!(
+            pool.add(tx(3, 0, 1), poor)
+                .unwrap_err()
+                .to_string()
+                .starts_with("insufficient funds")
+        );
+        let mut under = TxPool::new(PoolConfig::default(), 1, 1000, 30_000_000);
+        assert!(
+            under
+                .add(tx(0, 0, 1), rich(0))
+                .unwrap_err()
+                .to_string()
+                .starts_with("max fee per gas less than block base fee")
+        );
+        let mut other_chain = TxPool::new(PoolConfig::default(), 2, 10, 30_000_000);
+        assert_eq!(
+            other_chain.add(tx(0, 0, 1), rich(0)).unwrap_err().label(),
+            "chain_id"
+        );
+    }
+
+    #[test]
+    fn replacement_needs_a_bump_and_head_prunes() {
+        let mut pool = TxPool::new(PoolConfig::default(), 1, 10, 30_000_000);
+        pool.add(tx(0, 0, 10), rich(0)).unwrap();
+        // Same fee cap: underpriced even with a higher tip.
+        assert_eq!(
+            pool.add(tx(0, 0, 20), rich(0)).unwrap_err(),
+            PoolError::ReplacementUnderpriced
+        );
+        pool.add(tx(0, 1, 10), rich(0)).unwrap();
+        let dropped = pool.on_new_head(10, |_| rich(1));
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(pool.counts(), (1, 0));
+    }
+
+    #[test]
+    fn caps_evict_the_lowest_payer() {
+        let cfg = PoolConfig {
+            max_total: 2,
+            ..Default::default()
+        };
+        let mut pool = TxPool::new(cfg, 1, 10, 30_000_000);
+        pool.add(tx(0, 0, 1), rich(0)).unwrap();
+        pool.add(tx(1, 0, 50), rich(0)).unwrap();
+        let added = pool.add(tx(2, 0, 60), rich(0)).unwrap();
+        assert_eq!(added.evicted.len(), 1);
+        assert_eq!(pool.counts(), (2, 0));
+        assert!(pool.best().all(|t| t.sender() != dev_signer(0).address()));
+    }
+}
