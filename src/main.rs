@@ -1,1 +1,10 @@
-fn main() {}
+//! preconf-node: an all-in-one node for Berachain preconfirmation (BRIP-0007) devnets.
+
+mod chain_io;
+mod cli;
+mod run;
+
+fn main() -> eyre::Result<()> {
+    let cli = cli::parse()?;
+    run::main(cli)
+}

@@ -1,1 +1,15 @@
+//! Actors and servers of preconf-node. Every actor runs under the root [`supervisor`]; other code
+//! talks to an actor through its typed handle. [`node::spawn`] starts a whole node.
 
+#![warn(missing_docs)]
+
+pub mod builder;
+pub mod chain;
+pub mod devnet;
+pub mod engine;
+pub mod mempool;
+pub mod metrics;
+pub mod node;
+pub mod rpc;
+pub mod server;
+pub mod supervisor;

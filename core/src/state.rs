@@ -260,6 +260,21 @@ pub trait StateProvider: Send + Sync + fmt::Debug {
     fn block_hash(&self, number: u64) -> Result<B256, StateError>;
 }
 
+impl<T: StateProvider + ?Sized> StateProvider for Arc<T> {
+    fn account(&self, address: &Address) -> Result<Option<AccountFields>, StateError> {
+        (**self).account(address)
+    }
+    fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
+        (**self).storage(address, slot)
+    }
+    fn code(&self, hash: &B256) -> Result<Option<Bytes>, StateError> {
+        (**self).code(hash)
+    }
+    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
+        (**self).block_hash(number)
+    }
+}
+
 /// Where code and ancestor hashes come from when a snapshot is read.
 pub trait ChainData: Send + Sync + fmt::Debug {
     /// Contract code by hash.

@@ -1,0 +1,279 @@
+//! The payload builder actor. `engine_forkchoiceUpdated` with attributes starts a job for a
+//! payload id; `engine_getPayload` builds the block from the mempool's best transactions on top of
+//! the job's parent (off the actor's task) and returns it. A built payload is kept, so repeated
+//! `getPayload` calls return the same block.
+
+use crate::{chain::ChainHandle, mempool::MempoolHandle, metrics as m, supervisor::Slot};
+use alloy_eips::eip7594::BlobTransactionSidecarVariant;
+use alloy_primitives::{B256, keccak256};
+use alloy_rpc_types_engine::PayloadId;
+use preconf_core::{
+    execution::{BlockAttributes, BlockBuilder, ExecutedBlock, TxOutcome, next_header},
+    txpool::PooledTx,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tracing::{info, warn};
+
+/// How many candidate transactions a build considers.
+const MAX_CANDIDATES: usize = 10_000;
+/// How many payload jobs are remembered.
+const MAX_JOBS: usize = 64;
+
+/// A built payload: the executed block and the blob sidecars of its blob transactions.
+#[derive(Debug, Clone)]
+pub struct BuiltPayload {
+    /// The block, executed.
+    pub executed: ExecutedBlock,
+    /// Sidecars of the blob transactions, in block order.
+    pub sidecars: Vec<Arc<BlobTransactionSidecarVariant>>,
+}
+
+/// Derives the payload id from the parent and the attributes (the same inputs always give the
+/// same id, as the Engine API expects).
+pub fn payload_id(parent: &B256, attrs: &BlockAttributes) -> PayloadId {
+    let mut buf = Vec::with_capacity(200);
+    buf.extend_from_slice(parent.as_slice());
+    buf.extend_from_slice(&attrs.timestamp.to_be_bytes());
+    buf.extend_from_slice(attrs.prev_randao.as_slice());
+    buf.extend_from_slice(attrs.fee_recipient.as_slice());
+    for w in &attrs.withdrawals {
+        buf.extend_from_slice(&w.index.to_be_bytes());
+        buf.extend_from_slice(&w.validator_index.to_be_bytes());
+        buf.extend_from_slice(w.address.as_slice());
+        buf.extend_from_slice(&w.amount.to_be_bytes());
+    }
+    if let Some(r) = attrs.parent_beacon_block_root {
+        buf.extend_from_slice(r.as_slice());
+    }
+    PayloadId::new(keccak256(&buf)[..8].try_into().expect("8 bytes"))
+}
+
+/// Messages of the builder actor.
+#[derive(Debug)]
+pub enum BuilderMsg {
+    /// Start a payload job.
+    Start {
+        /// Payload id.
+        id: PayloadId,
+        /// Parent block hash.
+        parent: B256,
+        /// What to build.
+        attrs: BlockAttributes,
+    },
+    /// The payload of a job, built now if not yet built; `None` for an unknown id.
+    Get(
+        PayloadId,
+        RpcReplyPort<Result<Option<Arc<BuiltPayload>>, String>>,
+    ),
+    /// A build finished (sent by the actor to itself).
+    Built(
+        PayloadId,
+        Box<Result<BuiltPayload, String>>,
+        RpcReplyPort<Result<Option<Arc<BuiltPayload>>, String>>,
+    ),
+}
+
+/// The builder actor.
+#[derive(Debug, Clone)]
+pub struct BuilderActor;
+
+/// Arguments of the builder actor.
+#[derive(Debug, Clone)]
+pub struct BuilderArgs {
+    /// The chain.
+    pub chain: ChainHandle,
+    /// The mempool.
+    pub mempool: MempoolHandle,
+}
+
+#[derive(Debug)]
+struct Job {
+    parent: B256,
+    attrs: BlockAttributes,
+    built: Option<Arc<BuiltPayload>>,
+    started: Instant,
+}
+
+/// State of the builder actor.
+#[derive(Debug)]
+pub struct BuilderState {
+    args: BuilderArgs,
+    jobs: HashMap<PayloadId, Job>,
+}
+
+impl Actor for BuilderActor {
+    type Msg = BuilderMsg;
+    type State = BuilderState;
+    type Arguments = BuilderArgs;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<BuilderMsg>,
+        args: BuilderArgs,
+    ) -> Result<BuilderState, ActorProcessingErr> {
+        Ok(BuilderState {
+            args,
+            jobs: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<BuilderMsg>,
+        msg: BuilderMsg,
+        st: &mut BuilderState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            BuilderMsg::Start { id, parent, attrs } => {
+                if st.jobs.len() >= MAX_JOBS {
+                    if let Some(oldest) = st
+                        .jobs
+                        .iter()
+                        .min_by_key(|(_, j)| j.started)
+                        .map(|(k, _)| *k)
+                    {
+                        st.jobs.remove(&oldest);
+                    }
+                }
+                st.jobs.entry(id).or_insert(Job {
+                    parent,
+                    attrs,
+                    built: None,
+                    started: Instant::now(),
+                });
+            }
+            BuilderMsg::Get(id, reply) => {
+                let Some(job) = st.jobs.get(&id) else {
+                    let _ = reply.send(Ok(None));
+                    return Ok(());
+                };
+                if let Some(built) = &job.built {
+                    let _ = reply.send(Ok(Some(built.clone())));
+                    return Ok(());
+                }
+                let reader = st.args.chain.reader.clone();
+                let head = reader.head();
+                if head.hash != job.parent {
+                    let _ = reply.send(Err(format!(
+                        "payload parent {} is no longer the head {}",
+                        job.parent, head.hash
+                    )));
+                    return Ok(());
+                }
+                let candidates = st.args.mempool.best(MAX_CANDIDATES).await.unwrap_or_else(|e| {
+                    warn!(target: "builder", error = %e, "mempool unavailable: building an empty block");
+                    Vec::new()
+                });
+                let attrs = job.attrs.clone();
+                let provider = reader.head_state();
+                let spec = reader.spec.clone();
+                let mempool = st.args.mempool.clone();
+                tokio::task::spawn_blocking(move || {
+                    let started = Instant::now();
+                    let header = next_header(&spec, &head.header, &attrs);
+                    let result = build(spec, provider, header, attrs, candidates, &mempool);
+                    metrics::histogram!(m::BUILDER_BUILD_SECONDS)
+                        .record(started.elapsed().as_secs_f64());
+                    let _ = me.cast(BuilderMsg::Built(id, Box::new(result), reply));
+                });
+            }
+            BuilderMsg::Built(id, result, reply) => match *result {
+                Ok(built) => {
+                    let built = Arc::new(built);
+                    metrics::counter!(m::BUILDER_BLOCKS_BUILT).increment(1);
+                    let b = &built.executed.block;
+                    info!(target: "builder", number = b.number(), txs = b.body.transactions.len(), gas_used = b.header.gas_used, "built payload");
+                    if let Some(job) = st.jobs.get_mut(&id) {
+                        job.built = Some(built.clone());
+                    }
+                    let _ = reply.send(Ok(Some(built)));
+                }
+                Err(e) => {
+                    warn!(target: "builder", error = %e, "build failed");
+                    let _ = reply.send(Err(e));
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+fn build(
+    spec: Arc<preconf_core::chainspec::ChainSpec>,
+    provider: preconf_core::state::SnapshotProvider,
+    header: preconf_core::primitives::Header,
+    attrs: BlockAttributes,
+    candidates: Vec<Arc<PooledTx>>,
+    mempool: &MempoolHandle,
+) -> Result<BuiltPayload, String> {
+    let withdrawals = spec
+        .is_shanghai_active_at_timestamp(attrs.timestamp)
+        .then(|| attrs.withdrawals.clone());
+    let mut builder =
+        BlockBuilder::new(spec, provider, header, withdrawals).map_err(|e| e.to_string())?;
+    let mut sidecars = Vec::new();
+    let mut invalid = Vec::new();
+    let mut skipped = std::collections::HashSet::new();
+    for tx in candidates {
+        if skipped.contains(&tx.sender()) {
+            continue;
+        }
+        match builder.execute(tx.tx.clone()) {
+            TxOutcome::Included { .. } => {
+                if let Some(s) = &tx.sidecar {
+                    sidecars.push(s.clone());
+                }
+            }
+            TxOutcome::DoesNotFit => {
+                skipped.insert(tx.sender());
+            }
+            TxOutcome::Invalid(reason) => {
+                warn!(target: "builder", hash = %tx.hash, %reason, "dropping invalid transaction");
+                skipped.insert(tx.sender());
+                invalid.push(tx.hash);
+            }
+        }
+        if builder.gas_left() < 21_000 {
+            break;
+        }
+    }
+    if !invalid.is_empty() {
+        mempool.remove(invalid);
+    }
+    let executed = builder.finish().map_err(|e| e.to_string())?;
+    Ok(BuiltPayload { executed, sidecars })
+}
+
+use preconf_core::chainspec::EthereumHardforks as _;
+
+/// Typed access to the builder actor.
+#[derive(Debug, Clone)]
+pub struct BuilderHandle {
+    actor: Slot<BuilderMsg>,
+}
+
+impl BuilderHandle {
+    /// A handle over a supervised slot.
+    pub fn new(actor: Slot<BuilderMsg>) -> Self {
+        Self { actor }
+    }
+
+    /// Starts a job; returns its id.
+    pub fn start(&self, parent: B256, attrs: BlockAttributes) -> Result<PayloadId, String> {
+        let id = payload_id(&parent, &attrs);
+        self.actor.cast(BuilderMsg::Start { id, parent, attrs })?;
+        Ok(id)
+    }
+
+    /// The payload of a job (`None` when unknown).
+    pub async fn get(&self, id: PayloadId) -> Result<Option<Arc<BuiltPayload>>, String> {
+        self.actor
+            .call(|r| BuilderMsg::Get(id, r), Duration::from_secs(10))
+            .await?
+    }
+}

@@ -1,0 +1,594 @@
+//! The chain actor: owns the database and the in-memory state of recent blocks. It executes
+//! payloads (`engine_newPayload`), applies forkchoice (`engine_forkchoiceUpdated`), commits blocks
+//! and publishes head changes. Everything else reads through a [`ChainReader`], which shares the
+//! actor's view of the chain behind a lock and opens its own database read transactions, so reads
+//! never queue behind execution.
+
+use crate::metrics as m;
+use alloy_primitives::{Address, B256, Bytes};
+use preconf_core::{
+    chainspec::ChainSpec,
+    execution::{ExecutedBlock, execute_block},
+    primitives::{Header, Receipt, SealedBlock},
+    state::{ChainData, SnapshotProvider, StateError, StateProvider, StateSnapshot},
+    storage::{StorageError, Store},
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, RwLock},
+    time::Instant,
+};
+use tokio::sync::broadcast;
+use tracing::{debug, info, warn};
+
+/// How many recent canonical states stay in memory (for reads at recent blocks and proofs).
+const RECENT_STATES: u64 = 128;
+
+/// A header with its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedHeader {
+    /// Block hash.
+    pub hash: B256,
+    /// The header.
+    pub header: Header,
+}
+
+/// What the chain looks like now; shared by the actor (writer) and readers.
+#[derive(Debug, Clone)]
+struct ChainView {
+    head: SealedHeader,
+    head_state: StateSnapshot,
+    recent: BTreeMap<u64, (B256, StateSnapshot)>,
+    safe: B256,
+    finalized: B256,
+}
+
+/// A change of the canonical chain.
+#[derive(Debug, Clone)]
+pub struct NewHead {
+    /// The new head block.
+    pub block: Arc<SealedBlock>,
+    /// Its receipts.
+    pub receipts: Arc<Vec<Receipt>>,
+}
+
+/// Read access to the chain: headers, blocks, receipts, and the state at any block. Cheap to
+/// clone; safe to use from any task.
+#[derive(Debug, Clone)]
+pub struct ChainReader {
+    /// The chain specification.
+    pub spec: Arc<ChainSpec>,
+    /// The database.
+    pub store: Store,
+    view: Arc<RwLock<ChainView>>,
+    events: broadcast::Sender<NewHead>,
+}
+
+impl ChainData for ChainReader {
+    fn code(&self, hash: &B256) -> Result<Option<Bytes>, StateError> {
+        Ok(self.store.code(hash)?)
+    }
+    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
+        Ok(self.store.canonical_hash(number)?.unwrap_or_default())
+    }
+}
+
+impl ChainReader {
+    /// Opens the chain in a store (writing genesis on first use) and loads the head state.
+    pub fn open(spec: Arc<ChainSpec>, store: Store) -> Result<Self, StorageError> {
+        if store.init_genesis(&spec)? {
+            info!(target: "chain", hash = %spec.genesis_hash(), "wrote genesis");
+        }
+        let head_hash = store.head_hash()?.unwrap_or(spec.genesis_hash());
+        let header = store.header(&head_hash)?.ok_or(StorageError::Corrupt {
+            table: "headers",
+            detail: "head header missing".into(),
+        })?;
+        let started = Instant::now();
+        let state = store.load_state(|n| info!(target: "chain", accounts = n, "loading state"))?;
+        if state.root() != header.state_root {
+            return Err(StorageError::Corrupt {
+                table: "accounts",
+                detail: format!(
+                    "state root {} does not match head {} root {}",
+                    state.root(),
+                    header.number,
+                    header.state_root
+                ),
+            });
+        }
+        info!(target: "chain", number = header.number, hash = %head_hash, elapsed = ?started.elapsed(), "head loaded");
+        let safe = store.safe_hash()?.unwrap_or(head_hash);
+        let finalized = store.finalized_hash()?.unwrap_or(head_hash);
+        let mut recent = BTreeMap::new();
+        recent.insert(header.number, (head_hash, state.clone()));
+        let view = ChainView {
+            head: SealedHeader {
+                hash: head_hash,
+                header,
+            },
+            head_state: state,
+            recent,
+            safe,
+            finalized,
+        };
+        let (events, _) = broadcast::channel(256);
+        Ok(Self {
+            spec,
+            store,
+            view: Arc::new(RwLock::new(view)),
+            events,
+        })
+    }
+
+    fn view(&self) -> std::sync::RwLockReadGuard<'_, ChainView> {
+        self.view.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The head header.
+    pub fn head(&self) -> SealedHeader {
+        self.view().head.clone()
+    }
+
+    /// The safe block hash.
+    pub fn safe_hash(&self) -> B256 {
+        self.view().safe
+    }
+
+    /// The finalized block hash.
+    pub fn finalized_hash(&self) -> B256 {
+        self.view().finalized
+    }
+
+    /// Subscribes to head changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<NewHead> {
+        self.events.subscribe()
+    }
+
+    /// The head state.
+    pub fn head_state(&self) -> SnapshotProvider {
+        self.provider(self.view().head_state.clone())
+    }
+
+    /// Wraps a snapshot with this chain's code and block hashes.
+    pub fn provider(&self, snapshot: StateSnapshot) -> SnapshotProvider {
+        SnapshotProvider {
+            snapshot,
+            chain: Arc::new(self.clone()),
+            extra_code: Default::default(),
+        }
+    }
+
+    /// The in-memory state of a recent canonical block, if still held.
+    pub fn recent_state(&self, number: u64) -> Option<StateSnapshot> {
+        self.view().recent.get(&number).map(|(_, s)| s.clone())
+    }
+
+    /// The state after canonical block `number`: in memory when recent, else from history.
+    pub fn state_at(&self, number: u64) -> Result<Arc<dyn StateProvider>, StorageError> {
+        if let Some(s) = self.recent_state(number) {
+            return Ok(Arc::new(self.provider(s)));
+        }
+        Ok(Arc::new(self.store.historical_state(number)?))
+    }
+
+    /// A canonical header by number.
+    pub fn header_by_number(&self, number: u64) -> Result<Option<SealedHeader>, StorageError> {
+        let Some(hash) = self.store.canonical_hash(number)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .header(&hash)?
+            .map(|header| SealedHeader { hash, header }))
+    }
+
+    /// A header by hash (canonical or not).
+    pub fn header_by_hash(&self, hash: &B256) -> Result<Option<SealedHeader>, StorageError> {
+        Ok(self.store.header(hash)?.map(|header| SealedHeader {
+            hash: *hash,
+            header,
+        }))
+    }
+
+    /// True when the block with this hash is on the canonical chain.
+    pub fn is_canonical(&self, hash: &B256, number: u64) -> Result<bool, StorageError> {
+        Ok(self.store.canonical_hash(number)?.as_ref() == Some(hash))
+    }
+
+    /// The sender of each transaction of a stored block (recovered from signatures).
+    pub fn block(&self, hash: &B256) -> Result<Option<SealedBlock>, StorageError> {
+        let (Some(header), Some(body)) = (self.store.header(hash)?, self.store.body(hash)?) else {
+            return Ok(None);
+        };
+        let block = preconf_core::primitives::Block { header, body };
+        SealedBlock::recover(block)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                table: "bodies",
+                detail: e.to_string(),
+            })
+    }
+
+    fn set_head(&self, executed: &ExecutedBlock) {
+        let mut v = self.view.write().unwrap_or_else(|e| e.into_inner());
+        let number = executed.block.number();
+        v.head = SealedHeader {
+            hash: executed.block.hash,
+            header: executed.block.header.clone(),
+        };
+        v.head_state = executed.state.clone();
+        v.recent
+            .insert(number, (executed.block.hash, executed.state.clone()));
+        while v.recent.len() as u64 > RECENT_STATES {
+            v.recent.pop_first();
+        }
+    }
+
+    fn set_safe_finalized(&self, safe: B256, finalized: B256) {
+        let mut v = self.view.write().unwrap_or_else(|e| e.into_inner());
+        if !safe.is_zero() {
+            v.safe = safe;
+        }
+        if !finalized.is_zero() {
+            v.finalized = finalized;
+        }
+    }
+}
+
+/// Result of validating a payload, in Engine API terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadVerdict {
+    /// Executed and valid.
+    Valid,
+    /// Invalid: the last valid ancestor and the reason.
+    Invalid {
+        /// Latest valid ancestor.
+        latest_valid_hash: Option<B256>,
+        /// Why.
+        error: String,
+    },
+    /// The parent is unknown: cannot validate yet.
+    Syncing,
+}
+
+/// Result of a forkchoice update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForkchoiceVerdict {
+    /// The head is now the requested block (or the request named a canonical ancestor).
+    Valid {
+        /// The head after the update.
+        head: B256,
+    },
+    /// The requested head is invalid.
+    Invalid {
+        /// Latest valid ancestor.
+        latest_valid_hash: Option<B256>,
+        /// Why.
+        error: String,
+    },
+    /// The requested head is unknown or not yet connected.
+    Syncing,
+}
+
+/// Messages of the chain actor.
+#[derive(Debug)]
+pub enum ChainMsg {
+    /// Validate (execute) a block; reply with the verdict.
+    NewPayload(Box<SealedBlock>, RpcReplyPort<PayloadVerdict>),
+    /// An execution started by `NewPayload` finished (sent by the actor to itself).
+    Executed(
+        B256,
+        Box<Result<ExecutedBlock, String>>,
+        RpcReplyPort<PayloadVerdict>,
+    ),
+    /// Make a block the head (committing it and any executed ancestors), and record safe and
+    /// finalized hashes.
+    Forkchoice {
+        /// New head.
+        head: B256,
+        /// Safe block (zero: unchanged).
+        safe: B256,
+        /// Finalized block (zero: unchanged).
+        finalized: B256,
+        /// Where the verdict goes.
+        reply: RpcReplyPort<ForkchoiceVerdict>,
+    },
+    /// Commit an already-executed block as the new head (used by the local builder and import).
+    Insert(Box<ExecutedBlock>, RpcReplyPort<Result<(), String>>),
+}
+
+/// The chain actor.
+#[derive(Debug, Clone)]
+pub struct ChainActor;
+
+/// The chain actor's state.
+#[derive(Debug)]
+pub struct ChainState {
+    reader: ChainReader,
+    /// Executed, valid blocks not yet canonical.
+    executed: HashMap<B256, ExecutedBlock>,
+    /// Blocks found invalid, with the reason.
+    invalid: HashMap<B256, String>,
+    /// Blocks being executed.
+    in_flight: HashMap<B256, ()>,
+}
+
+impl ChainState {
+    fn parent_of(&self, block: &SealedBlock) -> Option<(Header, StateSnapshot)> {
+        let parent = block.header.parent_hash;
+        let head = self.reader.head();
+        if parent == head.hash {
+            return Some((head.header, self.reader.view().head_state.clone()));
+        }
+        if let Some(e) = self.executed.get(&parent) {
+            return Some((e.block.header.clone(), e.state.clone()));
+        }
+        let number = block.number().checked_sub(1)?;
+        let v = self.reader.view();
+        let (hash, state) = v.recent.get(&number)?;
+        (*hash == parent).then(|| state.clone()).and_then(|s| {
+            drop(v);
+            Some((self.reader.store.header(&parent).ok()??, s))
+        })
+    }
+
+    /// Commits `executed` (whose parent must be the head) and updates the shared view.
+    async fn commit(&mut self, executed: ExecutedBlock) -> Result<(), String> {
+        let store = self.reader.store.clone();
+        let to_commit = executed.clone();
+        let started = Instant::now();
+        tokio::task::spawn_blocking(move || {
+            store.commit_block(&to_commit.block, &to_commit.receipts, &to_commit.diff)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        metrics::histogram!(m::CHAIN_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        self.reader.set_head(&executed);
+        let block = &executed.block;
+        metrics::counter!(m::CHAIN_BLOCKS_IMPORTED).increment(1);
+        metrics::counter!(m::CHAIN_GAS_USED).increment(block.header.gas_used);
+        metrics::gauge!(m::CHAIN_HEAD_NUMBER).set(block.number() as f64);
+        info!(target: "chain", number = block.number(), hash = %block.hash, txs = block.body.transactions.len(), gas_used = block.header.gas_used, "new head");
+        let _ = self.reader.events.send(NewHead {
+            block: Arc::new(executed.block),
+            receipts: Arc::new(executed.receipts),
+        });
+        Ok(())
+    }
+}
+
+impl Actor for ChainActor {
+    type Msg = ChainMsg;
+    type State = ChainState;
+    type Arguments = ChainReader;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<ChainMsg>,
+        reader: ChainReader,
+    ) -> Result<ChainState, ActorProcessingErr> {
+        metrics::gauge!(m::CHAIN_HEAD_NUMBER).set(reader.head().header.number as f64);
+        Ok(ChainState {
+            reader,
+            executed: HashMap::new(),
+            invalid: HashMap::new(),
+            in_flight: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<ChainMsg>,
+        msg: ChainMsg,
+        st: &mut ChainState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ChainMsg::NewPayload(block, reply) => {
+                let hash = block.hash;
+                if st.executed.contains_key(&hash)
+                    || st.reader.is_canonical(&hash, block.number())?
+                {
+                    let _ = reply.send(PayloadVerdict::Valid);
+                    return Ok(());
+                }
+                if let Some(error) = st.invalid.get(&hash) {
+                    let _ = reply.send(PayloadVerdict::Invalid {
+                        latest_valid_hash: Some(block.header.parent_hash),
+                        error: error.clone(),
+                    });
+                    return Ok(());
+                }
+                if let Some(error) = st.invalid.get(&block.header.parent_hash) {
+                    let _ = reply.send(PayloadVerdict::Invalid {
+                        latest_valid_hash: None,
+                        error: format!("invalid ancestor: {error}"),
+                    });
+                    return Ok(());
+                }
+                let Some((parent, state)) = st.parent_of(&block) else {
+                    debug!(target: "chain", %hash, "parent unknown: syncing");
+                    let _ = reply.send(PayloadVerdict::Syncing);
+                    return Ok(());
+                };
+                st.in_flight.insert(hash, ());
+                let spec = st.reader.spec.clone();
+                let provider = st.reader.provider(state);
+                tokio::task::spawn_blocking(move || {
+                    let started = Instant::now();
+                    let result =
+                        execute_block(spec, &parent, provider, *block).map_err(|e| e.to_string());
+                    metrics::histogram!(m::CHAIN_EXECUTION_SECONDS)
+                        .record(started.elapsed().as_secs_f64());
+                    let _ = me.cast(ChainMsg::Executed(hash, Box::new(result), reply));
+                });
+            }
+            ChainMsg::Executed(hash, result, reply) => {
+                st.in_flight.remove(&hash);
+                match *result {
+                    Ok(executed) => {
+                        st.executed.insert(hash, executed);
+                        let _ = reply.send(PayloadVerdict::Valid);
+                    }
+                    Err(error) => {
+                        warn!(target: "chain", %hash, %error, "invalid payload");
+                        metrics::counter!(m::CHAIN_INVALID_BLOCKS).increment(1);
+                        let parent = st.executed.get(&hash).map(|e| e.block.header.parent_hash);
+                        st.invalid.insert(hash, error.clone());
+                        let _ = reply.send(PayloadVerdict::Invalid {
+                            latest_valid_hash: parent,
+                            error,
+                        });
+                    }
+                }
+            }
+            ChainMsg::Forkchoice {
+                head,
+                safe,
+                finalized,
+                reply,
+            } => {
+                let verdict = forkchoice(st, head).await;
+                if matches!(verdict, ForkchoiceVerdict::Valid { .. }) {
+                    st.reader.set_safe_finalized(safe, finalized);
+                    let store = st.reader.store.clone();
+                    tokio::task::spawn_blocking(move || store.set_safe_finalized(safe, finalized))
+                        .await??;
+                }
+                let _ = reply.send(verdict);
+            }
+            ChainMsg::Insert(executed, reply) => {
+                let result = st.commit(*executed).await;
+                let _ = reply.send(result);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn forkchoice(st: &mut ChainState, head: B256) -> ForkchoiceVerdict {
+    let current = st.reader.head();
+    if head == current.hash {
+        return ForkchoiceVerdict::Valid { head };
+    }
+    if let Some(error) = st.invalid.get(&head) {
+        return ForkchoiceVerdict::Invalid {
+            latest_valid_hash: None,
+            error: error.clone(),
+        };
+    }
+    // Walk back through executed blocks to the current head.
+    let mut path = Vec::new();
+    let mut cursor = head;
+    while cursor != current.hash {
+        match st.executed.get(&cursor) {
+            Some(e) => {
+                path.push(cursor);
+                cursor = e.block.header.parent_hash;
+            }
+            None => break,
+        }
+    }
+    if cursor == current.hash {
+        for hash in path.into_iter().rev() {
+            let executed = st.executed.remove(&hash).expect("on the path");
+            let number = executed.block.number();
+            if let Err(e) = st.commit(executed).await {
+                warn!(target: "chain", %hash, error = %e, "commit failed");
+                return ForkchoiceVerdict::Syncing;
+            }
+            // Executed siblings at this height can no longer become canonical without a reorg.
+            st.executed.retain(|_, e| e.block.number() > number);
+        }
+        return ForkchoiceVerdict::Valid { head };
+    }
+    // A canonical ancestor of the head: nothing to do (the spec allows skipping the update).
+    if let Ok(Some(h)) = st.reader.header_by_hash(&head) {
+        if st
+            .reader
+            .is_canonical(&head, h.header.number)
+            .unwrap_or(false)
+        {
+            return ForkchoiceVerdict::Valid { head: current.hash };
+        }
+        warn!(target: "chain", %head, "forkchoice to a non-canonical stored block: reorgs are not supported");
+    }
+    ForkchoiceVerdict::Syncing
+}
+
+/// Typed access to the chain actor.
+#[derive(Debug, Clone)]
+pub struct ChainHandle {
+    actor: crate::supervisor::Slot<ChainMsg>,
+    /// Reads.
+    pub reader: ChainReader,
+}
+
+/// The chain actor could not be reached or did not answer in time.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("chain actor unavailable: {0}")]
+pub struct ChainUnavailable(pub String);
+
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl ChainHandle {
+    /// A handle over a slot the supervisor keeps current.
+    pub fn new(actor: crate::supervisor::Slot<ChainMsg>, reader: ChainReader) -> Self {
+        Self { actor, reader }
+    }
+
+    /// `engine_newPayload`.
+    pub async fn new_payload(
+        &self,
+        block: SealedBlock,
+    ) -> Result<PayloadVerdict, ChainUnavailable> {
+        self.actor
+            .call(|r| ChainMsg::NewPayload(Box::new(block), r), CALL_TIMEOUT)
+            .await
+            .map_err(ChainUnavailable)
+    }
+
+    /// `engine_forkchoiceUpdated`.
+    pub async fn forkchoice(
+        &self,
+        head: B256,
+        safe: B256,
+        finalized: B256,
+    ) -> Result<ForkchoiceVerdict, ChainUnavailable> {
+        self.actor
+            .call(
+                |reply| ChainMsg::Forkchoice {
+                    head,
+                    safe,
+                    finalized,
+                    reply,
+                },
+                CALL_TIMEOUT,
+            )
+            .await
+            .map_err(ChainUnavailable)
+    }
+
+    /// Commits an executed block on the head.
+    pub async fn insert(&self, block: ExecutedBlock) -> Result<(), ChainUnavailable> {
+        self.actor
+            .call(|r| ChainMsg::Insert(Box::new(block), r), CALL_TIMEOUT)
+            .await
+            .map_err(ChainUnavailable)?
+            .map_err(ChainUnavailable)
+    }
+
+    /// The account state of an address at the head (for the mempool).
+    pub fn head_account(&self, address: &Address) -> preconf_core::txpool::SenderState {
+        let v = self.reader.view();
+        v.head_state
+            .account(address)
+            .map(|a| preconf_core::txpool::SenderState {
+                nonce: a.nonce,
+                balance: a.balance,
+            })
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,224 @@
+//! The devnet's block production: a stand-in for a consensus client that drives the node over
+//! the real Engine API (HTTP + JWT) every slot — `engine_forkchoiceUpdatedV3` with attributes at
+//! the start of a slot, then at the next tick `engine_getPayloadV4` → `engine_newPayloadV4` →
+//! `engine_forkchoiceUpdatedV3` for the new head (with the next slot's attributes). A slot whose
+//! calls fail is counted as missed; the next slot tries again.
+
+use crate::metrics as m;
+use alloy_primitives::{Address, B256, Bytes, keccak256};
+use alloy_rpc_types_engine::{
+    ExecutionPayloadEnvelopeV4, ForkchoiceState, ForkchoiceUpdated, PayloadAttributes, PayloadId,
+    PayloadStatus,
+};
+use jsonrpsee::{
+    core::client::ClientT,
+    http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder},
+    rpc_params,
+};
+use preconf_core::jwt::JwtSecret;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::{debug, warn};
+
+/// Arguments of the devnet producer.
+#[derive(Debug, Clone)]
+pub struct ProducerArgs {
+    /// Engine API URL.
+    pub engine_url: String,
+    /// Engine API secret.
+    pub jwt: JwtSecret,
+    /// Slot length.
+    pub block_time: Duration,
+    /// Fee recipient of produced blocks.
+    pub fee_recipient: Address,
+}
+
+/// Producer messages.
+#[derive(Debug)]
+pub enum ProducerMsg {
+    /// A slot boundary.
+    Tick,
+}
+
+/// The devnet producer actor.
+#[derive(Debug, Clone)]
+pub struct ProducerActor;
+
+/// Producer state.
+#[derive(Debug)]
+pub struct ProducerState {
+    args: ProducerArgs,
+    head: Option<(B256, u64)>,
+    pending: Option<PayloadId>,
+    timer: tokio::task::JoinHandle<()>,
+}
+
+fn client(args: &ProducerArgs) -> Result<HttpClient, String> {
+    let mut headers = HeaderMap::new();
+    let value = HeaderValue::from_str(&format!("Bearer {}", args.jwt.token()))
+        .map_err(|e| e.to_string())?;
+    headers.insert("authorization", value);
+    HttpClientBuilder::default()
+        .set_headers(headers)
+        .request_timeout(Duration::from_secs(10))
+        .build(&args.engine_url)
+        .map_err(|e| e.to_string())
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl ProducerState {
+    fn attributes(&self, parent: B256, parent_ts: u64) -> PayloadAttributes {
+        PayloadAttributes {
+            timestamp: now().max(parent_ts + 1),
+            prev_randao: keccak256(parent),
+            suggested_fee_recipient: self.args.fee_recipient,
+            withdrawals: Some(Vec::new()),
+            parent_beacon_block_root: Some(keccak256([parent.as_slice(), b"beacon"].concat())),
+            slot_number: None,
+            target_gas_limit: None,
+        }
+    }
+
+    async fn slot(&mut self) -> Result<(), String> {
+        let c = client(&self.args)?;
+        let (head, head_ts) = match self.head {
+            Some(h) => h,
+            None => {
+                let block: serde_json::Value = c
+                    .request("eth_getBlockByNumber", rpc_params!["latest", false])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let hash: B256 =
+                    serde_json::from_value(block["hash"].clone()).map_err(|e| e.to_string())?;
+                let ts = u64::from_str_radix(
+                    block["timestamp"]
+                        .as_str()
+                        .unwrap_or("0x0")
+                        .trim_start_matches("0x"),
+                    16,
+                )
+                .unwrap_or(0);
+                (hash, ts)
+            }
+        };
+        let mut new_head = (head, head_ts);
+        if let Some(id) = self.pending.take() {
+            let env: ExecutionPayloadEnvelopeV4 = c
+                .request("engine_getPayloadV4", rpc_params![id])
+                .await
+                .map_err(|e| e.to_string())?;
+            let payload = env.envelope_inner.execution_payload;
+            let hash = payload.payload_inner.payload_inner.block_hash;
+            let ts = payload.payload_inner.payload_inner.timestamp;
+            let versioned: Vec<B256> = env
+                .envelope_inner
+                .blobs_bundle
+                .commitments
+                .iter()
+                .map(|c| alloy_eips::eip4844::kzg_to_versioned_hash(c.as_slice()))
+                .collect();
+            let root = self
+                .attributes(head, head_ts)
+                .parent_beacon_block_root
+                .unwrap_or_default();
+            let requests: Vec<Bytes> = env.execution_requests.take();
+            let status: PayloadStatus = c
+                .request(
+                    "engine_newPayloadV4",
+                    rpc_params![payload, versioned, root, requests],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if !status.status.is_valid() {
+                return Err(format!("own payload not valid: {:?}", status.status));
+            }
+            new_head = (hash, ts);
+        }
+        let state = ForkchoiceState {
+            head_block_hash: new_head.0,
+            safe_block_hash: new_head.0,
+            finalized_block_hash: new_head.0,
+        };
+        let attrs = self.attributes(new_head.0, new_head.1);
+        let fcu: ForkchoiceUpdated = c
+            .request("engine_forkchoiceUpdatedV3", rpc_params![state, attrs])
+            .await
+            .map_err(|e| e.to_string())?;
+        if !fcu.payload_status.status.is_valid() {
+            return Err(format!(
+                "forkchoice not valid: {:?}",
+                fcu.payload_status.status
+            ));
+        }
+        self.head = Some(new_head);
+        self.pending = fcu.payload_id;
+        Ok(())
+    }
+}
+
+impl Actor for ProducerActor {
+    type Msg = ProducerMsg;
+    type State = ProducerState;
+    type Arguments = ProducerArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<ProducerMsg>,
+        args: ProducerArgs,
+    ) -> Result<ProducerState, ActorProcessingErr> {
+        let period = args.block_time;
+        let timer = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                interval.tick().await;
+                if me.cast(ProducerMsg::Tick).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(ProducerState {
+            args,
+            head: None,
+            pending: None,
+            timer,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _me: ActorRef<ProducerMsg>,
+        st: &mut ProducerState,
+    ) -> Result<(), ActorProcessingErr> {
+        st.timer.abort();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<ProducerMsg>,
+        _msg: ProducerMsg,
+        st: &mut ProducerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match st.slot().await {
+            Ok(()) => {
+                metrics::counter!(m::DEVNET_SLOTS, "outcome" => "block").increment(1);
+                debug!(target: "devnet", head = ?st.head, "slot done");
+            }
+            Err(e) => {
+                metrics::counter!(m::DEVNET_SLOTS, "outcome" => "missed").increment(1);
+                warn!(target: "devnet", error = %e, "slot missed");
+                // Start over from the node's view of the head.
+                st.head = None;
+                st.pending = None;
+            }
+        }
+        Ok(())
+    }
+}

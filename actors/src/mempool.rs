@@ -1,0 +1,219 @@
+//! The mempool actor: owns the [`TxPool`], validates incoming transactions against the head
+//! state, hands the builder the best transactions, and prunes and re-validates on every new head.
+
+use crate::{chain::ChainHandle, metrics as m, supervisor::Slot};
+use alloy_primitives::B256;
+use preconf_core::txpool::{PoolConfig, PoolError, PooledTx, TxPool};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::{sync::Arc, time::Duration};
+use tokio::sync::broadcast;
+use tracing::debug;
+
+/// Messages of the mempool actor.
+#[derive(Debug)]
+pub enum MempoolMsg {
+    /// Validate and add a transaction; replies with its hash or the reason it was refused.
+    Add(Box<PooledTx>, RpcReplyPort<Result<B256, PoolError>>),
+    /// The best executable transactions, in block order, at most `n`.
+    Best(usize, RpcReplyPort<Vec<Arc<PooledTx>>>),
+    /// Remove transactions (included elsewhere).
+    Remove(Vec<B256>),
+    /// A new head: prune and re-validate.
+    NewHead,
+    /// (pending, queued) transactions.
+    Content(RpcReplyPort<(Vec<Arc<PooledTx>>, Vec<Arc<PooledTx>>)>),
+    /// A transaction by hash.
+    Get(B256, RpcReplyPort<Option<Arc<PooledTx>>>),
+    /// The next nonce of a sender counting pending transactions.
+    NextNonce(alloy_primitives::Address, RpcReplyPort<Option<u64>>),
+}
+
+/// The mempool actor.
+#[derive(Debug, Clone)]
+pub struct MempoolActor;
+
+/// Arguments of the mempool actor.
+#[derive(Debug, Clone)]
+pub struct MempoolArgs {
+    /// The chain (head state for validation, head events).
+    pub chain: ChainHandle,
+    /// Limits.
+    pub config: PoolConfig,
+    /// Where hashes of newly pending transactions are announced.
+    pub announce: broadcast::Sender<B256>,
+}
+
+/// State of the mempool actor.
+#[derive(Debug)]
+pub struct MempoolState {
+    pool: TxPool,
+    args: MempoolArgs,
+    forwarder: tokio::task::JoinHandle<()>,
+}
+
+impl MempoolState {
+    fn publish_sizes(&self) {
+        let (pending, queued) = self.pool.counts();
+        metrics::gauge!(m::MEMPOOL_SIZE, "state" => "pending").set(pending as f64);
+        metrics::gauge!(m::MEMPOOL_SIZE, "state" => "queued").set(queued as f64);
+    }
+}
+
+impl Actor for MempoolActor {
+    type Msg = MempoolMsg;
+    type State = MempoolState;
+    type Arguments = MempoolArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<MempoolMsg>,
+        args: MempoolArgs,
+    ) -> Result<MempoolState, ActorProcessingErr> {
+        let reader = &args.chain.reader;
+        let head = reader.head().header;
+        let pool = TxPool::new(
+            args.config.clone(),
+            reader.spec.chain_id(),
+            reader.spec.next_base_fee(&head),
+            head.gas_limit,
+        );
+        let mut heads = reader.subscribe();
+        let forwarder = tokio::spawn(async move {
+            loop {
+                match heads.recv().await {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if me.cast(MempoolMsg::NewHead).is_err() {
+                            break;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        Ok(MempoolState {
+            pool,
+            args,
+            forwarder,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _me: ActorRef<MempoolMsg>,
+        st: &mut MempoolState,
+    ) -> Result<(), ActorProcessingErr> {
+        st.forwarder.abort();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<MempoolMsg>,
+        msg: MempoolMsg,
+        st: &mut MempoolState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            MempoolMsg::Add(tx, reply) => {
+                let account = st.args.chain.head_account(&tx.sender());
+                let result = st.pool.add(*tx, account);
+                match &result {
+                    Ok(added) => {
+                        metrics::counter!(m::MEMPOOL_ADDED).increment(1);
+                        metrics::counter!(m::MEMPOOL_DROPPED).increment(
+                            added.evicted.len() as u64 + added.replaced.is_some() as u64,
+                        );
+                        if added.pending {
+                            let _ = st.args.announce.send(added.hash);
+                        }
+                        debug!(target: "mempool", hash = %added.hash, pending = added.pending, "added");
+                    }
+                    Err(e) => {
+                        metrics::counter!(m::MEMPOOL_REJECTED, "reason" => e.label()).increment(1);
+                        debug!(target: "mempool", error = %e, "rejected");
+                    }
+                }
+                let _ = reply.send(result.map(|a| a.hash));
+                st.publish_sizes();
+            }
+            MempoolMsg::Best(n, reply) => {
+                let _ = reply.send(st.pool.best().take(n).collect());
+            }
+            MempoolMsg::Remove(hashes) => {
+                st.pool.remove(&hashes);
+                st.publish_sizes();
+            }
+            MempoolMsg::NewHead => {
+                let reader = st.args.chain.reader.clone();
+                let head = reader.head().header;
+                let chain = st.args.chain.clone();
+                let dropped = st
+                    .pool
+                    .on_new_head(reader.spec.next_base_fee(&head), |a| chain.head_account(a));
+                if !dropped.is_empty() {
+                    metrics::counter!(m::MEMPOOL_DROPPED).increment(dropped.len() as u64);
+                    debug!(target: "mempool", dropped = dropped.len(), number = head.number, "pruned on new head");
+                }
+                st.publish_sizes();
+            }
+            MempoolMsg::Content(reply) => {
+                let _ = reply.send(st.pool.content());
+            }
+            MempoolMsg::Get(hash, reply) => {
+                let _ = reply.send(st.pool.get(&hash));
+            }
+            MempoolMsg::NextNonce(addr, reply) => {
+                let _ = reply.send(st.pool.next_nonce(&addr));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Typed access to the mempool actor.
+#[derive(Debug, Clone)]
+pub struct MempoolHandle {
+    actor: Slot<MempoolMsg>,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+impl MempoolHandle {
+    /// A handle over a supervised slot.
+    pub fn new(actor: Slot<MempoolMsg>) -> Self {
+        Self { actor }
+    }
+
+    /// Adds a transaction.
+    pub async fn add(&self, tx: PooledTx) -> Result<Result<B256, PoolError>, String> {
+        self.actor
+            .call(|r| MempoolMsg::Add(Box::new(tx), r), TIMEOUT)
+            .await
+    }
+
+    /// The best `n` executable transactions.
+    pub async fn best(&self, n: usize) -> Result<Vec<Arc<PooledTx>>, String> {
+        self.actor.call(|r| MempoolMsg::Best(n, r), TIMEOUT).await
+    }
+
+    /// Removes transactions.
+    pub fn remove(&self, hashes: Vec<B256>) {
+        let _ = self.actor.cast(MempoolMsg::Remove(hashes));
+    }
+
+    /// (pending, queued).
+    pub async fn content(&self) -> Result<(Vec<Arc<PooledTx>>, Vec<Arc<PooledTx>>), String> {
+        self.actor.call(MempoolMsg::Content, TIMEOUT).await
+    }
+
+    /// A pooled transaction by hash.
+    pub async fn get(&self, hash: B256) -> Result<Option<Arc<PooledTx>>, String> {
+        self.actor.call(|r| MempoolMsg::Get(hash, r), TIMEOUT).await
+    }
+
+    /// The sender's next nonce counting pending transactions.
+    pub async fn next_nonce(&self, addr: alloy_primitives::Address) -> Result<Option<u64>, String> {
+        self.actor
+            .call(|r| MempoolMsg::NextNonce(addr, r), TIMEOUT)
+            .await
+    }
+}

@@ -1,0 +1,300 @@
+//! Starting a whole node: open the database, build the shared chain view, and start every actor
+//! under the root supervisor. [`spawn`] returns a [`NodeHandle`] with the bound addresses; dropping
+//! the handle (or [`NodeHandle::stop`]) shuts the node down, so tests can start nodes on port 0.
+
+use crate::{
+    builder::{BuilderActor, BuilderArgs, BuilderHandle},
+    chain::{ChainActor, ChainHandle, ChainReader},
+    devnet::{ProducerActor, ProducerArgs},
+    engine::{self, EngineApi},
+    mempool::{MempoolActor, MempoolArgs, MempoolHandle},
+    metrics,
+    rpc::{self, DevAccounts, EthApi},
+    server::{ServerActor, ServerArgs, StartServer, Stopper},
+    supervisor::{
+        ChildSpec, HealthMap, RestartPolicy, Slot, Supervisor, SupervisorArgs, SupervisorMsg,
+    },
+};
+use alloy_primitives::Address;
+use alloy_signer_local::PrivateKeySigner;
+use jsonrpsee::RpcModule;
+use preconf_core::{chainspec::ChainSpec, jwt::JwtSecret, storage::Store, txpool::PoolConfig};
+use ractor::{Actor, ActorRef};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::sync::broadcast;
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Chain specification.
+    pub spec: Arc<ChainSpec>,
+    /// Database directory.
+    pub datadir: PathBuf,
+    /// JSON-RPC address (port 0 picks a free port).
+    pub http_addr: SocketAddr,
+    /// Allowed CORS origins for JSON-RPC (`*` for any; empty for none).
+    pub cors: Vec<String>,
+    /// Engine API address.
+    pub authrpc_addr: SocketAddr,
+    /// Engine API secret.
+    pub jwt: JwtSecret,
+    /// Metrics address.
+    pub metrics_addr: SocketAddr,
+    /// Produce blocks locally every this often (the devnet); `None` waits for a consensus client.
+    pub block_time: Option<Duration>,
+    /// Fee recipient of locally produced blocks.
+    pub fee_recipient: Address,
+    /// Unlocked accounts.
+    pub dev_accounts: Vec<PrivateKeySigner>,
+    /// Pool limits.
+    pub pool: PoolConfig,
+    /// Gas cap of `eth_call` / `eth_estimateGas`.
+    pub rpc_gas_cap: u64,
+}
+
+/// Errors while starting a node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The database could not be opened or is inconsistent.
+    #[error(transparent)]
+    Storage(#[from] preconf_core::storage::StorageError),
+    /// An actor or server could not start.
+    #[error("startup failed: {0}")]
+    Startup(String),
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct NodeHandle {
+    supervisor: Option<ActorRef<SupervisorMsg>>,
+    join: Option<tokio::task::JoinHandle<()>>,
+    /// Bound JSON-RPC address.
+    pub http_addr: SocketAddr,
+    /// Bound Engine API address.
+    pub authrpc_addr: SocketAddr,
+    /// Bound metrics address.
+    pub metrics_addr: SocketAddr,
+    /// Chain reads.
+    pub chain: ChainReader,
+    /// Actor health.
+    pub health: HealthMap,
+}
+
+impl NodeHandle {
+    /// Stops every actor and waits for them.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.supervisor.take() {
+            s.stop(None);
+        }
+        if let Some(j) = self.join.take() {
+            let _ = j.await;
+        }
+    }
+
+    /// Waits until the node stops (for example after a fatal error).
+    pub async fn wait(&mut self) {
+        if let Some(j) = self.join.as_mut() {
+            let _ = j.await;
+        }
+        self.join = None;
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        if let Some(s) = self.supervisor.take() {
+            s.stop(None);
+        }
+    }
+}
+
+fn server_child(
+    name: &'static str,
+    addr: SocketAddr,
+    start: StartServer,
+) -> (ChildSpec, Arc<Mutex<SocketAddr>>) {
+    let shared = Arc::new(Mutex::new(addr));
+    let args = ServerArgs {
+        name,
+        addr: shared.clone(),
+        start,
+    };
+    (
+        ChildSpec::new(name, ServerActor, move || args.clone(), Slot::default()),
+        shared,
+    )
+}
+
+fn rpc_start(module: RpcModule<()>, cors: Vec<String>) -> StartServer {
+    Arc::new(move |addr| {
+        let module = module.clone();
+        let cors = cors.clone();
+        Box::pin(async move {
+            let (bound, handle) = rpc::serve(addr, &cors, module).await?;
+            let stop: Stopper = Box::new(move || {
+                let _ = handle.stop();
+            });
+            Ok((bound, stop))
+        })
+    })
+}
+
+/// Starts a node.
+pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+    metrics::install();
+    let store = Store::open(&config.datadir)?;
+    let reader = ChainReader::open(config.spec.clone(), store)?;
+
+    let chain_slot = Slot::default();
+    let mempool_slot = Slot::default();
+    let builder_slot = Slot::default();
+    let chain = ChainHandle::new(chain_slot.clone(), reader.clone());
+    let mempool = MempoolHandle::new(mempool_slot.clone());
+    let builder = BuilderHandle::new(builder_slot.clone());
+    let (announce, _) = broadcast::channel(4096);
+
+    let mut children = vec![
+        ChildSpec::new(
+            "chain",
+            ChainActor,
+            {
+                let r = reader.clone();
+                move || r.clone()
+            },
+            chain_slot,
+        ),
+        ChildSpec::new(
+            "mempool",
+            MempoolActor,
+            {
+                let a = MempoolArgs {
+                    chain: chain.clone(),
+                    config: config.pool.clone(),
+                    announce: announce.clone(),
+                };
+                move || a.clone()
+            },
+            mempool_slot,
+        ),
+        ChildSpec::new(
+            "builder",
+            BuilderActor,
+            {
+                let a = BuilderArgs {
+                    chain: chain.clone(),
+                    mempool: mempool.clone(),
+                };
+                move || a.clone()
+            },
+            builder_slot,
+        ),
+    ];
+
+    let eth = EthApi {
+        chain: chain.clone(),
+        mempool: mempool.clone(),
+        dev: DevAccounts::new(config.dev_accounts.clone()),
+        new_txs: announce,
+        gas_cap: config.rpc_gas_cap,
+        client_version: format!("preconf-node/v{}", env!("CARGO_PKG_VERSION")),
+    };
+    let mut rpc_module = RpcModule::new(());
+    rpc_module
+        .merge(rpc::eth_module(eth.clone()).map_err(|e| NodeError::Startup(e.to_string()))?)
+        .map_err(|e| NodeError::Startup(e.to_string()))?;
+    let (rpc_child, http_addr) = server_child(
+        "rpc",
+        config.http_addr,
+        rpc_start(rpc_module, config.cors.clone()),
+    );
+    children.push(rpc_child);
+
+    let mut engine_module = RpcModule::new(());
+    engine_module
+        .merge(
+            engine::module(EngineApi {
+                chain: chain.clone(),
+                builder,
+            })
+            .map_err(|e| NodeError::Startup(e.to_string()))?,
+        )
+        .map_err(|e| NodeError::Startup(e.to_string()))?;
+    // Like geth and reth, the authenticated port also serves `eth_` (consensus clients read
+    // blocks there).
+    engine_module
+        .merge(rpc::eth_module(eth).map_err(|e| NodeError::Startup(e.to_string()))?)
+        .map_err(|e| NodeError::Startup(e.to_string()))?;
+    let jwt = config.jwt.clone();
+    let engine_start: StartServer = Arc::new(move |addr| {
+        let module = engine_module.clone();
+        let jwt = jwt.clone();
+        Box::pin(async move {
+            let (bound, handle) = engine::serve(addr, jwt, module).await?;
+            let stop: Stopper = Box::new(move || {
+                let _ = handle.stop();
+            });
+            Ok((bound, stop))
+        })
+    });
+    let (engine_child, authrpc_addr) = server_child("engine", config.authrpc_addr, engine_start);
+    children.push(engine_child);
+
+    let health: HealthMap = Default::default();
+    let h = health.clone();
+    let metrics_start: StartServer = Arc::new(move |addr| {
+        let h = h.clone();
+        Box::pin(async move {
+            let (bound, task) = metrics::serve(addr, h).await?;
+            let stop: Stopper = Box::new(move || task.abort());
+            Ok((bound, stop))
+        })
+    });
+    let (metrics_child, metrics_addr) = server_child("metrics", config.metrics_addr, metrics_start);
+    children.push(metrics_child);
+
+    // Servers bind when the supervisor starts them; block production starts after, pointing at
+    // the engine address actually bound.
+    let (sup, join) = Actor::spawn(
+        None,
+        Supervisor,
+        SupervisorArgs {
+            children,
+            policy: RestartPolicy::default(),
+            health: health.clone(),
+        },
+    )
+    .await
+    .map_err(|e| NodeError::Startup(e.to_string()))?;
+    let authrpc_bound = *authrpc_addr.lock().unwrap_or_else(|e| e.into_inner());
+    let handle = NodeHandle {
+        supervisor: Some(sup.clone()),
+        join: Some(join),
+        http_addr: *http_addr.lock().unwrap_or_else(|e| e.into_inner()),
+        authrpc_addr: authrpc_bound,
+        metrics_addr: *metrics_addr.lock().unwrap_or_else(|e| e.into_inner()),
+        chain: reader,
+        health,
+    };
+    if let Some(block_time) = config.block_time {
+        let args = ProducerArgs {
+            engine_url: format!("http://{authrpc_bound}"),
+            jwt: config.jwt.clone(),
+            block_time,
+            fee_recipient: config.fee_recipient,
+        };
+        let spec = ChildSpec::new(
+            "devnet-producer",
+            ProducerActor,
+            move || args.clone(),
+            Slot::default(),
+        );
+        sup.cast(SupervisorMsg::Add(spec))
+            .map_err(|e| NodeError::Startup(e.to_string()))?;
+    }
+    Ok(handle)
+}

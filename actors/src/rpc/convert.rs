@@ -1,0 +1,139 @@
+//! Conversions from the chain's types to the execution-apis JSON shapes (alloy's RPC types).
+
+use alloy_consensus::{
+    Sealed, Transaction as _,
+    transaction::{Recovered, TransactionInfo},
+};
+use alloy_eips::eip4844::DATA_GAS_PER_BLOB;
+use alloy_primitives::{Address, B256, U256};
+use alloy_rlp::Encodable;
+use alloy_rpc_types_eth::{
+    Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt,
+};
+use preconf_core::{
+    chainspec::ChainSpec,
+    primitives::{Header, Receipt, SealedBlock, Transaction as Tx},
+};
+
+/// An RPC transaction at a position in a block (or pending, with no block).
+pub(crate) fn rpc_tx(tx: &Tx, sender: Address, block: Option<(&Header, B256, u64)>) -> Transaction {
+    let info = match block {
+        Some((header, hash, index)) => TransactionInfo {
+            hash: Some(*tx.tx_hash()),
+            index: Some(index),
+            block_hash: Some(hash),
+            block_number: Some(header.number),
+            base_fee: header.base_fee_per_gas,
+            block_timestamp: None,
+        },
+        None => TransactionInfo {
+            hash: Some(*tx.tx_hash()),
+            ..Default::default()
+        },
+    };
+    let mut t = Transaction::from_transaction(Recovered::new_unchecked(tx.clone(), sender), info);
+    if block.is_none() {
+        t.effective_gas_price = None;
+    }
+    t
+}
+
+/// The block's RLP size.
+fn block_size(block: &SealedBlock) -> U256 {
+    let b = block.to_block();
+    U256::from(b.length())
+}
+
+/// An RPC block, with full transactions or their hashes.
+pub(crate) fn rpc_block(block: &SealedBlock, full: bool) -> Block<Transaction> {
+    let header = RpcHeader::from_consensus(
+        Sealed::new_unchecked(block.header.clone(), block.hash),
+        None,
+        Some(block_size(block)),
+    );
+    let transactions = if full {
+        BlockTransactions::Full(
+            block
+                .body
+                .transactions
+                .iter()
+                .zip(&block.senders)
+                .enumerate()
+                .map(|(i, (tx, s))| rpc_tx(tx, *s, Some((&block.header, block.hash, i as u64))))
+                .collect(),
+        )
+    } else {
+        BlockTransactions::Hashes(
+            block
+                .body
+                .transactions
+                .iter()
+                .map(|t| *t.tx_hash())
+                .collect(),
+        )
+    };
+    Block {
+        header,
+        uncles: Vec::new(),
+        transactions,
+        withdrawals: block.body.withdrawals.clone(),
+    }
+}
+
+/// The RPC receipts of every transaction of a block.
+pub(crate) fn rpc_receipts(
+    spec: &ChainSpec,
+    block: &SealedBlock,
+    receipts: &[Receipt],
+) -> Vec<TransactionReceipt> {
+    let base_fee = block.header.base_fee_per_gas.unwrap_or_default();
+    let blob_gas_price = spec.blob_base_fee(&block.header);
+    let mut log_index = 0u64;
+    let mut prev_cumulative = 0u64;
+    let mut out = Vec::with_capacity(receipts.len());
+    for (i, ((tx, sender), receipt)) in block
+        .body
+        .transactions
+        .iter()
+        .zip(&block.senders)
+        .zip(receipts)
+        .enumerate()
+    {
+        let cumulative = receipt.cumulative_gas_used();
+        let gas_used = cumulative - prev_cumulative;
+        prev_cumulative = cumulative;
+        let inner = receipt.clone().map_logs(|l| {
+            let log = Log {
+                inner: l,
+                block_hash: Some(block.hash),
+                block_number: Some(block.header.number),
+                block_timestamp: None,
+                transaction_hash: Some(*tx.tx_hash()),
+                transaction_index: Some(i as u64),
+                log_index: Some(log_index),
+                removed: false,
+            };
+            log_index += 1;
+            log
+        });
+        let is_blob = tx.blob_versioned_hashes().is_some();
+        out.push(TransactionReceipt {
+            inner,
+            transaction_hash: *tx.tx_hash(),
+            transaction_index: Some(i as u64),
+            block_hash: Some(block.hash),
+            block_number: Some(block.header.number),
+            gas_used,
+            effective_gas_price: tx.effective_tip_per_gas(base_fee).unwrap_or_default()
+                + base_fee as u128,
+            blob_gas_used: is_blob.then(|| {
+                tx.blob_versioned_hashes().map_or(0, |h| h.len() as u64) * DATA_GAS_PER_BLOB
+            }),
+            blob_gas_price: if is_blob { blob_gas_price } else { None },
+            from: *sender,
+            to: tx.to(),
+            contract_address: tx.kind().is_create().then(|| sender.create(tx.nonce())),
+        });
+    }
+    out
+}

@@ -1,0 +1,176 @@
+//! The JSON-RPC server on :8545 (HTTP and WebSocket on one port): `eth_`, `net_`, `web3_`,
+//! `txpool_` and `debug_` raw methods. Errors are mapped to JSON-RPC codes in exactly one place,
+//! [`RpcErr`]; every method is counted and timed by name.
+
+mod call;
+mod convert;
+mod eth;
+mod subscriptions;
+
+pub use eth::{DevAccounts, EthApi, module as eth_module};
+
+use crate::metrics as m;
+use alloy_primitives::Bytes;
+use jsonrpsee::{
+    RpcModule,
+    server::{Server, ServerHandle},
+    types::ErrorObjectOwned,
+};
+use std::{net::SocketAddr, time::Instant};
+
+/// The largest request body accepted (bytes).
+pub const MAX_REQUEST_BYTES: u32 = 15 * 1024 * 1024;
+
+/// Every error an RPC method can return, with its JSON-RPC code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RpcErr {
+    /// -32602: the parameters are not what the method takes.
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
+    /// -32000: the request is well-formed but cannot be served (unknown block, pool refusal,
+    /// failed execution), with geth's messages.
+    #[error("{0}")]
+    Server(String),
+    /// 3: execution reverted, with the revert data.
+    #[error("{message}")]
+    Reverted {
+        /// `execution reverted` or `execution reverted: <reason>`.
+        message: String,
+        /// The revert output.
+        data: Bytes,
+    },
+    /// -32001: a resource (for example historical state) is not available.
+    #[error("{0}")]
+    NotFound(String),
+    /// -32005: a limit was exceeded.
+    #[error("{0}")]
+    Limit(String),
+    /// -32603: an internal failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl RpcErr {
+    /// The JSON-RPC error code.
+    pub fn code(&self) -> i32 {
+        match self {
+            Self::InvalidParams(_) => -32602,
+            Self::Server(_) => -32000,
+            Self::Reverted { .. } => 3,
+            Self::NotFound(_) => -32001,
+            Self::Limit(_) => -32005,
+            Self::Internal(_) => -32603,
+        }
+    }
+
+    /// An error for a revert with this output.
+    pub fn revert(output: Bytes) -> Self {
+        let message = match alloy_sol_types::decode_revert_reason(&output) {
+            Some(reason) => format!("execution reverted: {reason}"),
+            None => "execution reverted".to_string(),
+        };
+        Self::Reverted {
+            message,
+            data: output,
+        }
+    }
+}
+
+impl From<RpcErr> for ErrorObjectOwned {
+    fn from(e: RpcErr) -> Self {
+        match &e {
+            RpcErr::Reverted { message, data } => {
+                ErrorObjectOwned::owned(3, message.clone(), Some(data.clone()))
+            }
+            other => ErrorObjectOwned::owned(other.code(), other.to_string(), None::<()>),
+        }
+    }
+}
+
+impl From<preconf_core::storage::StorageError> for RpcErr {
+    fn from(e: preconf_core::storage::StorageError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<preconf_core::state::StateError> for RpcErr {
+    fn from(e: preconf_core::state::StateError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<jsonrpsee::types::ErrorObjectOwned> for RpcErr {
+    fn from(e: ErrorObjectOwned) -> Self {
+        Self::InvalidParams(e.message().to_string())
+    }
+}
+
+/// Result type of RPC methods.
+pub type RpcResult<T> = Result<T, RpcErr>;
+
+/// Records a finished call in the metrics.
+pub(crate) fn record(method: &'static str, started: Instant, ok: bool) {
+    metrics::counter!(m::RPC_REQUESTS, "method" => method).increment(1);
+    if !ok {
+        metrics::counter!(m::RPC_ERRORS, "method" => method).increment(1);
+    }
+    metrics::histogram!(m::RPC_LATENCY_SECONDS, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+}
+
+/// Registers an async method that records metrics and maps [`RpcErr`].
+macro_rules! method {
+    ($module:expr, $name:literal, |$params:ident, $ctx:ident| $body:expr) => {
+        $module.register_async_method($name, |$params, $ctx, _| async move {
+            let started = std::time::Instant::now();
+            let result: $crate::rpc::RpcResult<_> = async { $body }.await;
+            $crate::rpc::record($name, started, result.is_ok());
+            result.map_err(jsonrpsee::types::ErrorObjectOwned::from)
+        })?;
+    };
+}
+pub(crate) use method;
+
+/// CORS setting: `None` for no CORS headers, or a list of allowed origins (`*` for any).
+fn cors_layer(domains: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    if domains.is_empty() {
+        return None;
+    }
+    let origin = if domains.iter().any(|d| d == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(domains.iter().filter_map(|d| d.parse().ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods(Any)
+            .allow_headers(Any),
+    )
+}
+
+/// Limits shared by the JSON-RPC and Engine API servers.
+pub(crate) fn server_config() -> jsonrpsee::server::ServerConfig {
+    jsonrpsee::server::ServerConfig::builder()
+        .max_request_body_size(MAX_REQUEST_BYTES)
+        .max_response_body_size(u32::MAX / 2)
+        .max_connections(1024)
+        .build()
+}
+
+/// Starts a JSON-RPC server (HTTP and WebSocket) for `module` on `addr`.
+pub async fn serve(
+    addr: SocketAddr,
+    cors: &[String],
+    module: RpcModule<()>,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let http = tower::ServiceBuilder::new().option_layer(cors_layer(cors));
+    let server = Server::builder()
+        .set_config(server_config())
+        .set_http_middleware(http)
+        .build(addr)
+        .await?;
+    let bound = server.local_addr()?;
+    Ok((bound, server.start(module)))
+}

@@ -1,0 +1,345 @@
+//! The root supervisor: starts every actor linked to itself and restarts a failed one with
+//! exponential backoff inside a restart budget. Past the budget it does not stop the node: the
+//! child is marked degraded (visible in `/healthz` and metrics) and the rest keeps running — with
+//! no builder the chain carries on with plain blocks.
+//!
+//! ractor's default policy stops a parent when any child dies and has no restart of its own, so
+//! this actor overrides `handle_supervisor_evt` explicitly. Other code reaches an actor through a
+//! [`Slot`], which the supervisor points at the new actor after a restart, so handles held
+//! elsewhere stay valid.
+
+use crate::metrics as m;
+use futures::future::BoxFuture;
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, Message, SpawnErr, SupervisionEvent,
+    rpc::CallResult,
+};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+use tracing::{error, info, warn};
+
+/// A reference to an actor that survives restarts.
+#[derive(Debug)]
+pub struct Slot<M: Message>(Arc<RwLock<Option<ActorRef<M>>>>);
+
+impl<M: Message> Clone for Slot<M> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<M: Message> Default for Slot<M> {
+    fn default() -> Self {
+        Self(Arc::new(RwLock::new(None)))
+    }
+}
+
+impl<M: Message> Slot<M> {
+    /// Points the slot at a (new) actor.
+    pub fn set(&self, actor: ActorRef<M>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(actor);
+    }
+
+    /// The current actor, if one is running.
+    pub fn get(&self) -> Option<ActorRef<M>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sends without waiting for an answer.
+    pub fn cast(&self, msg: M) -> Result<(), String> {
+        let actor = self.get().ok_or("actor not running")?;
+        actor.cast(msg).map_err(|e| e.to_string())
+    }
+
+    /// Sends and waits for the reply, at most `timeout`.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        msg: impl FnOnce(ractor::RpcReplyPort<T>) -> M,
+        timeout: Duration,
+    ) -> Result<T, String> {
+        let actor = self.get().ok_or("actor not running")?;
+        match actor.call(msg, Some(timeout)).await {
+            Ok(CallResult::Success(v)) => Ok(v),
+            Ok(CallResult::Timeout) => Err("timed out".into()),
+            Ok(CallResult::SenderError) => Err("actor dropped the request".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+type StartFn =
+    Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync>;
+
+/// How to start (and restart) one child.
+#[derive(Clone)]
+pub struct ChildSpec {
+    /// Unique name (also the actor's registered name).
+    pub name: String,
+    start: StartFn,
+}
+
+impl std::fmt::Debug for ChildSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildSpec")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl ChildSpec {
+    /// A child made by cloning `actor` and calling `args` for fresh arguments on every start; the
+    /// slot is pointed at each new incarnation.
+    pub fn new<A>(
+        name: &str,
+        actor: A,
+        args: impl Fn() -> A::Arguments + Send + Sync + 'static,
+        slot: Slot<A::Msg>,
+    ) -> Self
+    where
+        A: Actor + Clone + Sync,
+    {
+        let args = Arc::new(args);
+        let start: StartFn = Arc::new(move |sup: ActorCell| {
+            let actor = actor.clone();
+            let args = args.clone();
+            let slot = slot.clone();
+            Box::pin(async move {
+                let (r, _) = Actor::spawn_linked(None, actor, args(), sup).await?;
+                slot.set(r.clone());
+                Ok(r.get_cell())
+            })
+        });
+        Self {
+            name: name.to_string(),
+            start,
+        }
+    }
+}
+
+/// Health of one child, as `/healthz` shows it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct ChildHealth {
+    /// Running now.
+    pub running: bool,
+    /// Restarts so far.
+    pub restarts: u64,
+    /// Out of restart budget: left stopped.
+    pub degraded: bool,
+}
+
+/// Shared view of every child's health.
+pub type HealthMap = Arc<RwLock<BTreeMap<String, ChildHealth>>>;
+
+/// Restart policy.
+#[derive(Debug, Clone)]
+pub struct RestartPolicy {
+    /// Failures allowed within `window` before the child is left stopped.
+    pub max_restarts: usize,
+    /// The window the budget counts over.
+    pub window: Duration,
+    /// First backoff; doubles per recent failure.
+    pub backoff: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            max_restarts: 5,
+            window: Duration::from_secs(60),
+            backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Supervisor messages.
+#[derive(Debug)]
+pub enum SupervisorMsg {
+    /// Start the named child again (sent to itself after a backoff).
+    Restart(String),
+    /// Start (and from then on supervise) another child.
+    Add(ChildSpec),
+}
+
+/// The supervisor actor.
+#[derive(Debug, Clone)]
+pub struct Supervisor;
+
+/// Arguments: children in start order, the policy, and where to publish health.
+#[derive(Debug)]
+pub struct SupervisorArgs {
+    /// Children, started in order.
+    pub children: Vec<ChildSpec>,
+    /// Restart policy.
+    pub policy: RestartPolicy,
+    /// Health map to maintain.
+    pub health: HealthMap,
+}
+
+#[derive(Debug)]
+struct Child {
+    spec: ChildSpec,
+    failures: VecDeque<Instant>,
+}
+
+/// Supervisor state.
+#[derive(Debug)]
+pub struct SupervisorState {
+    children: HashMap<String, Child>,
+    by_id: HashMap<ActorId, String>,
+    policy: RestartPolicy,
+    health: HealthMap,
+}
+
+impl SupervisorState {
+    fn set_health(&self, name: &str, f: impl FnOnce(&mut ChildHealth)) {
+        let mut h = self.health.write().unwrap_or_else(|e| e.into_inner());
+        let e = h.entry(name.to_string()).or_insert(ChildHealth {
+            running: false,
+            restarts: 0,
+            degraded: false,
+        });
+        f(e);
+    }
+
+    async fn start(&mut self, me: &ActorCell, name: &str) -> Result<(), SpawnErr> {
+        let spec = self.children[name].spec.clone();
+        let cell = (spec.start)(me.clone()).await?;
+        self.by_id.insert(cell.get_id(), name.to_string());
+        self.set_health(name, |h| h.running = true);
+        Ok(())
+    }
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let mut st = SupervisorState {
+            children: HashMap::new(),
+            by_id: HashMap::new(),
+            policy: args.policy,
+            health: args.health,
+        };
+        let names: Vec<String> = args.children.iter().map(|c| c.name.clone()).collect();
+        for spec in args.children {
+            st.children.insert(
+                spec.name.clone(),
+                Child {
+                    spec,
+                    failures: VecDeque::new(),
+                },
+            );
+        }
+        for name in names {
+            st.start(&me.get_cell(), &name).await?;
+            info!(target: "supervisor", actor = %name, "started");
+        }
+        Ok(st)
+    }
+
+    async fn post_stop(
+        &self,
+        me: ActorRef<SupervisorMsg>,
+        _st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        me.stop_children_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::Add(spec) => {
+                let name = spec.name.clone();
+                st.children.insert(
+                    name.clone(),
+                    Child {
+                        spec,
+                        failures: VecDeque::new(),
+                    },
+                );
+                if let Err(e) = st.start(&me.get_cell(), &name).await {
+                    error!(target: "supervisor", actor = %name, error = %e, "start failed");
+                    schedule_restart(&me, st, &name);
+                } else {
+                    info!(target: "supervisor", actor = %name, "started");
+                }
+            }
+            SupervisorMsg::Restart(name) => match st.start(&me.get_cell(), &name).await {
+                Ok(()) => {
+                    metrics::counter!(m::SUPERVISOR_RESTARTS, "actor" => name.clone()).increment(1);
+                    st.set_health(&name, |h| h.restarts += 1);
+                    info!(target: "supervisor", actor = %name, "restarted");
+                }
+                Err(e) => {
+                    error!(target: "supervisor", actor = %name, error = %e, "restart failed");
+                    schedule_restart(&me, st, &name);
+                }
+            },
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<SupervisorMsg>,
+        evt: SupervisionEvent,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, why) = match evt {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell,
+                format!("stopped: {}", reason.unwrap_or_else(|| "no reason".into())),
+            ),
+            _ => return Ok(()),
+        };
+        let Some(name) = st.by_id.remove(&cell.get_id()) else {
+            return Ok(());
+        };
+        st.set_health(&name, |h| h.running = false);
+        warn!(target: "supervisor", actor = %name, %why, "child exited");
+        metrics::counter!(m::SUPERVISOR_FAILURES, "actor" => name.clone()).increment(1);
+        schedule_restart(&me, st, &name);
+        Ok(())
+    }
+}
+
+fn schedule_restart(me: &ActorRef<SupervisorMsg>, st: &mut SupervisorState, name: &str) {
+    let policy = st.policy.clone();
+    let Some(child) = st.children.get_mut(name) else {
+        return;
+    };
+    let now = Instant::now();
+    child.failures.push_back(now);
+    while child
+        .failures
+        .front()
+        .is_some_and(|t| now.duration_since(*t) > policy.window)
+    {
+        child.failures.pop_front();
+    }
+    if child.failures.len() > policy.max_restarts {
+        error!(target: "supervisor", actor = %name, "restart budget exhausted: running degraded without it");
+        metrics::gauge!(m::SUPERVISOR_DEGRADED, "actor" => name.to_string()).set(1.0);
+        st.set_health(name, |h| h.degraded = true);
+        return;
+    }
+    let delay = policy.backoff * 2u32.saturating_pow(child.failures.len() as u32 - 1);
+    let name = name.to_string();
+    me.send_after(delay, move || SupervisorMsg::Restart(name));
+}

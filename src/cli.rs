@@ -1,0 +1,332 @@
+//! Command-line interface. Every flag can also be set by environment (`PRECONF_<FLAG>`, dots and
+//! dashes as underscores) and in a `--config FILE.toml` whose keys are the flag names (`[http]`
+//! `port = 8545` is `--http.port 8545`). Precedence: command line, then environment, then file.
+
+use clap::{Args, Parser, Subcommand};
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+/// All-in-one Berachain preconfirmation (BRIP-0007) devnet node.
+#[derive(Debug, Parser)]
+#[command(name = "preconf-node", version, about, args_override_self = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a zero-configuration devnet: built-in genesis, a block every --block-time, dev
+    /// accounts unlocked.
+    Devnet(DevnetArgs),
+    /// Run an execution node driven by an external consensus client over the Engine API.
+    Node(NodeArgs),
+    /// Import blocks from a file of concatenated block RLP.
+    Import(ChainFileArgs),
+    /// Export the canonical chain as concatenated block RLP.
+    Export(ChainFileArgs),
+}
+
+/// Flags shared by every command that opens a database.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CommonArgs {
+    /// Database directory. `devnet` uses a fresh temporary directory when absent.
+    #[arg(long, env = "PRECONF_DATADIR", help_heading = "Storage")]
+    pub(crate) datadir: Option<PathBuf>,
+    /// geth-style genesis.json (default: the built-in devnet genesis).
+    #[arg(long, env = "PRECONF_GENESIS", help_heading = "Chain")]
+    pub(crate) genesis: Option<PathBuf>,
+    /// Block gas limit of the built-in devnet genesis.
+    #[arg(long = "gas-limit", env = "PRECONF_GAS_LIMIT", default_value_t = preconf_core::devnet::DEFAULT_GAS_LIMIT, help_heading = "Chain")]
+    pub(crate) gas_limit: u64,
+    /// Log level or filter (error, warn, info, debug, trace, or a tracing directive list).
+    #[arg(
+        long = "log.level",
+        env = "PRECONF_LOG_LEVEL",
+        default_value = "info",
+        help_heading = "Logging"
+    )]
+    pub(crate) log_level: String,
+    /// TOML file with flag values (keys are flag names).
+    #[arg(long, help_heading = "Config")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// Flags of a running node.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ServerArgs {
+    /// JSON-RPC (HTTP and WebSocket) listen address.
+    #[arg(
+        long = "http.addr",
+        env = "PRECONF_HTTP_ADDR",
+        default_value = "127.0.0.1",
+        help_heading = "JSON-RPC"
+    )]
+    pub(crate) http_addr: IpAddr,
+    /// JSON-RPC port (0 picks a free port).
+    #[arg(
+        long = "http.port",
+        env = "PRECONF_HTTP_PORT",
+        default_value_t = 8545,
+        help_heading = "JSON-RPC"
+    )]
+    pub(crate) http_port: u16,
+    /// Origins allowed by CORS, comma-separated (`*` for any).
+    #[arg(
+        long = "http.corsdomain",
+        env = "PRECONF_HTTP_CORSDOMAIN",
+        value_delimiter = ',',
+        default_value = "*",
+        help_heading = "JSON-RPC"
+    )]
+    pub(crate) http_corsdomain: Vec<String>,
+    /// Gas cap of eth_call and eth_estimateGas.
+    #[arg(
+        long = "rpc.gascap",
+        env = "PRECONF_RPC_GASCAP",
+        default_value_t = 50_000_000,
+        help_heading = "JSON-RPC"
+    )]
+    pub(crate) rpc_gascap: u64,
+    /// Engine API listen address.
+    #[arg(
+        long = "authrpc.addr",
+        env = "PRECONF_AUTHRPC_ADDR",
+        default_value = "127.0.0.1",
+        help_heading = "Engine API"
+    )]
+    pub(crate) authrpc_addr: IpAddr,
+    /// Engine API port (0 picks a free port).
+    #[arg(
+        long = "authrpc.port",
+        env = "PRECONF_AUTHRPC_PORT",
+        default_value_t = 8551,
+        help_heading = "Engine API"
+    )]
+    pub(crate) authrpc_port: u16,
+    /// Engine API JWT secret file (hex); created with a random secret when absent
+    /// (default: DATADIR/jwt.hex).
+    #[arg(
+        long = "authrpc.jwtsecret",
+        env = "PRECONF_AUTHRPC_JWTSECRET",
+        help_heading = "Engine API"
+    )]
+    pub(crate) authrpc_jwtsecret: Option<PathBuf>,
+    /// Metrics listen address.
+    #[arg(
+        long = "metrics.addr",
+        env = "PRECONF_METRICS_ADDR",
+        default_value = "127.0.0.1",
+        help_heading = "Metrics"
+    )]
+    pub(crate) metrics_addr: IpAddr,
+    /// Prometheus metrics port (0 picks a free port).
+    #[arg(
+        long = "metrics.port",
+        env = "PRECONF_METRICS_PORT",
+        default_value_t = 9001,
+        help_heading = "Metrics"
+    )]
+    pub(crate) metrics_port: u16,
+    /// Pool limit per sender.
+    #[arg(
+        long = "txpool.max-per-sender",
+        env = "PRECONF_TXPOOL_MAX_PER_SENDER",
+        default_value_t = 64,
+        help_heading = "Mempool"
+    )]
+    pub(crate) txpool_max_per_sender: usize,
+    /// Pool limit overall.
+    #[arg(
+        long = "txpool.max-total",
+        env = "PRECONF_TXPOOL_MAX_TOTAL",
+        default_value_t = 20_000,
+        help_heading = "Mempool"
+    )]
+    pub(crate) txpool_max_total: usize,
+}
+
+/// `preconf-node devnet`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DevnetArgs {
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// Time between blocks, e.g. `2s`, `500ms`.
+    #[arg(long = "block-time", env = "PRECONF_BLOCK_TIME", default_value = "2s", value_parser = parse_duration, help_heading = "Devnet")]
+    pub(crate) block_time: Duration,
+    /// Also write the banner's information (addresses, accounts and keys) as JSON to this file.
+    #[arg(
+        long = "config-out",
+        env = "PRECONF_CONFIG_OUT",
+        help_heading = "Devnet"
+    )]
+    pub(crate) config_out: Option<PathBuf>,
+}
+
+/// `preconf-node node`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct NodeArgs {
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// `preconf-node import FILE` / `export FILE`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ChainFileArgs {
+    /// The RLP file.
+    pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+/// Parses `2s`, `500ms`, `1.5s` or a plain number of seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (try 2s or 500ms)"))?;
+    if !(v > 0.0) || !v.is_finite() {
+        return Err(format!("duration must be positive: {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(v * mult))
+}
+
+/// Turns a TOML table into `--key value` arguments (nested tables join with dots).
+fn toml_to_args(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => toml_to_args(&key, t, out),
+            toml::Value::Boolean(b) => {
+                out.push(format!("--{key}={b}"));
+            }
+            toml::Value::String(s) => out.push(format!("--{key}={s}")),
+            toml::Value::Integer(i) => out.push(format!("--{key}={i}")),
+            toml::Value::Float(f) => out.push(format!("--{key}={f}")),
+            toml::Value::Array(a) => {
+                let items: Vec<String> = a
+                    .iter()
+                    .map(|v| match v {
+                        toml::Value::String(s) => s.clone(),
+                        toml::Value::Integer(i) => i.to_string(),
+                        toml::Value::Float(f) => f.to_string(),
+                        toml::Value::Boolean(b) => b.to_string(),
+                        _ => String::new(),
+                    })
+                    .collect();
+                out.push(format!("--{key}={}", items.join(",")));
+            }
+            toml::Value::Datetime(d) => out.push(format!("--{key}={d}")),
+        }
+    }
+}
+
+/// Parses the command line, folding in `--config FILE` values (command line and environment
+/// win over the file).
+pub(crate) fn parse() -> eyre::Result<Cli> {
+    parse_from(std::env::args().collect())
+}
+
+pub(crate) fn parse_from(args: Vec<String>) -> eyre::Result<Cli> {
+    let config_path = args.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--config=").map(str::to_string).or_else(|| {
+            (a == "--config")
+                .then(|| args.get(i + 1).cloned())
+                .flatten()
+        })
+    });
+    let Some(path) = config_path else {
+        return Ok(Cli::parse_from(args));
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| eyre::eyre!("cannot read config {path}: {e}"))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| eyre::eyre!("invalid config {path}: {e}"))?;
+    let mut from_file = Vec::new();
+    toml_to_args("", &table, &mut from_file);
+    // File values go right after the subcommand (and its positional file, if any), so anything on
+    // the command line — which comes later — overrides them. Values set by environment are
+    // dropped from the file's list, since clap prefers explicit arguments over `env`.
+    let mut merged = args[..2.min(args.len())].to_vec();
+    let positional = args.get(2).filter(|a| !a.starts_with('-')).cloned();
+    merged.extend(positional.clone());
+    let env_set = |flag: &str| {
+        let name = flag
+            .trim_start_matches("--")
+            .split('=')
+            .next()
+            .unwrap_or("");
+        std::env::var(format!(
+            "PRECONF_{}",
+            name.replace(['.', '-'], "_").to_uppercase()
+        ))
+        .is_ok()
+    };
+    merged.extend(from_file.into_iter().filter(|f| !env_set(f)));
+    merged.extend(
+        args.into_iter()
+            .skip(if positional.is_some() { 3 } else { 2 }),
+    );
+    Ok(Cli::try_parse_from(merged)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn example_configs_parse_and_the_command_line_wins() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let name = path.file_stem().unwrap().to_string_lossy().to_string();
+                let cmd = name.split('-').next().unwrap().to_string();
+                let args = vec![
+                    "preconf-node".into(),
+                    cmd,
+                    "--config".into(),
+                    path.display().to_string(),
+                    "--http.port".into(),
+                    "1234".into(),
+                ];
+                let cli = parse_from(args).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                match cli.command {
+                    Command::Devnet(a) => assert_eq!(a.server.http_port, 1234),
+                    Command::Node(a) => assert_eq!(a.server.http_port, 1234),
+                    _ => panic!("unexpected command"),
+                }
+            }
+        }
+    }
+}
