@@ -196,7 +196,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         .trim()
         .parse()
         .map_err(|_| format!("invalid duration {s:?} (try 2s or 500ms)"))?;
-    if !(v > 0.0) || !v.is_finite() {
+    if v.is_nan() || v <= 0.0 || !v.is_finite() {
         return Err(format!("duration must be positive: {s:?}"));
     }
     Ok(Duration::from_secs_f64(v * mult))

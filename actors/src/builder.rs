@@ -130,15 +130,14 @@ impl Actor for BuilderActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             BuilderMsg::Start { id, parent, attrs } => {
-                if st.jobs.len() >= MAX_JOBS {
-                    if let Some(oldest) = st
+                if st.jobs.len() >= MAX_JOBS
+                    && let Some(oldest) = st
                         .jobs
                         .iter()
                         .min_by_key(|(_, j)| j.started)
                         .map(|(k, _)| *k)
-                    {
-                        st.jobs.remove(&oldest);
-                    }
+                {
+                    st.jobs.remove(&oldest);
                 }
                 st.jobs.entry(id).or_insert(Job {
                     parent,

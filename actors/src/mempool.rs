@@ -9,6 +9,9 @@ use std::{sync::Arc, time::Duration};
 use tokio::sync::broadcast;
 use tracing::debug;
 
+/// The pool's transactions split into (pending, queued).
+pub type PoolContent = (Vec<Arc<PooledTx>>, Vec<Arc<PooledTx>>);
+
 /// Messages of the mempool actor.
 #[derive(Debug)]
 pub enum MempoolMsg {
@@ -21,7 +24,7 @@ pub enum MempoolMsg {
     /// A new head: prune and re-validate.
     NewHead,
     /// (pending, queued) transactions.
-    Content(RpcReplyPort<(Vec<Arc<PooledTx>>, Vec<Arc<PooledTx>>)>),
+    Content(RpcReplyPort<PoolContent>),
     /// A transaction by hash.
     Get(B256, RpcReplyPort<Option<Arc<PooledTx>>>),
     /// The next nonce of a sender counting pending transactions.
@@ -79,14 +82,10 @@ impl Actor for MempoolActor {
         );
         let mut heads = reader.subscribe();
         let forwarder = tokio::spawn(async move {
-            loop {
-                match heads.recv().await {
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                        if me.cast(MempoolMsg::NewHead).is_err() {
-                            break;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
+            // A lagged receiver still means "the head moved": re-validate once.
+            while let Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) = heads.recv().await {
+                if me.cast(MempoolMsg::NewHead).is_err() {
+                    break;
                 }
             }
         });
@@ -201,7 +200,7 @@ impl MempoolHandle {
     }
 
     /// (pending, queued).
-    pub async fn content(&self) -> Result<(Vec<Arc<PooledTx>>, Vec<Arc<PooledTx>>), String> {
+    pub async fn content(&self) -> Result<PoolContent, String> {
         self.actor.call(MempoolMsg::Content, TIMEOUT).await
     }
 

@@ -404,13 +404,13 @@ pub fn validate_header(
         ));
     }
     let max_delta = parent.gas_limit / 1024;
-    if header.gas_limit.abs_diff(parent.gas_limit) >= max_delta || header.gas_limit < 5000 {
-        if header.gas_limit != parent.gas_limit {
-            return bad(format!(
-                "gas limit {} too far from parent's {}",
-                header.gas_limit, parent.gas_limit
-            ));
-        }
+    if (header.gas_limit.abs_diff(parent.gas_limit) >= max_delta || header.gas_limit < 5000)
+        && header.gas_limit != parent.gas_limit
+    {
+        return bad(format!(
+            "gas limit {} too far from parent's {}",
+            header.gas_limit, parent.gas_limit
+        ));
     }
     if !header.difficulty.is_zero() || header.nonce != alloy_primitives::B64::from(BEACON_NONCE) {
         return bad("difficulty and nonce must be zero after the merge".into());

@@ -206,7 +206,11 @@ impl Store {
             );
         }
         let header = spec.genesis_header().clone();
-        let block = SealedBlock::new(header, Body::default(), Vec::new());
+        let body = Body {
+            withdrawals: header.withdrawals_root.map(|_| Default::default()),
+            ..Default::default()
+        };
+        let block = SealedBlock::new(header, body, Vec::new());
         self.write_block(&block, &[], &diff)?;
         let txn = self.db.begin_write()?;
         {

@@ -244,7 +244,7 @@ fn with_prefix<V: TrieValue>(prefix: Nibbles, child: Arc<Node<V>>) -> Arc<Node<V
 }
 
 fn empty_children<V>() -> Box<[Option<Arc<Node<V>>>; 16]> {
-    Box::new(Default::default())
+    Box::default()
 }
 
 fn insert<V: TrieValue>(n: Option<&Arc<Node<V>>>, path: Nibbles, value: V) -> Arc<Node<V>> {
@@ -381,7 +381,7 @@ mod tests {
         let mut keys = Vec::new();
         for round in 0..3000 {
             let r = next(&mut seed);
-            if r % 3 == 0 && !keys.is_empty() {
+            if r.is_multiple_of(3) && !keys.is_empty() {
                 let k: B256 = keys[(r as usize / 3) % keys.len()];
                 trie = trie.remove(&k);
                 map.remove(&k);

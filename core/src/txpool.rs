@@ -329,13 +329,13 @@ impl TxPool {
                 limit: self.config.max_tx_bytes,
             });
         }
-        if let Some(id) = tx.tx.chain_id() {
-            if id != self.chain_id {
-                return Err(PoolError::ChainId {
-                    have: id,
-                    want: self.chain_id,
-                });
-            }
+        if let Some(id) = tx.tx.chain_id()
+            && id != self.chain_id
+        {
+            return Err(PoolError::ChainId {
+                have: id,
+                want: self.chain_id,
+            });
         }
         if tx.tx.is_eip4844() && tx.sidecar.is_none() {
             return Err(PoolError::Unsupported(
@@ -345,10 +345,10 @@ impl TxPool {
         if tx.tx.gas_limit() > self.block_gas_limit {
             return Err(PoolError::GasLimit);
         }
-        if let Some(tip) = tx.tx.max_priority_fee_per_gas() {
-            if tip > tx.tx.max_fee_per_gas() {
-                return Err(PoolError::TipAboveFeeCap);
-            }
+        if let Some(tip) = tx.tx.max_priority_fee_per_gas()
+            && tip > tx.tx.max_fee_per_gas()
+        {
+            return Err(PoolError::TipAboveFeeCap);
         }
         let want = intrinsic_gas(tx.tx.inner());
         if tx.tx.gas_limit() < want {

@@ -33,7 +33,9 @@ fn prepare(
         || req.max_fee_per_gas.is_some()
         || req.max_priority_fee_per_gas.is_some();
     if !priced {
+        // As geth does: an unpriced call runs with a zero base fee (BASEFEE reads 0).
         env.cfg_env.disable_base_fee = true;
+        env.block_env.basefee = 0;
     }
     let mut req = req.clone();
     let cap = api.gas_cap.min(env.block_env.gas_limit.max(api.gas_cap));
@@ -75,55 +77,79 @@ pub(crate) fn call(
     output(run(env, tx, state)?.result)
 }
 
-/// `eth_estimateGas`: the smallest gas limit with which the request succeeds (binary search).
+/// `eth_estimateGas`, with geth's search so tools see the same figures: run at the cap, try an
+/// optimistic limit just above the gas used, then bisect (skewed low) until within 1.5%.
 pub(crate) fn estimate_gas(
     api: &EthApi,
     header: &SealedHeader,
     state: Arc<dyn StateProvider>,
     req: TransactionRequest,
 ) -> RpcResult<u64> {
-    let (env, mut tx) = prepare(api, header, &req)?;
+    const TX_GAS: u64 = 21_000;
+    const CALL_STIPEND: u64 = 2_300;
+    const ERROR_RATIO: f64 = 0.015;
+    let (env, tx) = prepare(api, header, &req)?;
+    let mut hi = if req.gas.is_some_and(|g| g >= TX_GAS) {
+        tx.gas_limit
+    } else {
+        header.header.gas_limit.min(api.gas_cap)
+    };
     // Never search above what the sender can pay for.
     if tx.gas_price > 0 {
         let balance = state
             .account(&tx.caller)?
             .map(|a| a.balance)
             .unwrap_or_default();
-        let available = balance.saturating_sub(tx.value) / U256::from(tx.gas_price);
-        tx.gas_limit = tx.gas_limit.min(available.saturating_to());
+        let available = balance
+            .checked_sub(tx.value)
+            .ok_or_else(|| RpcErr::Server("insufficient funds for transfer".into()))?;
+        hi = hi.min((available / U256::from(tx.gas_price)).saturating_to());
     }
-    let mut hi = tx.gas_limit;
-    let first = run(env.clone(), tx.clone(), state.clone())?.result;
-    let used = match &first {
-        ExecutionResult::Success { .. } => first.gas().tx_gas_used(),
-        _ => {
-            output(first)?;
-            unreachable!("output() errors on failure")
-        }
-    };
-    // Plain transfers need exactly what they used.
-    if used == 21_000 && tx.data.is_empty() {
-        return Ok(used);
-    }
-    let mut lo = used.saturating_sub(1);
-    // Try a little above the used gas first: most calls succeed there, which shortens the search.
-    let optimistic = (used + used / 63 + 2300).min(hi);
-    let ok = |gas: u64| -> RpcResult<bool> {
+    let run_at = |gas: u64| -> RpcResult<ExecutionResult> {
         let mut t = tx.clone();
         t.gas_limit = gas;
-        Ok(match run(env.clone(), t, state.clone()) {
-            Ok(r) => r.result.is_success(),
-            Err(_) => false,
-        })
+        Ok(run(env.clone(), t, state.clone())?.result)
     };
-    if ok(optimistic)? {
+    // Plain transfers to an account without code: try exactly 21000.
+    if tx.data.is_empty()
+        && let Some(to) = tx.kind.to()
+    {
+        let code = state
+            .account(to)?
+            .map(|a| a.code_hash)
+            .unwrap_or(alloy_consensus::constants::KECCAK_EMPTY);
+        if code == alloy_consensus::constants::KECCAK_EMPTY
+            && run_at(TX_GAS).is_ok_and(|r| r.is_success())
+        {
+            return Ok(TX_GAS);
+        }
+    }
+    let first = run_at(hi)?;
+    if !first.is_success() {
+        return match first {
+            ExecutionResult::Revert { output, .. } => Err(RpcErr::revert(output)),
+            _ => Err(RpcErr::Server(format!(
+                "gas required exceeds allowance ({hi})"
+            ))),
+        };
+    }
+    let used = first.gas().tx_gas_used();
+    let refunded = first.gas().inner_refunded();
+    let mut lo = used.saturating_sub(1);
+    let optimistic = (used + refunded + CALL_STIPEND) * 64 / 63;
+    if optimistic < hi && run_at(optimistic)?.is_success() {
         hi = optimistic;
-    } else {
-        lo = optimistic;
     }
     while lo + 1 < hi {
-        let mid = lo + (hi - lo) / 2;
-        if ok(mid)? { hi = mid } else { lo = mid }
+        if ((hi - lo) as f64 / hi as f64) < ERROR_RATIO {
+            break;
+        }
+        let mid = ((hi + lo) / 2).min(lo.saturating_mul(2));
+        if run_at(mid)?.is_success() {
+            hi = mid
+        } else {
+            lo = mid
+        }
     }
     Ok(hi)
 }

@@ -75,13 +75,13 @@ impl EthApi {
         Ok(match id {
             BlockId::Hash(h) => {
                 let header = r.header_by_hash(&h.block_hash)?;
-                if let (Some(hd), Some(true)) = (&header, h.require_canonical) {
-                    if !r.is_canonical(&hd.hash, hd.header.number)? {
-                        return Err(RpcErr::Server(format!(
-                            "hash {} is not currently canonical",
-                            h.block_hash
-                        )));
-                    }
+                if let (Some(hd), Some(true)) = (&header, h.require_canonical)
+                    && !r.is_canonical(&hd.hash, hd.header.number)?
+                {
+                    return Err(RpcErr::Server(format!(
+                        "hash {} is not currently canonical",
+                        h.block_hash
+                    )));
                 }
                 header
             }
@@ -305,10 +305,10 @@ impl EthApi {
         if count == 0 {
             return Ok(FeeHistory::default());
         }
-        if let Some(p) = &percentiles {
-            if p.windows(2).any(|w| w[0] > w[1]) || p.iter().any(|x| !(0.0..=100.0).contains(x)) {
-                return Err(RpcErr::InvalidParams("invalid reward percentiles".into()));
-            }
+        if let Some(p) = &percentiles
+            && (p.windows(2).any(|w| w[0] > w[1]) || p.iter().any(|x| !(0.0..=100.0).contains(x)))
+        {
+            return Err(RpcErr::InvalidParams("invalid reward percentiles".into()));
         }
         let oldest = newest.header.number.saturating_sub(count - 1);
         let mut fh = FeeHistory {
@@ -395,6 +395,22 @@ fn rewards(block: &SealedBlock, receipts: &[Receipt], percentiles: &[f64]) -> Ve
             txs.last().map(|t| t.0).unwrap_or(0)
         })
         .collect()
+}
+
+/// A 32-byte hash parameter; like geth, the `0x` prefix is required.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hash(pub(crate) B256);
+
+impl<'de> serde::Deserialize<'de> for Hash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if !s.starts_with("0x") && !s.starts_with("0X") {
+            return Err(serde::de::Error::custom("hex string without 0x prefix"));
+        }
+        s.parse::<B256>()
+            .map(Hash)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// Parses a storage key as geth does: hex with `0x`, at most 32 bytes, left-padded.
@@ -491,10 +507,10 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
         let id: Option<BlockId> = s.optional_next()?;
         let (_, st) = c.state_for(id)?;
         let nonce = st.account(&addr)?.map(|a| a.nonce).unwrap_or_default();
-        if id.is_some_and(|i| i.is_pending()) {
-            if let Some(n) = c.mempool.next_nonce(addr).await.map_err(RpcErr::Internal)? {
-                return Ok(U64::from(n.max(nonce)));
-            }
+        if id.is_some_and(|i| i.is_pending())
+            && let Some(n) = c.mempool.next_nonce(addr).await.map_err(RpcErr::Internal)?
+        {
+            return Ok(U64::from(n.max(nonce)));
         }
         Ok(U64::from(nonce))
     });
@@ -632,7 +648,8 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
     });
     method!(m, "eth_getBlockByHash", |p, c| {
         let mut s = p.sequence();
-        let h: B256 = s.next()?;
+        let h: Hash = s.next()?;
+        let h = h.0;
         let full: bool = s.optional_next()?.unwrap_or(false);
         Ok(c.chain
             .reader
@@ -645,7 +662,8 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
             .map(|b| U64::from(b.body.transactions.len())))
     });
     method!(m, "eth_getBlockTransactionCountByHash", |p, c| {
-        let h: B256 = p.one()?;
+        let h: Hash = p.one()?;
+        let h = h.0;
         Ok(c.chain
             .reader
             .block(&h)?
@@ -666,16 +684,17 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
         )))
     });
     method!(m, "eth_getTransactionByHash", |p, c| {
-        let h: B256 = p.one()?;
-        if let Some(loc) = c.chain.reader.store.tx_location(&h)? {
-            if let Some(b) = c.chain.reader.block(&loc.block_hash)? {
-                let i = loc.index as usize;
-                return Ok(Some(convert::rpc_tx(
-                    &b.body.transactions[i],
-                    b.senders[i],
-                    Some((&b.header, b.hash, loc.index)),
-                )));
-            }
+        let h: Hash = p.one()?;
+        let h = h.0;
+        if let Some(loc) = c.chain.reader.store.tx_location(&h)?
+            && let Some(b) = c.chain.reader.block(&loc.block_hash)?
+        {
+            let i = loc.index as usize;
+            return Ok(Some(convert::rpc_tx(
+                &b.body.transactions[i],
+                b.senders[i],
+                Some((&b.header, b.hash, loc.index)),
+            )));
         }
         Ok(c.mempool
             .get(h)
@@ -685,7 +704,8 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
     });
     method!(m, "eth_getTransactionByBlockHashAndIndex", |p, c| {
         let mut s = p.sequence();
-        let h: B256 = s.next()?;
+        let h: Hash = s.next()?;
+        let h = h.0;
         let i: U64 = s.next()?;
         let i = i.to::<u64>();
         Ok(c.chain.reader.block(&h)?.and_then(|b| {
@@ -712,7 +732,8 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
         }))
     });
     method!(m, "eth_getTransactionReceipt", |p, c| {
-        let h: B256 = p.one()?;
+        let h: Hash = p.one()?;
+        let h = h.0;
         let Some(loc) = c.chain.reader.store.tx_location(&h)? else {
             return Ok(None);
         };
@@ -778,7 +799,8 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
             .collect::<Vec<_>>())
     });
     method!(m, "debug_getRawTransaction", |p, c| {
-        let h: B256 = p.one()?;
+        let h: Hash = p.one()?;
+        let h = h.0;
         let Some(loc) = c.chain.reader.store.tx_location(&h)? else {
             return Ok(Bytes::new());
         };

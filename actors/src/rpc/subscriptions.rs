@@ -56,9 +56,8 @@ async fn subscribe(
                     ev = heads.recv() => match ev {
                         Ok(h) => {
                             let block = convert::rpc_block(&h.block, false);
-                            if let Some(m) = msg(&block.header) {
-                                if sink.send_timeout(m, SEND_TIMEOUT).await.is_err() { break }
-                            }
+                            if let Some(m) = msg(&block.header)
+                                && sink.send_timeout(m, SEND_TIMEOUT).await.is_err() { break }
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(_) => break,
@@ -77,11 +76,9 @@ async fn subscribe(
                         Ok(h) => {
                             for r in convert::rpc_receipts(&api.chain.reader.spec, &h.block, &h.receipts) {
                                 for log in r.inner.logs() {
-                                    if filter.matches(&log.inner) {
-                                        if let Some(m) = msg(log) {
-                                            if sink.send_timeout(m, SEND_TIMEOUT).await.is_err() { return Ok(()) }
-                                        }
-                                    }
+                                    if filter.matches(&log.inner)
+                                        && let Some(m) = msg(log)
+                                            && sink.send_timeout(m, SEND_TIMEOUT).await.is_err() { return Ok(()) }
                                 }
                             }
                         }
@@ -99,9 +96,8 @@ async fn subscribe(
                     _ = sink.closed() => break,
                     ev = txs.recv() => match ev {
                         Ok(h) => {
-                            if let Some(m) = msg(&h) {
-                                if sink.send_timeout(m, SEND_TIMEOUT).await.is_err() { break }
-                            }
+                            if let Some(m) = msg(&h)
+                                && sink.send_timeout(m, SEND_TIMEOUT).await.is_err() { break }
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(_) => break,

@@ -1,0 +1,243 @@
+//! The devnet as a user runs it: send a signed transaction and see its receipt within a slot,
+//! deploy a contract and read its event, restart on the same datadir, and send bad input.
+
+use crate::support::{Proc, post, rpc, wait_for};
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, Bytes, TxKind, U256, hex};
+use alloy_signer::SignerSync;
+use preconf_core::devnet::{DEVNET_CHAIN_ID, dev_signer};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Runtime: `mstore(0, 42); log1(0, 32, TOPIC); stop`, behind init code that returns it.
+const TOPIC: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+fn emitter_initcode() -> Bytes {
+    let runtime = format!("602a6000527f{TOPIC}60206000a100");
+    let len = runtime.len() / 2;
+    hex::decode(format!("60{len:02x}600c60003960{len:02x}6000f3{runtime}"))
+        .unwrap()
+        .into()
+}
+
+fn signed(key: u32, nonce: u64, to: TxKind, value: U256, input: Bytes, gas: u64) -> String {
+    let tx = TxEip1559 {
+        chain_id: DEVNET_CHAIN_ID,
+        nonce,
+        gas_limit: gas,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to,
+        value,
+        input,
+        access_list: Default::default(),
+    };
+    let sig = dev_signer(key)
+        .sign_hash_sync(&tx.signature_hash())
+        .unwrap();
+    let env: TxEnvelope = tx.into_signed(sig).into();
+    format!("0x{}", hex::encode(env.encoded_2718()))
+}
+
+fn receipt(p: &Proc, hash: &Value, within: Duration) -> Value {
+    wait_for(within, || {
+        let r = p.call("eth_getTransactionReceipt", json!([hash]));
+        (!r["result"].is_null()).then(|| r["result"].clone())
+    })
+    .unwrap_or_else(|| panic!("no receipt for {hash} within {within:?}"))
+}
+
+#[test]
+fn transfer_deploy_event_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = dir.path().to_str().unwrap().to_string();
+    let args = ["devnet", "--block-time", "1s", "--datadir", &datadir];
+    let recipient = Address::repeat_byte(0x42);
+    let (block_after, balance_after);
+    {
+        let p = Proc::start(&args);
+        assert_eq!(
+            p.call("eth_chainId", json!([]))["result"],
+            format!("0x{DEVNET_CHAIN_ID:x}")
+        );
+
+        // A signed transfer is in a block within a slot (1 s here; allow a few for slow CI).
+        let raw = signed(
+            0,
+            0,
+            TxKind::Call(recipient),
+            U256::from(12345),
+            Bytes::new(),
+            21_000,
+        );
+        let sent = p.call("eth_sendRawTransaction", json!([raw]));
+        let hash = sent["result"].clone();
+        assert!(hash.is_string(), "send failed: {sent}");
+        let r = receipt(&p, &hash, Duration::from_secs(10));
+        assert_eq!(r["status"], "0x1");
+        assert_eq!(r["gasUsed"], "0x5208");
+        let bal = p.call("eth_getBalance", json!([recipient, "latest"]));
+        assert_eq!(bal["result"], "0x3039");
+
+        // Deploy the emitter, call it, find the event with eth_getLogs and in the receipt.
+        let deploy = p.call(
+            "eth_sendRawTransaction",
+            json!([signed(
+                1,
+                0,
+                TxKind::Create,
+                U256::ZERO,
+                emitter_initcode(),
+                200_000
+            )]),
+        );
+        let r = receipt(&p, &deploy["result"], Duration::from_secs(10));
+        assert_eq!(r["status"], "0x1", "deploy failed: {r}");
+        let contract: Address = serde_json::from_value(r["contractAddress"].clone()).unwrap();
+        assert_eq!(contract, dev_signer(1).address().create(0));
+        let code = p.call("eth_getCode", json!([contract, "latest"]));
+        assert!(code["result"].as_str().unwrap().len() > 10);
+        let call = p.call(
+            "eth_sendRawTransaction",
+            json!([signed(
+                1,
+                1,
+                TxKind::Call(contract),
+                U256::ZERO,
+                Bytes::new(),
+                100_000
+            )]),
+        );
+        let r = receipt(&p, &call["result"], Duration::from_secs(10));
+        let topic = format!("0x{TOPIC}");
+        assert_eq!(r["logs"][0]["topics"][0], topic);
+        let logs = p.call("eth_getLogs", json!([{"fromBlock": "0x0", "toBlock": "latest", "address": contract, "topics": [topic]}]));
+        let logs = logs["result"].as_array().unwrap();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0]["data"], format!("0x{:064x}", 42));
+
+        // Unlocked accounts: eth_sendTransaction as `cast send --unlocked` uses it.
+        let from = dev_signer(2).address();
+        let sent = p.call(
+            "eth_sendTransaction",
+            json!([{"from": from, "to": recipient, "value": "0x1"}]),
+        );
+        let r = receipt(&p, &sent["result"], Duration::from_secs(10));
+        assert_eq!(r["from"], json!(from).as_str().unwrap().to_lowercase());
+
+        block_after = u64::from_str_radix(
+            r["blockNumber"].as_str().unwrap().trim_start_matches("0x"),
+            16,
+        )
+        .unwrap();
+        balance_after = p.call("eth_getBalance", json!([recipient, "latest"]))["result"].clone();
+    }
+    // Restart on the same datadir: the chain and state are intact and production continues.
+    let p = Proc::start(&args);
+    let n = p.call("eth_blockNumber", json!([]));
+    let n =
+        u64::from_str_radix(n["result"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert!(n >= block_after, "restarted at {n}, before {block_after}");
+    assert_eq!(
+        p.call("eth_getBalance", json!([recipient, "latest"]))["result"],
+        balance_after
+    );
+    let grown = wait_for(Duration::from_secs(10), || {
+        let m = p.call("eth_blockNumber", json!([]))["result"]
+            .as_str()
+            .map(|s| u64::from_str_radix(&s[2..], 16).unwrap())?;
+        (m > n).then_some(m)
+    });
+    assert!(grown.is_some(), "no new block after restart");
+}
+
+#[test]
+fn bad_input_gets_standard_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start(&[
+        "devnet",
+        "--block-time",
+        "1s",
+        "--datadir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let (_, body) = post(p.rpc, "{not json", None);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], -32700);
+    assert_eq!(
+        p.call("eth_noSuchMethod", json!([]))["error"]["code"],
+        -32601
+    );
+    assert_eq!(
+        p.call("eth_getBalance", json!(["0x1234"]))["error"]["code"],
+        -32602
+    );
+    assert_eq!(
+        rpc(p.rpc, "eth_getBlockByHash", json!(["1234", false]))["error"]["code"],
+        -32602
+    );
+
+    // Pool refusals carry the standard messages.
+    let raw = signed(
+        3,
+        0,
+        TxKind::Call(Address::ZERO),
+        U256::ZERO,
+        Bytes::new(),
+        21_000,
+    );
+    assert!(p.call("eth_sendRawTransaction", json!([raw]))["result"].is_string());
+    let again = p.call("eth_sendRawTransaction", json!([raw]));
+    assert_eq!(again["error"]["message"], "already known");
+    let low_gas = signed(
+        3,
+        1,
+        TxKind::Call(Address::ZERO),
+        U256::ZERO,
+        Bytes::new(),
+        20_000,
+    );
+    let e = p.call("eth_sendRawTransaction", json!([low_gas]));
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("intrinsic gas too low"),
+        "{e}"
+    );
+    let broke = signed(
+        4,
+        0,
+        TxKind::Call(Address::ZERO),
+        U256::MAX >> 1,
+        Bytes::new(),
+        21_000,
+    );
+    let e = p.call("eth_sendRawTransaction", json!([broke]));
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("insufficient funds"),
+        "{e}"
+    );
+    let garbage = p.call("eth_sendRawTransaction", json!(["0xdeadbeef"]));
+    assert_eq!(garbage["error"]["code"], -32000);
+
+    // A reverting call returns code 3 with the revert data.
+    let revert = p.call("eth_call", json!([{"data": "0x60006000fd"}, "latest"]));
+    assert_eq!(revert["error"]["code"], 3, "{revert}");
+
+    // An oversized request is refused, and the node keeps serving.
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["{}"]}}"#,
+        "a".repeat(16 * 1024 * 1024)
+    );
+    let (status, _) = post(p.rpc, &huge, None);
+    assert!(
+        status == 413 || status == 0,
+        "oversized request got HTTP {status}"
+    );
+    assert!(p.call("eth_chainId", json!([]))["result"].is_string());
+}

@@ -1,0 +1,171 @@
+//! Starting the binary and talking to it.
+
+use serde_json::{Value, json};
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+pub(crate) fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_preconf-node"))
+}
+
+/// A running node process; killed on drop.
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) rpc: SocketAddr,
+    pub(crate) engine: SocketAddr,
+    /// The node's output; kept so the reader threads keep draining the pipes.
+    _log: mpsc::Receiver<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Starts the binary with these arguments (ports 0) and waits until both servers listen.
+    pub(crate) fn start(args: &[&str]) -> Proc {
+        let mut child = bin()
+            .args(args)
+            .args([
+                "--http.port",
+                "0",
+                "--authrpc.port",
+                "0",
+                "--metrics.port",
+                "0",
+            ])
+            .env("RUST_LOG_STYLE", "never")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start preconf-node");
+        let (tx, rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let (mut rpc, mut engine) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while rpc.is_none() || engine.is_none() {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("node did not start listening in time");
+            let bound = |name: &str| {
+                (line.contains("listening") && line.contains(&format!("server=\"{name}\"")))
+                    .then(|| {
+                        line.split("bound=")
+                            .nth(1)?
+                            .split_whitespace()
+                            .next()?
+                            .parse()
+                            .ok()
+                    })
+                    .flatten()
+            };
+            rpc = rpc.or_else(|| bound("rpc"));
+            engine = engine.or_else(|| bound("engine"));
+        }
+        Proc {
+            child,
+            rpc: rpc.unwrap(),
+            engine: engine.unwrap(),
+            _log: rx,
+        }
+    }
+
+    pub(crate) fn call(&self, method: &str, params: Value) -> Value {
+        rpc(self.rpc, method, params)
+    }
+}
+
+/// A plain HTTP/1.1 POST of a JSON body; returns the status and the body.
+pub(crate) fn post(addr: SocketAddr, body: &str, bearer: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    // A server may answer and close before an oversized body is fully written: keep what it said.
+    let _ = write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let resp = String::from_utf8_lossy(&raw).to_string();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+/// One JSON-RPC call; returns the whole response object.
+pub(crate) fn rpc(addr: SocketAddr, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let (_, resp) = post(addr, &body, None);
+    serde_json::from_str(&resp).unwrap_or_else(|e| panic!("bad response to {method}: {e}: {resp}"))
+}
+
+/// Polls `f` until it returns `Some` or the timeout passes.
+pub(crate) fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub(crate) fn fixtures() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/execution-apis/tests"
+    ))
+}
