@@ -277,8 +277,10 @@ pub enum ForkchoiceVerdict {
 pub enum ChainMsg {
     /// Validate (execute) a block; reply with the verdict.
     NewPayload(Box<SealedBlock>, RpcReplyPort<PayloadVerdict>),
-    /// An execution started by `NewPayload` finished (sent by the actor to itself).
+    /// An execution started by `NewPayload` finished (sent by the actor to itself): block hash,
+    /// parent hash, result.
     Executed(
+        B256,
         B256,
         Box<Result<ExecutedBlock, String>>,
         RpcReplyPort<PayloadVerdict>,
@@ -414,6 +416,7 @@ impl Actor for ChainActor {
                     return Ok(());
                 };
                 st.in_flight.insert(hash, ());
+                let parent_hash = block.header.parent_hash;
                 let spec = st.reader.spec.clone();
                 let provider = st.reader.provider(state);
                 tokio::task::spawn_blocking(move || {
@@ -422,10 +425,10 @@ impl Actor for ChainActor {
                         execute_block(spec, &parent, provider, *block).map_err(|e| e.to_string());
                     metrics::histogram!(m::CHAIN_EXECUTION_SECONDS)
                         .record(started.elapsed().as_secs_f64());
-                    let _ = me.cast(ChainMsg::Executed(hash, Box::new(result), reply));
+                    let _ = me.cast(ChainMsg::Executed(hash, parent_hash, Box::new(result), reply));
                 });
             }
-            ChainMsg::Executed(hash, result, reply) => {
+            ChainMsg::Executed(hash, parent_hash, result, reply) => {
                 st.in_flight.remove(&hash);
                 match *result {
                     Ok(executed) => {
@@ -435,10 +438,9 @@ impl Actor for ChainActor {
                     Err(error) => {
                         warn!(target: "chain", %hash, %error, "invalid payload");
                         metrics::counter!(m::CHAIN_INVALID_BLOCKS).increment(1);
-                        let parent = st.executed.get(&hash).map(|e| e.block.header.parent_hash);
                         st.invalid.insert(hash, error.clone());
                         let _ = reply.send(PayloadVerdict::Invalid {
-                            latest_valid_hash: parent,
+                            latest_valid_hash: Some(parent_hash),
                             error,
                         });
                     }

@@ -1,0 +1,278 @@
+//! Benchmarks of the execution core; each prints its figures.
+//!
+//! `cargo run --release -p preconf-core --example bench -- exec [blocks]` — block execution in
+//! Mgas/s for plain transfers and an ERC-20-style token workload, through our block builder
+//! (state trie reads, receipts and every root included) and through bare revm executing the same
+//! signed transactions on an in-memory database, in the same run.
+//!
+//! `cargo run --release -p preconf-core --example bench -- root [accounts] [changed]` — the state
+//! root after a block that changes `changed` of `accounts` accounts (default 1,000 of 100,000).
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, transaction::Recovered};
+use alloy_evm::FromRecoveredTx;
+use alloy_genesis::GenesisAccount;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256, hex, keccak256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use preconf_core::{
+    chainspec::ChainSpec,
+    devnet::devnet_genesis,
+    execution::{BlockAttributes, BlockBuilder, TxOutcome, next_header},
+    state::{AccountChange, AccountFields, ChainData, SnapshotProvider, StateDiff, StateError, StateSnapshot},
+};
+use revm::{
+    Context, ExecuteCommitEvm, MainBuilder, MainContext,
+    bytecode::Bytecode,
+    context::TxEnv,
+    database::{CacheDB, EmptyDB},
+    state::AccountInfo,
+};
+use std::{collections::HashMap, sync::Arc, time::Instant};
+
+/// `transfer(address,uint256)`: moves balances in slots keccak(holder ‖ 0) and logs Transfer.
+const TOKEN_RUNTIME: &str = "335f525f60205260405f2080546024358082106056578082038355600435\
+5f5260405f20805482019055 5f52600435337fddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef60205fa3005b5f5ffd";
+const TOKEN: Address = Address::repeat_byte(0x70);
+
+#[derive(Debug)]
+struct Code(HashMap<B256, Bytes>);
+
+impl ChainData for Code {
+    fn code(&self, hash: &B256) -> Result<Option<Bytes>, StateError> {
+        Ok(self.0.get(hash).cloned())
+    }
+    fn block_hash(&self, _: u64) -> Result<B256, StateError> {
+        Ok(B256::ZERO)
+    }
+}
+
+fn token_slot(holder: Address) -> U256 {
+    let mut buf = [0u8; 64];
+    buf[12..32].copy_from_slice(holder.as_slice());
+    U256::from_be_bytes(keccak256(buf).0)
+}
+
+fn signers(n: usize) -> Vec<PrivateKeySigner> {
+    (1..=n).map(|i| PrivateKeySigner::from_bytes(&B256::from(U256::from(i as u64 + 1000))).unwrap()).collect()
+}
+
+fn sign(key: &PrivateKeySigner, chain_id: u64, nonce: u64, to: Address, value: U256, input: Bytes, gas: u64) -> Recovered<TxEnvelope> {
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: gas,
+        max_fee_per_gas: 10_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value,
+        input,
+        access_list: Default::default(),
+    };
+    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+    Recovered::new_unchecked(tx.into_signed(sig).into(), key.address())
+}
+
+struct Setup {
+    spec: Arc<ChainSpec>,
+    state: StateSnapshot,
+    code: Arc<Code>,
+    revm_db: CacheDB<EmptyDB>,
+}
+
+fn setup(keys: &[PrivateKeySigner]) -> Setup {
+    let runtime: Bytes = hex::decode(TOKEN_RUNTIME.replace([' ', '\n'], "")).unwrap().into();
+    let mut genesis = devnet_genesis(30_000_000);
+    let mut storage = std::collections::BTreeMap::new();
+    for k in keys {
+        genesis.alloc.insert(k.address(), GenesisAccount::default().with_balance(U256::from(10u128.pow(24))));
+        storage.insert(B256::from(token_slot(k.address())), B256::from(U256::from(10u128.pow(24))));
+    }
+    genesis.alloc.insert(TOKEN, GenesisAccount::default().with_code(Some(runtime)).with_storage(Some(storage)));
+    let spec = Arc::new(ChainSpec::from_genesis(genesis).unwrap());
+    let mut diff = StateDiff::default();
+    let mut code = HashMap::new();
+    let mut revm_db = CacheDB::new(EmptyDB::default());
+    for (addr, acc) in &spec.genesis.alloc {
+        let code_hash = acc.code.as_ref().map(keccak256).unwrap_or(alloy_consensus::constants::KECCAK_EMPTY);
+        if let Some(c) = &acc.code {
+            code.insert(code_hash, c.clone());
+        }
+        let slots: std::collections::BTreeMap<U256, U256> = acc.storage_slots().map(|(k, v)| (U256::from_be_bytes(k.0), v)).collect();
+        revm_db.insert_account_info(
+            *addr,
+            AccountInfo { balance: acc.balance, nonce: acc.nonce.unwrap_or(0), code_hash, code: acc.code.clone().map(Bytecode::new_raw), ..Default::default() },
+        );
+        for (k, v) in &slots {
+            revm_db.insert_account_storage(*addr, *k, *v).unwrap();
+        }
+        diff.accounts.insert(
+            *addr,
+            AccountChange { info: Some(AccountFields { nonce: acc.nonce.unwrap_or(0), balance: acc.balance, code_hash }), storage_wiped: false, storage: slots },
+        );
+    }
+    let state = StateSnapshot::default().apply(&diff);
+    assert_eq!(state.root(), spec.genesis_header().state_root);
+    Setup { spec, state, code: Arc::new(Code(code)), revm_db }
+}
+
+fn run_ours(s: &Setup, blocks: &[Vec<Recovered<TxEnvelope>>]) -> (f64, u64) {
+    let mut parent = s.spec.genesis_header().clone();
+    let mut state = s.state.clone();
+    let started = Instant::now();
+    let mut gas = 0;
+    for (i, txs) in blocks.iter().enumerate() {
+        let attrs = BlockAttributes {
+            timestamp: parent.timestamp + 2,
+            fee_recipient: Address::ZERO,
+            prev_randao: B256::with_last_byte(i as u8),
+            withdrawals: Vec::new(),
+            parent_beacon_block_root: Some(B256::ZERO),
+            gas_limit: parent.gas_limit,
+            extra_data: Bytes::new(),
+        };
+        let header = next_header(&s.spec, &parent, &attrs);
+        let provider = SnapshotProvider { snapshot: state.clone(), chain: s.code.clone(), extra_code: Default::default() };
+        let mut b = BlockBuilder::new(s.spec.clone(), provider, header, Some(Vec::new())).unwrap();
+        for tx in txs {
+            match b.execute(tx.clone()) {
+                TxOutcome::Included { .. } => {}
+                other => panic!("transaction not included: {other:?}"),
+            }
+        }
+        let executed = b.finish().unwrap();
+        gas += executed.block.header.gas_used;
+        state = executed.state;
+        parent = executed.block.header;
+    }
+    (started.elapsed().as_secs_f64(), gas)
+}
+
+fn run_revm(s: &Setup, blocks: &[Vec<Recovered<TxEnvelope>>]) -> (f64, u64) {
+    let db = s.revm_db.clone();
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .modify_cfg_chained(|c| {
+            c.chain_id = s.spec.chain_id();
+            c.set_spec_and_mainnet_gas_params(revm::primitives::hardfork::SpecId::PRAGUE);
+        })
+        .modify_block_chained(|b| {
+            b.gas_limit = 30_000_000;
+            b.basefee = 1_000_000_000;
+        })
+        .build_mainnet();
+    let started = Instant::now();
+    let mut gas = 0;
+    for txs in blocks {
+        for tx in txs {
+            let env = TxEnv::from_recovered_tx(tx.inner(), tx.signer());
+            let r = evm.transact_commit(env).unwrap();
+            assert!(r.is_success(), "bare revm: {r:?}");
+            gas += r.gas().tx_gas_used();
+        }
+    }
+    (started.elapsed().as_secs_f64(), gas)
+}
+
+fn exec(blocks: usize) {
+    let keys = signers(1500);
+    let s = setup(&keys);
+    let chain_id = s.spec.chain_id();
+    let make = |erc20: bool| -> Vec<Vec<Recovered<TxEnvelope>>> {
+        let per_block = if erc20 { 500 } else { 1400 };
+        (0..blocks)
+            .map(|b| {
+                (0..per_block)
+                    .map(|i| {
+                        let key = &keys[i];
+                        let to = keys[(i + 1) % keys.len()].address();
+                        if erc20 {
+                            let mut input = hex::decode("a9059cbb").unwrap();
+                            input.extend_from_slice(&B256::left_padding_from(to.as_slice()).0);
+                            input.extend_from_slice(&B256::from(U256::from(1000u64)).0);
+                            sign(key, chain_id, b as u64, TOKEN, U256::ZERO, input.into(), 80_000)
+                        } else {
+                            sign(key, chain_id, b as u64, to, U256::from(1), Bytes::new(), 21_000)
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    println!("block execution, {blocks} blocks each (release build, this machine):");
+    for (name, erc20) in [("transfers", false), ("erc20", true)] {
+        let txs = make(erc20);
+        // Warm up both paths once, then measure.
+        run_ours(&s, &txs[..1]);
+        run_revm(&s, &txs[..1]);
+        let (t_ours, g_ours) = run_ours(&s, &txs);
+        let (t_revm, g_revm) = run_revm(&s, &txs);
+        assert_eq!(g_ours, g_revm, "both paths must execute the same work");
+        let ours = g_ours as f64 / t_ours / 1e6;
+        let bare = g_revm as f64 / t_revm / 1e6;
+        println!(
+            "  {name:<9} txs {:>6}  gas {:>11}  preconf-node {ours:>7.1} Mgas/s  bare revm {bare:>7.1} Mgas/s  overhead {:.2}x",
+            txs.iter().map(Vec::len).sum::<usize>(),
+            g_ours,
+            t_ours / t_revm
+        );
+    }
+}
+
+fn root(accounts: usize, changed: usize) {
+    let mut diff = StateDiff::default();
+    for i in 0..accounts {
+        let addr = Address::from_slice(&keccak256((i as u64).to_be_bytes())[..20]);
+        diff.accounts.insert(
+            addr,
+            AccountChange {
+                info: Some(AccountFields { nonce: 1, balance: U256::from(i), code_hash: alloy_consensus::constants::KECCAK_EMPTY }),
+                ..Default::default()
+            },
+        );
+    }
+    let addrs: Vec<Address> = diff.accounts.keys().copied().collect();
+    let started = Instant::now();
+    let base = StateSnapshot::default().apply(&diff);
+    let full_root = base.root();
+    let build = started.elapsed();
+    let mut times = Vec::new();
+    for round in 0..30u64 {
+        let mut d = StateDiff::default();
+        for j in 0..changed {
+            let addr = addrs[(j * 97 + round as usize * 13) % addrs.len()];
+            d.accounts.insert(
+                addr,
+                AccountChange {
+                    info: Some(AccountFields { nonce: 2 + round, balance: U256::from(j), code_hash: alloy_consensus::constants::KECCAK_EMPTY }),
+                    ..Default::default()
+                },
+            );
+        }
+        let t = Instant::now();
+        let next = base.apply(&d);
+        let r = next.root();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_ne!(r, full_root);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "state root: {accounts} accounts (full build + root {:.0} ms); {changed} changed: median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        build.as_secs_f64() * 1e3,
+        times[times.len() / 2],
+        times[times.len() * 9 / 10],
+        times[times.len() - 1]
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
+    match args.first().map(String::as_str) {
+        Some("exec") => exec(num(1, 5)),
+        Some("root") => root(num(1, 100_000), num(2, 1_000)),
+        _ => {
+            exec(num(1, 5));
+            root(100_000, 1_000);
+        }
+    }
+}
