@@ -425,7 +425,12 @@ impl Actor for ChainActor {
                         execute_block(spec, &parent, provider, *block).map_err(|e| e.to_string());
                     metrics::histogram!(m::CHAIN_EXECUTION_SECONDS)
                         .record(started.elapsed().as_secs_f64());
-                    let _ = me.cast(ChainMsg::Executed(hash, parent_hash, Box::new(result), reply));
+                    let _ = me.cast(ChainMsg::Executed(
+                        hash,
+                        parent_hash,
+                        Box::new(result),
+                        reply,
+                    ));
                 });
             }
             ChainMsg::Executed(hash, parent_hash, result, reply) => {

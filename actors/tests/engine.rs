@@ -3,7 +3,10 @@
 //! specification's error codes come back for unknown payloads and bad attributes.
 
 use alloy_primitives::{Address, B256, Bytes};
-use alloy_rpc_types_engine::{ExecutionPayloadEnvelopeV4, ForkchoiceState, ForkchoiceUpdated, PayloadAttributes, PayloadStatus, PayloadStatusEnum};
+use alloy_rpc_types_engine::{
+    ExecutionPayloadEnvelopeV4, ForkchoiceState, ForkchoiceUpdated, PayloadAttributes,
+    PayloadStatus, PayloadStatusEnum,
+};
 use jsonrpsee::{
     core::client::ClientT,
     http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder},
@@ -15,8 +18,14 @@ use std::sync::Arc;
 
 fn client(url: &str, jwt: &JwtSecret) -> HttpClient {
     let mut h = HeaderMap::new();
-    h.insert("authorization", HeaderValue::from_str(&format!("Bearer {}", jwt.token())).unwrap());
-    HttpClientBuilder::default().set_headers(h).build(url).unwrap()
+    h.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {}", jwt.token())).unwrap(),
+    );
+    HttpClientBuilder::default()
+        .set_headers(h)
+        .build(url)
+        .unwrap()
 }
 
 fn attrs(ts: u64) -> PayloadAttributes {
@@ -55,22 +64,45 @@ async fn payload_lifecycle_and_errors() {
     .unwrap();
     let c = client(&format!("http://{}", node.authrpc_addr), &jwt);
     let genesis = spec.genesis_hash();
-    let fc = ForkchoiceState { head_block_hash: genesis, safe_block_hash: genesis, finalized_block_hash: genesis };
+    let fc = ForkchoiceState {
+        head_block_hash: genesis,
+        safe_block_hash: genesis,
+        finalized_block_hash: genesis,
+    };
 
     // A wrong secret is refused at the HTTP layer.
-    let bad = client(&format!("http://{}", node.authrpc_addr), &JwtSecret::random());
-    assert!(bad.request::<Vec<String>, _>("engine_exchangeCapabilities", rpc_params![Vec::<String>::new()]).await.is_err());
+    let bad = client(
+        &format!("http://{}", node.authrpc_addr),
+        &JwtSecret::random(),
+    );
+    assert!(
+        bad.request::<Vec<String>, _>(
+            "engine_exchangeCapabilities",
+            rpc_params![Vec::<String>::new()]
+        )
+        .await
+        .is_err()
+    );
 
-    let fcu: ForkchoiceUpdated = c.request("engine_forkchoiceUpdatedV3", rpc_params![fc, attrs(100)]).await.unwrap();
+    let fcu: ForkchoiceUpdated = c
+        .request("engine_forkchoiceUpdatedV3", rpc_params![fc, attrs(100)])
+        .await
+        .unwrap();
     assert!(fcu.payload_status.status.is_valid());
     let id = fcu.payload_id.expect("a payload id");
-    let env: ExecutionPayloadEnvelopeV4 = c.request("engine_getPayloadV4", rpc_params![id]).await.unwrap();
+    let env: ExecutionPayloadEnvelopeV4 = c
+        .request("engine_getPayloadV4", rpc_params![id])
+        .await
+        .unwrap();
     let payload = env.envelope_inner.execution_payload.clone();
     let root = B256::with_last_byte(9);
     let requests: Vec<Bytes> = env.execution_requests.clone().take();
 
     // Tampered: a different state root, with the block hash recomputed so only execution can tell.
-    let mut block = payload.clone().try_into_block::<alloy_consensus::TxEnvelope>().unwrap();
+    let mut block = payload
+        .clone()
+        .try_into_block::<alloy_consensus::TxEnvelope>()
+        .unwrap();
     block.header.parent_beacon_block_root = Some(root);
     block.header.requests_hash = Some(env.execution_requests.requests_hash());
     block.header.state_root = B256::repeat_byte(0xab);
@@ -78,11 +110,16 @@ async fn payload_lifecycle_and_errors() {
     bad_payload.payload_inner.payload_inner.state_root = block.header.state_root;
     bad_payload.payload_inner.payload_inner.block_hash = block.header.hash_slow();
     let status: PayloadStatus = c
-        .request("engine_newPayloadV4", rpc_params![bad_payload, Vec::<B256>::new(), root, requests.clone()])
+        .request(
+            "engine_newPayloadV4",
+            rpc_params![bad_payload, Vec::<B256>::new(), root, requests.clone()],
+        )
         .await
         .unwrap();
     match &status.status {
-        PayloadStatusEnum::Invalid { validation_error } => assert!(validation_error.contains("stateRoot"), "{validation_error}"),
+        PayloadStatusEnum::Invalid { validation_error } => {
+            assert!(validation_error.contains("stateRoot"), "{validation_error}")
+        }
         other => panic!("expected INVALID, got {other:?}"),
     }
     assert_eq!(status.latest_valid_hash, Some(genesis));
@@ -91,28 +128,62 @@ async fn payload_lifecycle_and_errors() {
     let mut wrong_hash = payload.clone();
     wrong_hash.payload_inner.payload_inner.block_hash = B256::repeat_byte(1);
     let status: PayloadStatus = c
-        .request("engine_newPayloadV4", rpc_params![wrong_hash, Vec::<B256>::new(), root, requests.clone()])
+        .request(
+            "engine_newPayloadV4",
+            rpc_params![wrong_hash, Vec::<B256>::new(), root, requests.clone()],
+        )
         .await
         .unwrap();
     assert!(matches!(status.status, PayloadStatusEnum::Invalid { .. }));
 
     // The real one is VALID and becomes the head.
     let hash = payload.payload_inner.payload_inner.block_hash;
-    let status: PayloadStatus = c.request("engine_newPayloadV4", rpc_params![payload, Vec::<B256>::new(), root, requests]).await.unwrap();
+    let status: PayloadStatus = c
+        .request(
+            "engine_newPayloadV4",
+            rpc_params![payload, Vec::<B256>::new(), root, requests],
+        )
+        .await
+        .unwrap();
     assert!(status.status.is_valid(), "{status:?}");
-    let fc2 = ForkchoiceState { head_block_hash: hash, safe_block_hash: hash, finalized_block_hash: genesis };
-    let fcu: ForkchoiceUpdated = c.request("engine_forkchoiceUpdatedV3", rpc_params![fc2, Option::<PayloadAttributes>::None]).await.unwrap();
+    let fc2 = ForkchoiceState {
+        head_block_hash: hash,
+        safe_block_hash: hash,
+        finalized_block_hash: genesis,
+    };
+    let fcu: ForkchoiceUpdated = c
+        .request(
+            "engine_forkchoiceUpdatedV3",
+            rpc_params![fc2, Option::<PayloadAttributes>::None],
+        )
+        .await
+        .unwrap();
     assert!(fcu.payload_status.status.is_valid());
     assert_eq!(node.chain.head().hash, hash);
 
     // Error codes: unknown payload (-38001), attributes not after the head (-38003), unknown head
     // (SYNCING).
-    let e = c.request::<serde_json::Value, _>("engine_getPayloadV4", rpc_params!["0x0102030405060708"]).await.unwrap_err();
+    let e = c
+        .request::<serde_json::Value, _>("engine_getPayloadV4", rpc_params!["0x0102030405060708"])
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("-38001"), "{e}");
-    let e = c.request::<serde_json::Value, _>("engine_forkchoiceUpdatedV3", rpc_params![fc2, attrs(50)]).await.unwrap_err();
+    let e = c
+        .request::<serde_json::Value, _>("engine_forkchoiceUpdatedV3", rpc_params![fc2, attrs(50)])
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("-38003"), "{e}");
-    let unknown = ForkchoiceState { head_block_hash: B256::repeat_byte(5), ..fc2 };
-    let fcu: ForkchoiceUpdated = c.request("engine_forkchoiceUpdatedV3", rpc_params![unknown, Option::<PayloadAttributes>::None]).await.unwrap();
+    let unknown = ForkchoiceState {
+        head_block_hash: B256::repeat_byte(5),
+        ..fc2
+    };
+    let fcu: ForkchoiceUpdated = c
+        .request(
+            "engine_forkchoiceUpdatedV3",
+            rpc_params![unknown, Option::<PayloadAttributes>::None],
+        )
+        .await
+        .unwrap();
     assert!(fcu.payload_status.status.is_syncing());
     node.stop().await;
 }

@@ -18,7 +18,10 @@ use preconf_core::{
     chainspec::ChainSpec,
     devnet::devnet_genesis,
     execution::{BlockAttributes, BlockBuilder, TxOutcome, next_header},
-    state::{AccountChange, AccountFields, ChainData, SnapshotProvider, StateDiff, StateError, StateSnapshot},
+    state::{
+        AccountChange, AccountFields, ChainData, SnapshotProvider, StateDiff, StateError,
+        StateSnapshot,
+    },
 };
 use revm::{
     Context, ExecuteCommitEvm, MainBuilder, MainContext,
@@ -53,10 +56,20 @@ fn token_slot(holder: Address) -> U256 {
 }
 
 fn signers(n: usize) -> Vec<PrivateKeySigner> {
-    (1..=n).map(|i| PrivateKeySigner::from_bytes(&B256::from(U256::from(i as u64 + 1000))).unwrap()).collect()
+    (1..=n)
+        .map(|i| PrivateKeySigner::from_bytes(&B256::from(U256::from(i as u64 + 1000))).unwrap())
+        .collect()
 }
 
-fn sign(key: &PrivateKeySigner, chain_id: u64, nonce: u64, to: Address, value: U256, input: Bytes, gas: u64) -> Recovered<TxEnvelope> {
+fn sign(
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+    to: Address,
+    value: U256,
+    input: Bytes,
+    gas: u64,
+) -> Recovered<TxEnvelope> {
     let tx = TxEip1559 {
         chain_id,
         nonce,
@@ -80,45 +93,86 @@ struct Setup {
 }
 
 fn setup(keys: &[PrivateKeySigner]) -> Setup {
-    let runtime: Bytes = hex::decode(TOKEN_RUNTIME.replace([' ', '\n'], "")).unwrap().into();
+    let runtime: Bytes = hex::decode(TOKEN_RUNTIME.replace([' ', '\n'], ""))
+        .unwrap()
+        .into();
     let mut genesis = devnet_genesis(30_000_000);
     let mut storage = std::collections::BTreeMap::new();
     for k in keys {
-        genesis.alloc.insert(k.address(), GenesisAccount::default().with_balance(U256::from(10u128.pow(24))));
-        storage.insert(B256::from(token_slot(k.address())), B256::from(U256::from(10u128.pow(24))));
+        genesis.alloc.insert(
+            k.address(),
+            GenesisAccount::default().with_balance(U256::from(10u128.pow(24))),
+        );
+        storage.insert(
+            B256::from(token_slot(k.address())),
+            B256::from(U256::from(10u128.pow(24))),
+        );
     }
-    genesis.alloc.insert(TOKEN, GenesisAccount::default().with_code(Some(runtime)).with_storage(Some(storage)));
+    genesis.alloc.insert(
+        TOKEN,
+        GenesisAccount::default()
+            .with_code(Some(runtime))
+            .with_storage(Some(storage)),
+    );
     let spec = Arc::new(ChainSpec::from_genesis(genesis).unwrap());
     let mut diff = StateDiff::default();
     let mut code = HashMap::new();
     let mut revm_db = CacheDB::new(EmptyDB::default());
     for (addr, acc) in &spec.genesis.alloc {
-        let code_hash = acc.code.as_ref().map(keccak256).unwrap_or(alloy_consensus::constants::KECCAK_EMPTY);
+        let code_hash = acc
+            .code
+            .as_ref()
+            .map(keccak256)
+            .unwrap_or(alloy_consensus::constants::KECCAK_EMPTY);
         if let Some(c) = &acc.code {
             code.insert(code_hash, c.clone());
         }
-        let slots: std::collections::BTreeMap<U256, U256> = acc.storage_slots().map(|(k, v)| (U256::from_be_bytes(k.0), v)).collect();
+        let slots: std::collections::BTreeMap<U256, U256> = acc
+            .storage_slots()
+            .map(|(k, v)| (U256::from_be_bytes(k.0), v))
+            .collect();
         revm_db.insert_account_info(
             *addr,
-            AccountInfo { balance: acc.balance, nonce: acc.nonce.unwrap_or(0), code_hash, code: acc.code.clone().map(Bytecode::new_raw), ..Default::default() },
+            AccountInfo {
+                balance: acc.balance,
+                nonce: acc.nonce.unwrap_or(0),
+                code_hash,
+                code: acc.code.clone().map(Bytecode::new_raw),
+                ..Default::default()
+            },
         );
         for (k, v) in &slots {
             revm_db.insert_account_storage(*addr, *k, *v).unwrap();
         }
         diff.accounts.insert(
             *addr,
-            AccountChange { info: Some(AccountFields { nonce: acc.nonce.unwrap_or(0), balance: acc.balance, code_hash }), storage_wiped: false, storage: slots },
+            AccountChange {
+                info: Some(AccountFields {
+                    nonce: acc.nonce.unwrap_or(0),
+                    balance: acc.balance,
+                    code_hash,
+                }),
+                storage_wiped: false,
+                storage: slots,
+            },
         );
     }
     let state = StateSnapshot::default().apply(&diff);
     assert_eq!(state.root(), spec.genesis_header().state_root);
-    Setup { spec, state, code: Arc::new(Code(code)), revm_db }
+    Setup {
+        spec,
+        state,
+        code: Arc::new(Code(code)),
+        revm_db,
+    }
 }
 
-fn run_ours(s: &Setup, blocks: &[Vec<Recovered<TxEnvelope>>]) -> (f64, u64) {
+/// Returns (seconds executing transactions, seconds finishing blocks — post-block calls, state
+/// diff, every root — and gas).
+fn run_ours(s: &Setup, blocks: &[Vec<Recovered<TxEnvelope>>]) -> (f64, f64, u64) {
     let mut parent = s.spec.genesis_header().clone();
     let mut state = s.state.clone();
-    let started = Instant::now();
+    let (mut t_exec, mut t_finish) = (0.0, 0.0);
     let mut gas = 0;
     for (i, txs) in blocks.iter().enumerate() {
         let attrs = BlockAttributes {
@@ -131,7 +185,12 @@ fn run_ours(s: &Setup, blocks: &[Vec<Recovered<TxEnvelope>>]) -> (f64, u64) {
             extra_data: Bytes::new(),
         };
         let header = next_header(&s.spec, &parent, &attrs);
-        let provider = SnapshotProvider { snapshot: state.clone(), chain: s.code.clone(), extra_code: Default::default() };
+        let provider = SnapshotProvider {
+            snapshot: state.clone(),
+            chain: s.code.clone(),
+            extra_code: Default::default(),
+        };
+        let started = Instant::now();
         let mut b = BlockBuilder::new(s.spec.clone(), provider, header, Some(Vec::new())).unwrap();
         for tx in txs {
             match b.execute(tx.clone()) {
@@ -139,12 +198,15 @@ fn run_ours(s: &Setup, blocks: &[Vec<Recovered<TxEnvelope>>]) -> (f64, u64) {
                 other => panic!("transaction not included: {other:?}"),
             }
         }
+        t_exec += started.elapsed().as_secs_f64();
+        let started = Instant::now();
         let executed = b.finish().unwrap();
+        t_finish += started.elapsed().as_secs_f64();
         gas += executed.block.header.gas_used;
         state = executed.state;
         parent = executed.block.header;
     }
-    (started.elapsed().as_secs_f64(), gas)
+    (t_exec, t_finish, gas)
 }
 
 fn run_revm(s: &Setup, blocks: &[Vec<Recovered<TxEnvelope>>]) -> (f64, u64) {
@@ -189,9 +251,25 @@ fn exec(blocks: usize) {
                             let mut input = hex::decode("a9059cbb").unwrap();
                             input.extend_from_slice(&B256::left_padding_from(to.as_slice()).0);
                             input.extend_from_slice(&B256::from(U256::from(1000u64)).0);
-                            sign(key, chain_id, b as u64, TOKEN, U256::ZERO, input.into(), 80_000)
+                            sign(
+                                key,
+                                chain_id,
+                                b as u64,
+                                TOKEN,
+                                U256::ZERO,
+                                input.into(),
+                                80_000,
+                            )
                         } else {
-                            sign(key, chain_id, b as u64, to, U256::from(1), Bytes::new(), 21_000)
+                            sign(
+                                key,
+                                chain_id,
+                                b as u64,
+                                to,
+                                U256::from(1),
+                                Bytes::new(),
+                                21_000,
+                            )
                         }
                     })
                     .collect()
@@ -204,16 +282,19 @@ fn exec(blocks: usize) {
         // Warm up both paths once, then measure.
         run_ours(&s, &txs[..1]);
         run_revm(&s, &txs[..1]);
-        let (t_ours, g_ours) = run_ours(&s, &txs);
+        let (t_exec, t_finish, g_ours) = run_ours(&s, &txs);
         let (t_revm, g_revm) = run_revm(&s, &txs);
         assert_eq!(g_ours, g_revm, "both paths must execute the same work");
-        let ours = g_ours as f64 / t_ours / 1e6;
-        let bare = g_revm as f64 / t_revm / 1e6;
+        let mgas = |t: f64| g_ours as f64 / t / 1e6;
         println!(
-            "  {name:<9} txs {:>6}  gas {:>11}  preconf-node {ours:>7.1} Mgas/s  bare revm {bare:>7.1} Mgas/s  overhead {:.2}x",
+            "  {name:<9} txs {:>5}  gas {:>10}  bare revm {:>7.0} Mgas/s | preconf-node transactions {:>7.0} Mgas/s ({:.2}x)  whole blocks incl. roots {:>6.0} Mgas/s ({:.2}x)",
             txs.iter().map(Vec::len).sum::<usize>(),
             g_ours,
-            t_ours / t_revm
+            mgas(t_revm),
+            mgas(t_exec),
+            t_exec / t_revm,
+            mgas(t_exec + t_finish),
+            (t_exec + t_finish) / t_revm,
         );
     }
 }
@@ -225,7 +306,11 @@ fn root(accounts: usize, changed: usize) {
         diff.accounts.insert(
             addr,
             AccountChange {
-                info: Some(AccountFields { nonce: 1, balance: U256::from(i), code_hash: alloy_consensus::constants::KECCAK_EMPTY }),
+                info: Some(AccountFields {
+                    nonce: 1,
+                    balance: U256::from(i),
+                    code_hash: alloy_consensus::constants::KECCAK_EMPTY,
+                }),
                 ..Default::default()
             },
         );
@@ -243,7 +328,11 @@ fn root(accounts: usize, changed: usize) {
             d.accounts.insert(
                 addr,
                 AccountChange {
-                    info: Some(AccountFields { nonce: 2 + round, balance: U256::from(j), code_hash: alloy_consensus::constants::KECCAK_EMPTY }),
+                    info: Some(AccountFields {
+                        nonce: 2 + round,
+                        balance: U256::from(j),
+                        code_hash: alloy_consensus::constants::KECCAK_EMPTY,
+                    }),
                     ..Default::default()
                 },
             );

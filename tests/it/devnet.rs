@@ -1,7 +1,7 @@
 //! The devnet as a user runs it: send a signed transaction and see its receipt within a slot,
 //! deploy a contract and read its event, restart on the same datadir, and send bad input.
 
-use crate::support::{Proc, post, rpc, wait_for};
+use crate::support::{Proc, Ws, post, rpc, wait_for};
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, TxKind, U256, hex};
@@ -240,4 +240,47 @@ fn bad_input_gets_standard_errors() {
         "oversized request got HTTP {status}"
     );
     assert!(p.call("eth_chainId", json!([]))["result"].is_string());
+}
+
+#[test]
+fn websocket_subscriptions_deliver_heads_logs_and_pending_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start(&[
+        "devnet",
+        "--block-time",
+        "1s",
+        "--datadir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let mut heads = Ws::connect(p.rpc);
+    heads.send(r#"{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}"#);
+    let sub = heads.recv();
+    assert!(
+        sub["result"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("0x")),
+        "{sub}"
+    );
+    let mut pending = Ws::connect(p.rpc);
+    pending.send(
+        r#"{"jsonrpc":"2.0","id":2,"method":"eth_subscribe","params":["newPendingTransactions"]}"#,
+    );
+    assert!(pending.recv()["result"].is_string());
+
+    let head = heads.recv();
+    assert_eq!(head["method"], "eth_subscription");
+    assert_eq!(head["params"]["subscription"], sub["result"]);
+    assert!(head["params"]["result"]["number"].is_string(), "{head}");
+
+    let raw = signed(
+        5,
+        0,
+        TxKind::Call(Address::ZERO),
+        U256::from(1),
+        Bytes::new(),
+        21_000,
+    );
+    let hash = p.call("eth_sendRawTransaction", json!([raw]))["result"].clone();
+    let note = pending.recv();
+    assert_eq!(note["params"]["result"], hash);
 }

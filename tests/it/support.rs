@@ -169,3 +169,69 @@ pub(crate) fn fixtures() -> &'static Path {
         "/tests/fixtures/execution-apis/tests"
     ))
 }
+
+/// A minimal WebSocket client (RFC 6455, text frames only), enough to subscribe and read.
+pub(crate) struct Ws(TcpStream);
+
+impl Ws {
+    pub(crate) fn connect(addr: SocketAddr) -> Ws {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        write!(
+            s,
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte).expect("handshake");
+            head.push(byte[0]);
+        }
+        assert!(
+            String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"),
+            "no upgrade: {}",
+            String::from_utf8_lossy(&head)
+        );
+        Ws(s)
+    }
+
+    pub(crate) fn send(&mut self, text: &str) {
+        let payload = text.as_bytes();
+        let mut frame = vec![0x81u8];
+        let mask = [1u8, 2, 3, 4];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.0.write_all(&frame).unwrap();
+    }
+
+    /// The next text message, as JSON.
+    pub(crate) fn recv(&mut self) -> Value {
+        loop {
+            let mut h = [0u8; 2];
+            self.0.read_exact(&mut h).expect("frame header");
+            let mut len = (h[1] & 0x7f) as u64;
+            if len == 126 {
+                let mut b = [0u8; 2];
+                self.0.read_exact(&mut b).unwrap();
+                len = u16::from_be_bytes(b) as u64;
+            } else if len == 127 {
+                let mut b = [0u8; 8];
+                self.0.read_exact(&mut b).unwrap();
+                len = u64::from_be_bytes(b);
+            }
+            let mut payload = vec![0u8; len as usize];
+            self.0.read_exact(&mut payload).unwrap();
+            if h[0] & 0x0f == 1 {
+                return serde_json::from_slice(&payload).expect("JSON text frame");
+            }
+        }
+    }
+}

@@ -150,12 +150,23 @@ fn cors_layer(domains: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
+/// Subscription ids as geth makes them (`0x` + 32 hex digits): tools expect strings.
+#[derive(Debug)]
+struct HexIdProvider;
+
+impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
+    fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
+        jsonrpsee::types::SubscriptionId::Str(alloy_primitives::B128::random().to_string().into())
+    }
+}
+
 /// Limits shared by the JSON-RPC and Engine API servers.
 pub(crate) fn server_config() -> jsonrpsee::server::ServerConfig {
     jsonrpsee::server::ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(u32::MAX / 2)
         .max_connections(1024)
+        .set_id_provider(HexIdProvider)
         .build()
 }
 

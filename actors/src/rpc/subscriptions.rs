@@ -5,7 +5,8 @@
 use super::{EthApi, convert};
 use alloy_rpc_types_eth::{Filter, pubsub::SubscriptionKind};
 use jsonrpsee::{
-    PendingSubscriptionSink, RpcModule, SubscriptionMessage, core::SubscriptionResult,
+    PendingSubscriptionSink, RpcModule, SubscriptionMessage, SubscriptionSink,
+    core::SubscriptionResult,
 };
 use serde::Serialize;
 use std::{sync::Arc, time::Duration};
@@ -17,6 +18,31 @@ fn msg(v: &impl Serialize) -> Option<SubscriptionMessage> {
     serde_json::value::to_raw_value(v)
         .ok()
         .map(SubscriptionMessage::from)
+}
+
+/// Sends what `items` makes of each event until the subscriber leaves or falls behind by more
+/// than the send timeout. Missed events (a lagging receiver) are skipped, not buffered.
+async fn forward<T: Clone>(
+    sink: SubscriptionSink,
+    mut events: broadcast::Receiver<T>,
+    mut items: impl FnMut(T) -> Vec<SubscriptionMessage>,
+) {
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return,
+            ev = events.recv() => match ev {
+                Ok(v) => {
+                    for m in items(v) {
+                        if sink.send_timeout(m, SEND_TIMEOUT).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
 }
 
 pub(crate) fn register(
@@ -49,61 +75,38 @@ async fn subscribe(
     match kind {
         SubscriptionKind::NewHeads => {
             let sink = pending.accept().await?;
-            let mut heads = api.chain.reader.subscribe();
-            loop {
-                tokio::select! {
-                    _ = sink.closed() => break,
-                    ev = heads.recv() => match ev {
-                        Ok(h) => {
-                            let block = convert::rpc_block(&h.block, false);
-                            if let Some(m) = msg(&block.header)
-                                && sink.send_timeout(m, SEND_TIMEOUT).await.is_err() { break }
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(_) => break,
-                    }
-                }
-            }
+            forward(sink, api.chain.reader.subscribe(), |h| {
+                msg(&convert::rpc_block(&h.block, false).header)
+                    .into_iter()
+                    .collect()
+            })
+            .await;
         }
         SubscriptionKind::Logs => {
             let filter = filter.unwrap_or_default();
             let sink = pending.accept().await?;
-            let mut heads = api.chain.reader.subscribe();
-            loop {
-                tokio::select! {
-                    _ = sink.closed() => break,
-                    ev = heads.recv() => match ev {
-                        Ok(h) => {
-                            for r in convert::rpc_receipts(&api.chain.reader.spec, &h.block, &h.receipts) {
-                                for log in r.inner.logs() {
-                                    if filter.matches(&log.inner)
-                                        && let Some(m) = msg(log)
-                                            && sink.send_timeout(m, SEND_TIMEOUT).await.is_err() { return Ok(()) }
-                                }
-                            }
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(_) => break,
-                    }
-                }
-            }
+            let spec = api.chain.reader.spec.clone();
+            forward(sink, api.chain.reader.subscribe(), |h| {
+                convert::rpc_receipts(&spec, &h.block, &h.receipts)
+                    .iter()
+                    .flat_map(|r| {
+                        r.inner
+                            .logs()
+                            .iter()
+                            .filter(|l| filter.matches(&l.inner))
+                            .filter_map(msg)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            })
+            .await;
         }
         SubscriptionKind::NewPendingTransactions => {
             let sink = pending.accept().await?;
-            let mut txs = api.new_txs.subscribe();
-            loop {
-                tokio::select! {
-                    _ = sink.closed() => break,
-                    ev = txs.recv() => match ev {
-                        Ok(h) => {
-                            if let Some(m) = msg(&h)
-                                && sink.send_timeout(m, SEND_TIMEOUT).await.is_err() { break }
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(_) => break,
-                    }
-                }
-            }
+            forward(sink, api.new_txs.subscribe(), |h| {
+                msg(&h).into_iter().collect()
+            })
+            .await;
         }
         other => {
             let msg = format!("{other:?} subscriptions are not supported");
