@@ -8,6 +8,7 @@ use alloy_eips::eip7594::BlobTransactionSidecarVariant;
 use alloy_primitives::{B256, keccak256};
 use alloy_rpc_types_engine::PayloadId;
 use preconf_core::{
+    chainspec::EthereumHardforks as _,
     execution::{BlockAttributes, BlockBuilder, ExecutedBlock, TxOutcome, next_header},
     txpool::PooledTx,
 };
@@ -247,8 +248,6 @@ fn build(
     let executed = builder.finish().map_err(|e| e.to_string())?;
     Ok(BuiltPayload { executed, sidecars })
 }
-
-use preconf_core::chainspec::EthereumHardforks as _;
 
 /// Typed access to the builder actor.
 #[derive(Debug, Clone)]

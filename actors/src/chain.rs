@@ -197,7 +197,7 @@ impl ChainReader {
         Ok(self.store.canonical_hash(number)?.as_ref() == Some(hash))
     }
 
-    /// The sender of each transaction of a stored block (recovered from signatures).
+    /// A stored block by hash, with the sender of each transaction recovered.
     pub fn block(&self, hash: &B256) -> Result<Option<SealedBlock>, StorageError> {
         let (Some(header), Some(body)) = (self.store.header(hash)?, self.store.body(hash)?) else {
             return Ok(None);
@@ -313,36 +313,35 @@ pub struct ChainState {
     executed: HashMap<B256, ExecutedBlock>,
     /// Blocks found invalid, with the reason.
     invalid: HashMap<B256, String>,
-    /// Blocks being executed.
-    in_flight: HashMap<B256, ()>,
 }
 
 impl ChainState {
+    /// The parent's header and state when the parent is the head, an executed block, or a
+    /// recent canonical block whose state is still in memory.
     fn parent_of(&self, block: &SealedBlock) -> Option<(Header, StateSnapshot)> {
         let parent = block.header.parent_hash;
-        let head = self.reader.head();
-        if parent == head.hash {
-            return Some((head.header, self.reader.view().head_state.clone()));
-        }
         if let Some(e) = self.executed.get(&parent) {
             return Some((e.block.header.clone(), e.state.clone()));
         }
-        let number = block.number().checked_sub(1)?;
-        let v = self.reader.view();
-        let (hash, state) = v.recent.get(&number)?;
-        (*hash == parent).then(|| state.clone()).and_then(|s| {
-            drop(v);
-            Some((self.reader.store.header(&parent).ok()??, s))
-        })
+        let state = {
+            let v = self.reader.view();
+            if parent == v.head.hash {
+                return Some((v.head.header.clone(), v.head_state.clone()));
+            }
+            let (hash, state) = v.recent.get(&block.number().checked_sub(1)?)?;
+            (*hash == parent).then(|| state.clone())?
+        };
+        Some((self.reader.store.header(&parent).ok()??, state))
     }
 
     /// Commits `executed` (whose parent must be the head) and updates the shared view.
     async fn commit(&mut self, executed: ExecutedBlock) -> Result<(), String> {
         let store = self.reader.store.clone();
-        let to_commit = executed.clone();
         let started = Instant::now();
-        tokio::task::spawn_blocking(move || {
-            store.commit_block(&to_commit.block, &to_commit.receipts, &to_commit.diff)
+        let executed = tokio::task::spawn_blocking(move || {
+            store
+                .commit_block(&executed.block, &executed.receipts, &executed.diff)
+                .map(|()| executed)
         })
         .await
         .map_err(|e| e.to_string())?
@@ -377,7 +376,6 @@ impl Actor for ChainActor {
             reader,
             executed: HashMap::new(),
             invalid: HashMap::new(),
-            in_flight: HashMap::new(),
         })
     }
 
@@ -415,7 +413,6 @@ impl Actor for ChainActor {
                     let _ = reply.send(PayloadVerdict::Syncing);
                     return Ok(());
                 };
-                st.in_flight.insert(hash, ());
                 let parent_hash = block.header.parent_hash;
                 let spec = st.reader.spec.clone();
                 let provider = st.reader.provider(state);
@@ -433,24 +430,21 @@ impl Actor for ChainActor {
                     ));
                 });
             }
-            ChainMsg::Executed(hash, parent_hash, result, reply) => {
-                st.in_flight.remove(&hash);
-                match *result {
-                    Ok(executed) => {
-                        st.executed.insert(hash, executed);
-                        let _ = reply.send(PayloadVerdict::Valid);
-                    }
-                    Err(error) => {
-                        warn!(target: "chain", %hash, %error, "invalid payload");
-                        metrics::counter!(m::CHAIN_INVALID_BLOCKS).increment(1);
-                        st.invalid.insert(hash, error.clone());
-                        let _ = reply.send(PayloadVerdict::Invalid {
-                            latest_valid_hash: Some(parent_hash),
-                            error,
-                        });
-                    }
+            ChainMsg::Executed(hash, parent_hash, result, reply) => match *result {
+                Ok(executed) => {
+                    st.executed.insert(hash, executed);
+                    let _ = reply.send(PayloadVerdict::Valid);
                 }
-            }
+                Err(error) => {
+                    warn!(target: "chain", %hash, %error, "invalid payload");
+                    metrics::counter!(m::CHAIN_INVALID_BLOCKS).increment(1);
+                    st.invalid.insert(hash, error.clone());
+                    let _ = reply.send(PayloadVerdict::Invalid {
+                        latest_valid_hash: Some(parent_hash),
+                        error,
+                    });
+                }
+            },
             ChainMsg::Forkchoice {
                 head,
                 safe,

@@ -72,6 +72,12 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The stand-in beacon block root of a block built on `parent` (there is no beacon chain here;
+/// it only has to be the same in the attributes and in `newPayload`).
+fn beacon_root(parent: B256) -> B256 {
+    keccak256([parent.as_slice(), b"beacon"].concat())
+}
+
 impl ProducerState {
     fn attributes(&self, parent: B256, parent_ts: u64) -> PayloadAttributes {
         PayloadAttributes {
@@ -79,7 +85,7 @@ impl ProducerState {
             prev_randao: keccak256(parent),
             suggested_fee_recipient: self.args.fee_recipient,
             withdrawals: Some(Vec::new()),
-            parent_beacon_block_root: Some(keccak256([parent.as_slice(), b"beacon"].concat())),
+            parent_beacon_block_root: Some(beacon_root(parent)),
             slot_number: None,
             target_gas_limit: None,
         }
@@ -123,10 +129,7 @@ impl ProducerState {
                 .iter()
                 .map(|c| alloy_eips::eip4844::kzg_to_versioned_hash(c.as_slice()))
                 .collect();
-            let root = self
-                .attributes(head, head_ts)
-                .parent_beacon_block_root
-                .unwrap_or_default();
+            let root = beacon_root(head);
             let requests: Vec<Bytes> = env.execution_requests.take();
             let status: PayloadStatus = c
                 .request(

@@ -49,9 +49,6 @@ pub enum EngineErr {
     /// -38003
     #[error("Invalid payload attributes: {0}")]
     InvalidPayloadAttributes(String),
-    /// -38004
-    #[error("Too large request")]
-    TooLargeRequest,
     /// -38005
     #[error("Unsupported fork")]
     UnsupportedFork,
@@ -70,7 +67,6 @@ impl EngineErr {
             Self::UnknownPayload => -38001,
             Self::InvalidForkchoiceState => -38002,
             Self::InvalidPayloadAttributes(_) => -38003,
-            Self::TooLargeRequest => -38004,
             Self::UnsupportedFork => -38005,
             Self::InvalidParams(_) => -32602,
             Self::Internal(_) => -32603,

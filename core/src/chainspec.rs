@@ -20,7 +20,6 @@ use alloy_trie::EMPTY_ROOT_HASH;
 use revm::primitives::hardfork::SpecId;
 use std::{path::Path, sync::Arc};
 
-pub use alloy_evm::eth::spec::EthExecutorSpec as ExecutorSpec;
 pub use alloy_hardforks::{
     EthereumChainHardforks, EthereumHardfork, EthereumHardforks, ForkCondition,
 };

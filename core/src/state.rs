@@ -40,17 +40,6 @@ impl AccountState {
             code_hash: self.code_hash,
         }
     }
-
-    /// The account as revm sees it (code is loaded separately by hash).
-    pub fn info(&self) -> AccountInfo {
-        AccountInfo::new(
-            self.balance,
-            self.nonce,
-            self.code_hash,
-            Bytecode::default(),
-        )
-        .without_code()
-    }
 }
 
 impl TrieValue for AccountState {
@@ -231,13 +220,6 @@ impl StateSnapshot {
     /// EIP-1186 proof nodes for an account.
     pub fn account_proof(&self, address: &Address) -> Vec<Vec<u8>> {
         self.accounts.proof(&keccak256(address))
-    }
-
-    /// Number of accounts (walks the trie; for tests and diagnostics).
-    pub fn account_count(&self) -> usize {
-        let mut n = 0;
-        self.accounts.for_each(|_| n += 1);
-        n
     }
 }
 

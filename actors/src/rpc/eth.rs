@@ -220,10 +220,9 @@ impl EthApi {
             let (h, state) = self.state_for(None)?;
             req.gas = Some(call::estimate_gas(self, &h, state, req.clone())?);
         }
-        let typed: TypedTransaction = req
+        let mut typed: TypedTransaction = req
             .build_typed_tx()
             .map_err(|_| RpcErr::InvalidParams("incomplete transaction request".into()))?;
-        let mut typed = typed;
         let sig = signer
             .sign_transaction_sync(&mut typed)
             .map_err(|e| RpcErr::Internal(e.to_string()))?;
@@ -248,12 +247,7 @@ impl EthApi {
                         .unwrap_or(head),
                 })
             };
-            let from = resolve(
-                filter
-                    .get_from_block()
-                    .map(BlockNumberOrTag::Number)
-                    .or(filter.block_option.get_from_block().copied()),
-            )?;
+            let from = resolve(filter.block_option.get_from_block().copied())?;
             let to = resolve(filter.block_option.get_to_block().copied())?.min(head);
             if from > to {
                 return Ok(Vec::new());
