@@ -24,6 +24,40 @@ pub(crate) enum Command {
     Import(ChainFileArgs),
     /// Export the canonical chain as concatenated block RLP.
     Export(ChainFileArgs),
+    /// Send signed transfers at a fixed rate to any Ethereum JSON-RPC node and report send →
+    /// first-receipt latency and inclusion throughput (JSON on stdout).
+    Bench(BenchArgs),
+}
+
+/// `preconf-node bench`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BenchArgs {
+    /// JSON-RPC URL of the node under test (ours, anvil, geth, reth…).
+    #[arg(
+        long,
+        env = "PRECONF_BENCH_RPC",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    pub(crate) rpc: String,
+    /// Transactions per second to send.
+    #[arg(long, env = "PRECONF_BENCH_RATE", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub(crate) rate: u64,
+    /// How long to send, e.g. `10s`.
+    #[arg(long, env = "PRECONF_BENCH_DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) duration: Duration,
+    /// Which block counts as "seen": `pending` (preconfirmed) or `latest` (canonical).
+    #[arg(long, env = "PRECONF_BENCH_TAG", default_value = "pending", value_parser = ["pending", "latest"])]
+    pub(crate) tag: String,
+    /// How many sending accounts (beyond the keys given, deterministic extra accounts are funded
+    /// from the first key).
+    #[arg(long, env = "PRECONF_BENCH_SENDERS", default_value_t = 100)]
+    pub(crate) senders: usize,
+    /// File of sender private keys, one hex key per line (default: the dev accounts).
+    #[arg(long, env = "PRECONF_BENCH_KEYS")]
+    pub(crate) keys: Option<PathBuf>,
+    /// How long to wait after sending for the last transactions to show up.
+    #[arg(long, env = "PRECONF_BENCH_WAIT", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) wait: Duration,
 }
 
 /// Flags shared by every command that opens a database.
@@ -145,6 +179,88 @@ pub(crate) struct ServerArgs {
     pub(crate) txpool_max_total: usize,
 }
 
+/// What a node does besides executing blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Role {
+    /// Build, sign and stream flashblocks.
+    Sequencer,
+    /// Serve preconfirmed state from a sequencer's flashblocks.
+    Rpc,
+}
+
+/// Flashblock flags shared by `devnet` and `node`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PreconfArgs {
+    /// Time between flashblocks in milliseconds (10 to 1000).
+    #[arg(long = "flashblocks.interval-ms", env = "PRECONF_FLASHBLOCKS_INTERVAL_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=1000), help_heading = "Flashblocks")]
+    pub(crate) interval_ms: u64,
+    /// Sequencer signing key file (hex secp256k1 key); created when absent
+    /// (default: DATADIR/flashblocks.key).
+    #[arg(
+        long = "flashblocks.signing-key",
+        env = "PRECONF_FLASHBLOCKS_SIGNING_KEY",
+        help_heading = "Flashblocks"
+    )]
+    pub(crate) signing_key: Option<PathBuf>,
+    /// Flashblock stream (WebSocket) listen address.
+    #[arg(
+        long = "flashblocks.addr",
+        env = "PRECONF_FLASHBLOCKS_ADDR",
+        default_value = "127.0.0.1",
+        help_heading = "Flashblocks"
+    )]
+    pub(crate) ws_addr: IpAddr,
+    /// Flashblock stream port (0 picks a free port).
+    #[arg(
+        long = "flashblocks.port",
+        env = "PRECONF_FLASHBLOCKS_PORT",
+        default_value_t = 8548,
+        help_heading = "Flashblocks"
+    )]
+    pub(crate) ws_port: u16,
+    /// Push every flashblock to this RPC node with `preconf_newPartialBlock` (ws://…; repeatable).
+    #[arg(
+        long = "flashblocks.push-to",
+        env = "PRECONF_FLASHBLOCKS_PUSH_TO",
+        value_delimiter = ',',
+        help_heading = "Flashblocks"
+    )]
+    pub(crate) push_to: Vec<String>,
+    /// Follow this sequencer's flashblock stream (ws://…; repeatable; rpc role).
+    #[arg(
+        long = "flashblocks-url",
+        env = "PRECONF_FLASHBLOCKS_URL",
+        value_delimiter = ',',
+        help_heading = "Flashblocks"
+    )]
+    pub(crate) flashblocks_url: Vec<String>,
+    /// The sequencer's address: flashblocks signed by anyone else are rejected (rpc role).
+    #[arg(
+        long = "flashblocks.sequencer-address",
+        env = "PRECONF_FLASHBLOCKS_SEQUENCER_ADDRESS",
+        help_heading = "Flashblocks"
+    )]
+    pub(crate) sequencer_address: Option<alloy_primitives::Address>,
+    /// Forward raw transactions to the sequencer's JSON-RPC as well as keeping them (rpc role).
+    #[arg(
+        long = "sequencer.http",
+        env = "PRECONF_SEQUENCER_HTTP",
+        help_heading = "Flashblocks"
+    )]
+    pub(crate) sequencer_http: Option<String>,
+    /// Serve `latest` from the preconfirmed state too (BRIP-0007 phase 3).
+    #[arg(
+        long = "rpc.preconf-latest",
+        env = "PRECONF_RPC_PRECONF_LATEST",
+        help_heading = "Flashblocks"
+    )]
+    pub(crate) preconf_latest: bool,
+    /// Default wait of eth_sendRawTransactionSync in milliseconds (callers may ask for up to
+    /// 10000).
+    #[arg(long = "rpc.send-sync-timeout-ms", env = "PRECONF_RPC_SEND_SYNC_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=10_000), help_heading = "Flashblocks")]
+    pub(crate) send_sync_timeout_ms: u64,
+}
+
 /// `preconf-node devnet`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct DevnetArgs {
@@ -162,6 +278,31 @@ pub(crate) struct DevnetArgs {
         help_heading = "Devnet"
     )]
     pub(crate) config_out: Option<PathBuf>,
+    /// Run without flashblocks: plain blocks every --block-time, `pending` = `latest`.
+    #[arg(
+        long = "flashblocks.disable",
+        env = "PRECONF_FLASHBLOCKS_DISABLE",
+        help_heading = "Flashblocks"
+    )]
+    pub(crate) flashblocks_disable: bool,
+    /// Also import every produced block into this node's Engine API (http://…; repeatable), as a
+    /// consensus client would: how separate `node` processes follow the devnet.
+    #[arg(
+        long = "devnet.engine-peer",
+        env = "PRECONF_DEVNET_ENGINE_PEER",
+        value_delimiter = ',',
+        help_heading = "Devnet"
+    )]
+    pub(crate) engine_peers: Vec<String>,
+    /// JWT secret file of the --devnet.engine-peer nodes.
+    #[arg(
+        long = "devnet.engine-peer-jwtsecret",
+        env = "PRECONF_DEVNET_ENGINE_PEER_JWTSECRET",
+        help_heading = "Devnet"
+    )]
+    pub(crate) engine_peer_jwtsecret: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) preconf: PreconfArgs,
 }
 
 /// `preconf-node node`.
@@ -171,6 +312,20 @@ pub(crate) struct NodeArgs {
     pub(crate) common: CommonArgs,
     #[command(flatten)]
     pub(crate) server: ServerArgs,
+    /// Roles besides execution (repeatable or comma-separated): sequencer, rpc.
+    #[arg(
+        long,
+        env = "PRECONF_ROLE",
+        value_enum,
+        value_delimiter = ',',
+        help_heading = "Roles"
+    )]
+    pub(crate) role: Vec<Role>,
+    /// Slot length the sequencer plans its flashblocks for (forkchoiceUpdated → getPayload).
+    #[arg(long = "block-time", env = "PRECONF_BLOCK_TIME", default_value = "2s", value_parser = parse_duration, help_heading = "Flashblocks")]
+    pub(crate) block_time: Duration,
+    #[command(flatten)]
+    pub(crate) preconf: PreconfArgs,
 }
 
 /// `preconf-node import FILE` / `export FILE`.

@@ -1,5 +1,6 @@
 //! preconf-node: an all-in-one node for Berachain preconfirmation (BRIP-0007) devnets.
 
+mod bench;
 mod chain_io;
 mod cli;
 mod run;

@@ -1,11 +1,15 @@
 //! Running the commands: build a `NodeConfig`, start the node, print the banner, wait for
 //! Ctrl-C.
 
-use crate::cli::{Cli, Command, CommonArgs, ServerArgs};
+use crate::cli::{Cli, Command, CommonArgs, PreconfArgs, Role, ServerArgs};
 use alloy_primitives::{Address, hex};
-use preconf_actors::node::{self, NodeConfig, NodeHandle};
-use preconf_core::{chainspec::ChainSpec, devnet, jwt::JwtSecret, txpool::PoolConfig};
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use alloy_signer_local::PrivateKeySigner;
+use preconf_actors::{
+    node::{self, NodeConfig, NodeHandle, OverlayConfig, SequencerConfig},
+    rpc::MAX_SYNC_TIMEOUT,
+};
+use preconf_core::{chainspec::ChainSpec, devnet, flashblock, jwt::JwtSecret, txpool::PoolConfig};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 pub(crate) fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
@@ -41,10 +45,33 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                 }
             };
             let spec = chainspec(&args.common)?;
-            let mut config = node_config(spec, datadir, &args.server)?;
+            let mut config = node_config(spec, datadir.clone(), &args.server, &args.preconf)?;
             config.block_time = Some(args.block_time);
             config.dev_accounts = devnet::dev_signers();
             config.fee_recipient = Address::ZERO;
+            if !args.flashblocks_disable {
+                // One process holds the sequencer and an rpc overlay that verifies its
+                // flashblocks like any remote rpc node.
+                let seq = sequencer_config(&datadir, &args.preconf, args.block_time)?;
+                let mut overlay = overlay_config(&args.preconf);
+                overlay.sequencer_address = seq.key.address();
+                config.sequencer = Some(seq);
+                config.overlay = Some(overlay);
+            }
+            if !args.engine_peers.is_empty() {
+                let path = args.engine_peer_jwtsecret.clone().ok_or_else(|| {
+                    eyre::eyre!("--devnet.engine-peer needs --devnet.engine-peer-jwtsecret")
+                })?;
+                let secret = JwtSecret::from_hex(
+                    &std::fs::read_to_string(&path)
+                        .map_err(|e| eyre::eyre!("cannot read {}: {e}", path.display()))?,
+                )?;
+                config.engine_peers = args
+                    .engine_peers
+                    .iter()
+                    .map(|u| (u.clone(), secret.clone()))
+                    .collect();
+            }
             runtime.block_on(async move {
                 let node = node::spawn(config.clone()).await?;
                 let info = banner(&node, &config);
@@ -62,10 +89,32 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                 .datadir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("data"));
-            let config = node_config(spec, datadir, &args.server)?;
+            let mut config = node_config(spec, datadir.clone(), &args.server, &args.preconf)?;
+            if args.role.contains(&Role::Sequencer) {
+                config.sequencer =
+                    Some(sequencer_config(&datadir, &args.preconf, args.block_time)?);
+            }
+            if args.role.contains(&Role::Rpc) {
+                let mut overlay = overlay_config(&args.preconf);
+                overlay.sequencer_address = match (
+                    args.preconf.sequencer_address,
+                    &config.sequencer,
+                ) {
+                    (Some(a), _) => a,
+                    (None, Some(seq)) => seq.key.address(),
+                    (None, None) => eyre::bail!(
+                        "--role rpc needs --flashblocks.sequencer-address (the sequencer whose flashblocks to trust)"
+                    ),
+                };
+                if args.preconf.flashblocks_url.is_empty() && config.sequencer.is_none() {
+                    tracing::warn!(target: "node", "rpc role without --flashblocks-url: flashblocks arrive only through preconf_newPartialBlock");
+                }
+                config.overlay = Some(overlay);
+            }
             runtime.block_on(async move {
+                let sequencer = config.sequencer.as_ref().map(|s| s.key.address());
                 let node = node::spawn(config).await?;
-                tracing::info!(target: "node", rpc = %node.http_addr, engine = %node.authrpc_addr, metrics = %node.metrics_addr, "node running; waiting for a consensus client");
+                tracing::info!(target: "node", rpc = %node.http_addr, engine = %node.authrpc_addr, metrics = %node.metrics_addr, flashblocks = ?node.flashblocks_addr, sequencer = ?sequencer, "node running; waiting for a consensus client");
                 wait(node).await
             })
         }
@@ -77,32 +126,91 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
             init_logging(&args.common.log_level);
             crate::chain_io::export(&args)
         }
+        Command::Bench(args) => {
+            init_logging("warn");
+            let keys = match &args.keys {
+                Some(path) => std::fs::read_to_string(path)
+                    .map_err(|e| eyre::eyre!("cannot read {}: {e}", path.display()))?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(|l| {
+                        l.trim_start_matches("0x")
+                            .parse::<PrivateKeySigner>()
+                            .map_err(|e| eyre::eyre!("bad key in {}: {e}", path.display()))
+                    })
+                    .collect::<eyre::Result<Vec<_>>>()?,
+                None => Vec::new(),
+            };
+            runtime.block_on(crate::bench::run(crate::bench::BenchConfig {
+                rpc: args.rpc,
+                rate: args.rate,
+                duration: args.duration,
+                tag: args.tag,
+                senders: args.senders,
+                keys,
+                wait: args.wait,
+            }))
+        }
     }
 }
 
-fn node_config(spec: Arc<ChainSpec>, datadir: PathBuf, s: &ServerArgs) -> eyre::Result<NodeConfig> {
+fn sequencer_config(
+    datadir: &std::path::Path,
+    p: &PreconfArgs,
+    slot: Duration,
+) -> eyre::Result<SequencerConfig> {
+    let path = p
+        .signing_key
+        .clone()
+        .unwrap_or_else(|| datadir.join("flashblocks.key"));
+    let key: PrivateKeySigner =
+        flashblock::load_or_create_key(&path).map_err(|e| eyre::eyre!(e))?;
+    Ok(SequencerConfig {
+        key,
+        interval: Duration::from_millis(p.interval_ms),
+        slot,
+        ws_addr: SocketAddr::new(p.ws_addr, p.ws_port),
+        push: p.push_to.clone(),
+    })
+}
+
+fn overlay_config(p: &PreconfArgs) -> OverlayConfig {
+    OverlayConfig {
+        sequencer_address: p.sequencer_address.unwrap_or_default(),
+        urls: p.flashblocks_url.clone(),
+        preconf_latest: p.preconf_latest,
+    }
+}
+
+fn node_config(
+    spec: Arc<ChainSpec>,
+    datadir: PathBuf,
+    s: &ServerArgs,
+    p: &PreconfArgs,
+) -> eyre::Result<NodeConfig> {
     let jwt_path = s
         .authrpc_jwtsecret
         .clone()
         .unwrap_or_else(|| datadir.join("jwt.hex"));
     let jwt = JwtSecret::load_or_create(&jwt_path)?;
     Ok(NodeConfig {
-        spec,
-        datadir,
         http_addr: SocketAddr::new(s.http_addr, s.http_port),
         cors: s.http_corsdomain.clone(),
         authrpc_addr: SocketAddr::new(s.authrpc_addr, s.authrpc_port),
-        jwt,
         metrics_addr: SocketAddr::new(s.metrics_addr, s.metrics_port),
-        block_time: None,
-        fee_recipient: Address::ZERO,
-        dev_accounts: Vec::new(),
         pool: PoolConfig {
             max_per_sender: s.txpool_max_per_sender,
             max_total: s.txpool_max_total,
             ..Default::default()
         },
         rpc_gas_cap: s.rpc_gascap,
+        forward_to: p.sequencer_http.clone(),
+        send_sync_timeout: (
+            Duration::from_millis(p.send_sync_timeout_ms),
+            MAX_SYNC_TIMEOUT,
+        ),
+        ..NodeConfig::local(spec, datadir, jwt)
     })
 }
 
@@ -135,6 +243,9 @@ fn banner(node: &NodeHandle, config: &NodeConfig) -> serde_json::Value {
         "metricsUrl": format!("http://{}/metrics", node.metrics_addr),
         "datadir": config.datadir,
         "blockTimeMs": config.block_time.map(|d| d.as_millis() as u64),
+        "flashblocksUrl": node.flashblocks_addr.map(|a| format!("ws://{a}")),
+        "flashblockIntervalMs": config.sequencer.as_ref().map(|s| s.interval.as_millis() as u64),
+        "sequencerAddress": config.sequencer.as_ref().map(|s| s.key.address()),
         "mnemonic": devnet::DEV_MNEMONIC,
         "accounts": accounts,
     });
@@ -156,9 +267,23 @@ fn banner(node: &NodeHandle, config: &NodeConfig) -> serde_json::Value {
     ));
     out.push_str(&format!("Datadir       {}\n", config.datadir.display()));
     out.push_str(&format!(
-        "Block time    {:?}\n\n",
+        "Block time    {:?}\n",
         config.block_time.unwrap_or_default()
     ));
+    match (&config.sequencer, node.flashblocks_addr) {
+        (Some(seq), Some(addr)) => {
+            out.push_str(&format!(
+                "Flashblocks   ws://{addr}  (every {} ms; `pending` serves preconfirmed state)\n",
+                seq.interval.as_millis()
+            ));
+            out.push_str(&format!(
+                "Sequencer     {}  (signing key in {})\n\n",
+                seq.key.address(),
+                config.datadir.join("flashblocks.key").display()
+            ));
+        }
+        _ => out.push_str("Flashblocks   off\n\n"),
+    }
     out.push_str(&format!(
         "Mnemonic      {}\n\nAvailable accounts (10,000 ETH each)\n",
         devnet::DEV_MNEMONIC

@@ -299,6 +299,10 @@ pub enum ChainMsg {
     },
     /// Commit an already-executed block as the new head (used by the local builder and import).
     Insert(Box<ExecutedBlock>, RpcReplyPort<Result<(), String>>),
+    /// A block our own builder executed: `newPayload` for it need not execute it again.
+    Prevalidated(Box<ExecutedBlock>),
+    /// Whether a block is executed and valid (canonical or waiting for forkchoice).
+    IsValid(B256, u64, RpcReplyPort<bool>),
 }
 
 /// The chain actor.
@@ -460,6 +464,17 @@ impl Actor for ChainActor {
                 }
                 let _ = reply.send(verdict);
             }
+            ChainMsg::Prevalidated(executed) => {
+                let head = st.reader.head().header.number;
+                if executed.block.number() > head {
+                    st.executed.insert(executed.block.hash, *executed);
+                }
+            }
+            ChainMsg::IsValid(hash, number, reply) => {
+                let valid = st.executed.contains_key(&hash)
+                    || st.reader.is_canonical(&hash, number).unwrap_or(false);
+                let _ = reply.send(valid);
+            }
             ChainMsg::Insert(executed, reply) => {
                 let result = st.commit(*executed).await;
                 let _ = reply.send(result);
@@ -538,6 +553,20 @@ impl ChainHandle {
     /// A handle over a slot the supervisor keeps current.
     pub fn new(actor: crate::supervisor::Slot<ChainMsg>, reader: ChainReader) -> Self {
         Self { actor, reader }
+    }
+
+    /// Hands over a block our builder executed, so `newPayload` for it is answered without
+    /// executing it again.
+    pub fn prevalidated(&self, executed: ExecutedBlock) {
+        let _ = self.actor.cast(ChainMsg::Prevalidated(Box::new(executed)));
+    }
+
+    /// Whether a block is known valid (executed by us, or canonical).
+    pub async fn is_valid(&self, hash: B256, number: u64) -> bool {
+        self.actor
+            .call(|r| ChainMsg::IsValid(hash, number, r), CALL_TIMEOUT)
+            .await
+            .unwrap_or(false)
     }
 
     /// `engine_newPayload`.

@@ -3,6 +3,11 @@
 //! the start of a slot, then at the next tick `engine_getPayloadV4` → `engine_newPayloadV4` →
 //! `engine_forkchoiceUpdatedV3` for the new head (with the next slot's attributes). A slot whose
 //! calls fail is counted as missed; the next slot tries again.
+//!
+//! Engine peers (`--devnet.engine-peer`) are other nodes that follow the devnet as a consensus
+//! client would make them: every new block goes to them by `engine_newPayloadV4` then
+//! `engine_forkchoiceUpdatedV3`, in order, from one task per peer, so a slow peer never delays a
+//! slot.
 
 use crate::metrics as m;
 use alloy_primitives::{Address, B256, Bytes, keccak256};
@@ -31,6 +36,18 @@ pub struct ProducerArgs {
     pub block_time: Duration,
     /// Fee recipient of produced blocks.
     pub fee_recipient: Address,
+    /// Other nodes to import every block into: (Engine API URL, JWT secret).
+    pub peers: Vec<(String, JwtSecret)>,
+}
+
+/// A block for the engine peers: the payload and the newPayload side parameters.
+#[derive(Debug, Clone)]
+struct PeerBlock {
+    payload: serde_json::Value,
+    versioned: Vec<B256>,
+    beacon_root: B256,
+    requests: Vec<Bytes>,
+    hash: B256,
 }
 
 /// Producer messages.
@@ -51,18 +68,63 @@ pub struct ProducerState {
     head: Option<(B256, u64)>,
     pending: Option<PayloadId>,
     timer: tokio::task::JoinHandle<()>,
+    peers: Vec<(
+        tokio::sync::mpsc::Sender<PeerBlock>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
-fn client(args: &ProducerArgs) -> Result<HttpClient, String> {
+fn client(url: &str, jwt: &JwtSecret) -> Result<HttpClient, String> {
     let mut headers = HeaderMap::new();
-    let value = HeaderValue::from_str(&format!("Bearer {}", args.jwt.token()))
-        .map_err(|e| e.to_string())?;
+    let value =
+        HeaderValue::from_str(&format!("Bearer {}", jwt.token())).map_err(|e| e.to_string())?;
     headers.insert("authorization", value);
     HttpClientBuilder::default()
         .set_headers(headers)
         .request_timeout(Duration::from_secs(10))
-        .build(&args.engine_url)
+        .build(url)
         .map_err(|e| e.to_string())
+}
+
+/// Imports blocks into one engine peer, in order.
+async fn follow_peer(
+    url: String,
+    jwt: JwtSecret,
+    mut blocks: tokio::sync::mpsc::Receiver<PeerBlock>,
+) {
+    while let Some(b) = blocks.recv().await {
+        let result: Result<(), String> = async {
+            let c = client(&url, &jwt)?;
+            let status: PayloadStatus = c
+                .request(
+                    "engine_newPayloadV4",
+                    rpc_params![b.payload, b.versioned, b.beacon_root, b.requests],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if status.status.is_invalid() {
+                return Err(format!(
+                    "peer rejected block {}: {:?}",
+                    b.hash, status.status
+                ));
+            }
+            let state = ForkchoiceState {
+                head_block_hash: b.hash,
+                safe_block_hash: b.hash,
+                finalized_block_hash: b.hash,
+            };
+            let _: ForkchoiceUpdated = c
+                .request("engine_forkchoiceUpdatedV3", rpc_params![state])
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            metrics::counter!(m::DEVNET_PEER_ERRORS).increment(1);
+            warn!(target: "devnet", peer = %url, error = %e, "engine peer did not take the block");
+        }
+    }
 }
 
 fn now() -> u64 {
@@ -92,7 +154,7 @@ impl ProducerState {
     }
 
     async fn slot(&mut self) -> Result<(), String> {
-        let c = client(&self.args)?;
+        let c = client(&self.args.engine_url, &self.args.jwt)?;
         let (head, head_ts) = match self.head {
             Some(h) => h,
             None => {
@@ -131,15 +193,28 @@ impl ProducerState {
                 .collect();
             let root = beacon_root(head);
             let requests: Vec<Bytes> = env.execution_requests.take();
+            let payload_json = serde_json::to_value(&payload).map_err(|e| e.to_string())?;
             let status: PayloadStatus = c
                 .request(
                     "engine_newPayloadV4",
-                    rpc_params![payload, versioned, root, requests],
+                    rpc_params![&payload_json, &versioned, root, &requests],
                 )
                 .await
                 .map_err(|e| e.to_string())?;
             if !status.status.is_valid() {
                 return Err(format!("own payload not valid: {:?}", status.status));
+            }
+            let block = PeerBlock {
+                payload: payload_json,
+                versioned,
+                beacon_root: root,
+                requests,
+                hash,
+            };
+            for (peer, _) in &self.peers {
+                if peer.try_send(block.clone()).is_err() {
+                    metrics::counter!(m::DEVNET_PEER_ERRORS).increment(1);
+                }
             }
             new_head = (hash, ts);
         }
@@ -186,11 +261,20 @@ impl Actor for ProducerActor {
                 }
             }
         });
+        let peers = args
+            .peers
+            .iter()
+            .map(|(url, jwt)| {
+                let (tx, rx) = tokio::sync::mpsc::channel(64);
+                (tx, tokio::spawn(follow_peer(url.clone(), jwt.clone(), rx)))
+            })
+            .collect();
         Ok(ProducerState {
             args,
             head: None,
             pending: None,
             timer,
+            peers,
         })
     }
 
@@ -200,6 +284,9 @@ impl Actor for ProducerActor {
         st: &mut ProducerState,
     ) -> Result<(), ActorProcessingErr> {
         st.timer.abort();
+        for (_, t) in &st.peers {
+            t.abort();
+        }
         Ok(())
     }
 

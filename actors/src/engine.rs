@@ -142,6 +142,19 @@ impl EngineApi {
         };
         block.header.parent_beacon_block_root = Some(parent_beacon_block_root);
         block.header.requests_hash = requests.as_ref().map(|r| r.requests_hash());
+        // A payload our own builder made (the usual case on a sequencer) was executed while it
+        // was built: skip recovering and executing it again.
+        if block.header.hash_slow() == expected_hash
+            && self
+                .chain
+                .is_valid(expected_hash, block.header.number)
+                .await
+        {
+            return Ok(PayloadStatus::new(
+                PayloadStatusEnum::Valid,
+                Some(expected_hash),
+            ));
+        }
         let sealed = match SealedBlock::recover(block) {
             Ok(b) => b,
             Err(e) => return invalid(format!("invalid transaction signature: {e}")),

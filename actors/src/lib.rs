@@ -3,13 +3,17 @@
 
 #![warn(missing_docs)]
 
+pub mod broadcaster;
 pub mod builder;
 pub mod chain;
 pub mod devnet;
 pub mod engine;
+mod exec_thread;
 pub mod mempool;
 pub mod metrics;
 pub mod node;
+pub mod overlay;
 pub mod rpc;
+pub mod sealer;
 pub mod server;
 pub mod supervisor;

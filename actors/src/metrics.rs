@@ -42,12 +42,74 @@ pub const ENGINE_AUTH_FAILURES: &str = "preconf_engine_auth_failures_total";
 pub const ENGINE_REQUESTS: &str = "preconf_engine_requests_total";
 /// Devnet slots produced, by outcome (`block`, `missed`).
 pub const DEVNET_SLOTS: &str = "preconf_devnet_slots_total";
+/// Blocks an engine peer of the devnet did not take.
+pub const DEVNET_PEER_ERRORS: &str = "preconf_devnet_peer_errors_total";
 /// Actor failures seen by the supervisor, by actor.
 pub const SUPERVISOR_FAILURES: &str = "preconf_supervisor_failures_total";
 /// Actor restarts, by actor.
 pub const SUPERVISOR_RESTARTS: &str = "preconf_supervisor_restarts_total";
 /// 1 when an actor exhausted its restart budget.
 pub const SUPERVISOR_DEGRADED: &str = "preconf_supervisor_degraded";
+
+/// Payload jobs built without flashblocks, by reason.
+pub const BUILDER_SKIPPED: &str = "preconf_builder_skipped_flashblock_jobs_total";
+/// Flashblocks built by the sequencer.
+pub const FLASHBLOCKS_BUILT: &str = "preconf_flashblocks_built_total";
+/// Time to execute one flashblock's transactions.
+pub const FLASHBLOCK_BUILD_SECONDS: &str = "preconf_flashblock_build_seconds";
+/// Transactions per flashblock.
+pub const FLASHBLOCK_TRANSACTIONS: &str = "preconf_flashblock_transactions";
+/// Gas used per flashblock.
+pub const FLASHBLOCK_GAS: &str = "preconf_flashblock_gas";
+/// Flashblock ticks skipped because the previous one ran late.
+pub const FLASHBLOCK_MISSED_TICKS: &str = "preconf_flashblock_missed_ticks_total";
+/// Delay between a flashblock tick's due time and its start.
+pub const FLASHBLOCK_SCHEDULE_DEVIATION_SECONDS: &str =
+    "preconf_flashblock_schedule_deviation_seconds";
+/// Flashblocks signed.
+pub const SEALER_SIGNED: &str = "preconf_sealer_signed_total";
+/// Flashblocks that could not be signed.
+pub const SEALER_FAILURES: &str = "preconf_sealer_failures_total";
+/// Time to sign a flashblock.
+pub const SEALER_SECONDS: &str = "preconf_sealer_sign_seconds";
+/// Time from sealing a flashblock to handing it to the stream.
+pub const FLASHBLOCK_SEAL_TO_SEND_SECONDS: &str = "preconf_flashblock_seal_to_send_seconds";
+/// Flashblock stream clients connected.
+pub const BROADCAST_CONNECTIONS: &str = "preconf_broadcaster_connections";
+/// Flashblock messages queued to stream clients.
+pub const BROADCAST_SENT: &str = "preconf_broadcaster_messages_sent_total";
+/// Stream clients dropped or refused, by reason (lagging, limit).
+pub const BROADCAST_DROPPED_PEERS: &str = "preconf_broadcaster_dropped_peers_total";
+/// Failed WebSocket handshakes on the stream port.
+pub const BROADCAST_HANDSHAKE_FAILURES: &str = "preconf_broadcaster_handshake_failures_total";
+/// preconf_newPartialBlock push failures, by reason.
+pub const BROADCAST_PUSH_ERRORS: &str = "preconf_broadcaster_push_errors_total";
+/// Flashblocks not pushed because a target's queue was full.
+pub const BROADCAST_PUSH_DROPPED: &str = "preconf_broadcaster_push_dropped_total";
+/// Flashblocks received by the overlay, by outcome.
+pub const OVERLAY_FLASHBLOCKS: &str = "preconf_overlay_flashblocks_total";
+/// Flashblocks rejected by the overlay, by reason.
+pub const OVERLAY_REJECTED: &str = "preconf_overlay_rejected_total";
+/// Flashblocks whose signature failed, by reason.
+pub const OVERLAY_SIGNATURE_FAILURES: &str = "preconf_overlay_signature_failures_total";
+/// Time to verify-order-execute-publish one flashblock.
+pub const OVERLAY_APPLY_SECONDS: &str = "preconf_overlay_apply_seconds";
+/// Time from the sequencer sealing a flashblock to the overlay serving it.
+pub const OVERLAY_SEAL_TO_APPLIED_SECONDS: &str = "preconf_overlay_seal_to_applied_seconds";
+/// Block number of the pending (preconfirmed) block.
+pub const OVERLAY_PENDING_NUMBER: &str = "preconf_overlay_pending_block_number";
+/// Index of the latest applied flashblock (-1 when none).
+pub const OVERLAY_PENDING_INDEX: &str = "preconf_overlay_pending_flashblock_index";
+/// Preconfirmed transactions found at the same position in the canonical block.
+pub const OVERLAY_PRECONF_HONORED: &str = "preconf_overlay_preconfirmations_honored_total";
+/// Preconfirmed transactions missing or moved in the canonical block.
+pub const OVERLAY_PRECONF_REORGED: &str = "preconf_overlay_preconfirmations_reorged_total";
+/// Flashblock stream reconnections, by reason.
+pub const OVERLAY_STREAM_RECONNECTS: &str = "preconf_overlay_stream_reconnects_total";
+/// Raw transactions that could not be forwarded to the sequencer.
+pub const RPC_FORWARD_ERRORS: &str = "preconf_rpc_forward_errors_total";
+/// eth_sendRawTransactionSync calls that timed out.
+pub const RPC_SYNC_TIMEOUTS: &str = "preconf_rpc_send_sync_timeouts_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -62,6 +124,18 @@ pub fn install() -> PrometheusHandle {
                         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                         5.0,
                     ],
+                )
+                .expect("bucket list is non-empty")
+                .set_buckets_for_metric(
+                    Matcher::Full(FLASHBLOCK_TRANSACTIONS.into()),
+                    &[
+                        0.0, 1.0, 5.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
+                    ],
+                )
+                .expect("bucket list is non-empty")
+                .set_buckets_for_metric(
+                    Matcher::Full(FLASHBLOCK_GAS.into()),
+                    &[0.0, 21e3, 1e5, 5e5, 1e6, 3e6, 1e7, 3e7],
                 )
                 .expect("bucket list is non-empty")
                 .install_recorder()
@@ -106,11 +180,112 @@ fn describe() {
     );
     describe_counter!(ENGINE_REQUESTS, "Engine API requests by method");
     describe_counter!(DEVNET_SLOTS, "Devnet slots by outcome");
+    describe_counter!(DEVNET_PEER_ERRORS, "Blocks an engine peer did not take");
     describe_counter!(SUPERVISOR_FAILURES, "Actor failures by actor");
     describe_counter!(SUPERVISOR_RESTARTS, "Actor restarts by actor");
     describe_gauge!(
         SUPERVISOR_DEGRADED,
         "1 when an actor exhausted its restart budget"
+    );
+    describe_counter!(
+        BUILDER_SKIPPED,
+        "Payload jobs built without flashblocks, by reason"
+    );
+    describe_counter!(FLASHBLOCKS_BUILT, "Flashblocks built by the sequencer");
+    describe_histogram!(
+        FLASHBLOCK_BUILD_SECONDS,
+        Unit::Seconds,
+        "Time to execute one flashblock's transactions"
+    );
+    describe_histogram!(FLASHBLOCK_TRANSACTIONS, "Transactions per flashblock");
+    describe_histogram!(FLASHBLOCK_GAS, "Gas used per flashblock");
+    describe_counter!(
+        FLASHBLOCK_MISSED_TICKS,
+        "Flashblock ticks skipped because the previous one ran late"
+    );
+    describe_histogram!(
+        FLASHBLOCK_SCHEDULE_DEVIATION_SECONDS,
+        Unit::Seconds,
+        "Delay between a flashblock tick's due time and its start"
+    );
+    describe_counter!(SEALER_SIGNED, "Flashblocks signed");
+    describe_counter!(SEALER_FAILURES, "Flashblocks that could not be signed");
+    describe_histogram!(SEALER_SECONDS, Unit::Seconds, "Time to sign a flashblock");
+    describe_histogram!(
+        FLASHBLOCK_SEAL_TO_SEND_SECONDS,
+        Unit::Seconds,
+        "Time from sealing a flashblock to handing it to the stream"
+    );
+    describe_gauge!(BROADCAST_CONNECTIONS, "Flashblock stream clients connected");
+    describe_counter!(
+        BROADCAST_SENT,
+        "Flashblock messages queued to stream clients"
+    );
+    describe_counter!(
+        BROADCAST_DROPPED_PEERS,
+        "Stream clients dropped or refused, by reason (lagging, limit)"
+    );
+    describe_counter!(
+        BROADCAST_HANDSHAKE_FAILURES,
+        "Failed WebSocket handshakes on the stream port"
+    );
+    describe_counter!(
+        BROADCAST_PUSH_ERRORS,
+        "preconf_newPartialBlock push failures, by reason"
+    );
+    describe_counter!(
+        BROADCAST_PUSH_DROPPED,
+        "Flashblocks not pushed because a target's queue was full"
+    );
+    describe_counter!(
+        OVERLAY_FLASHBLOCKS,
+        "Flashblocks received by the overlay, by outcome"
+    );
+    describe_counter!(
+        OVERLAY_REJECTED,
+        "Flashblocks rejected by the overlay, by reason"
+    );
+    describe_counter!(
+        OVERLAY_SIGNATURE_FAILURES,
+        "Flashblocks whose signature failed, by reason"
+    );
+    describe_histogram!(
+        OVERLAY_APPLY_SECONDS,
+        Unit::Seconds,
+        "Time to verify-order-execute-publish one flashblock"
+    );
+    describe_histogram!(
+        OVERLAY_SEAL_TO_APPLIED_SECONDS,
+        Unit::Seconds,
+        "Time from the sequencer sealing a flashblock to the overlay serving it"
+    );
+    describe_gauge!(
+        OVERLAY_PENDING_NUMBER,
+        "Block number of the pending (preconfirmed) block"
+    );
+    describe_gauge!(
+        OVERLAY_PENDING_INDEX,
+        "Index of the latest applied flashblock (-1 when none)"
+    );
+    describe_counter!(
+        OVERLAY_PRECONF_HONORED,
+        "Preconfirmed transactions found at the same position in the canonical block"
+    );
+    describe_counter!(
+        OVERLAY_PRECONF_REORGED,
+        "Preconfirmed transactions missing or moved in the canonical block"
+    );
+    describe_counter!(
+        OVERLAY_STREAM_RECONNECTS,
+        "Flashblock stream reconnections, by reason"
+    );
+    describe_counter!(
+        RPC_FORWARD_ERRORS,
+        "Raw transactions that could not be forwarded to the sequencer"
+    );
+    describe_counter!(
+        RPC_SYNC_TIMEOUTS,
+        "eth_sendRawTransactionSync calls that timed out"
     );
     // Zero-initialise the counters so dashboards show them before the first event.
     for name in [
@@ -120,6 +295,9 @@ fn describe() {
         BUILDER_BLOCKS_BUILT,
         MEMPOOL_ADDED,
         ENGINE_AUTH_FAILURES,
+        FLASHBLOCKS_BUILT,
+        OVERLAY_PRECONF_HONORED,
+        OVERLAY_PRECONF_REORGED,
     ] {
         metrics::counter!(name).increment(0);
     }

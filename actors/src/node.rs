@@ -3,13 +3,16 @@
 //! the handle (or [`NodeHandle::stop`]) shuts the node down, so tests can start nodes on port 0.
 
 use crate::{
-    builder::{BuilderActor, BuilderArgs, BuilderHandle},
+    broadcaster::{BroadcasterActor, BroadcasterArgs, BroadcasterHandle},
+    builder::{BuilderActor, BuilderArgs, BuilderHandle, FlashblockConfig},
     chain::{ChainActor, ChainHandle, ChainReader},
     devnet::{ProducerActor, ProducerArgs},
     engine::{self, EngineApi},
     mempool::{MempoolActor, MempoolArgs, MempoolHandle},
     metrics,
+    overlay::{OverlayActor, OverlayArgs, OverlayHandle, PendingView},
     rpc::{self, DevAccounts, EthApi},
+    sealer::{SealerActor, SealerArgs, SealerHandle},
     server::{ServerActor, ServerArgs, StartServer, Stopper},
     supervisor::{
         ChildSpec, HealthMap, RestartPolicy, Slot, Supervisor, SupervisorArgs, SupervisorMsg,
@@ -55,6 +58,69 @@ pub struct NodeConfig {
     pub pool: PoolConfig,
     /// Gas cap of `eth_call` / `eth_estimateGas`.
     pub rpc_gas_cap: u64,
+    /// The sequencer role: build, seal and stream flashblocks.
+    pub sequencer: Option<SequencerConfig>,
+    /// The rpc role: serve preconfirmed state from a sequencer's flashblocks.
+    pub overlay: Option<OverlayConfig>,
+    /// Forward raw transactions to this sequencer JSON-RPC URL as well as keeping them.
+    pub forward_to: Option<String>,
+    /// `eth_sendRawTransactionSync` timeouts: (default, maximum).
+    pub send_sync_timeout: (Duration, Duration),
+    /// Devnet only: other nodes' Engine APIs that every produced block is imported into.
+    pub engine_peers: Vec<(String, JwtSecret)>,
+}
+
+impl NodeConfig {
+    /// A plain execution node on loopback with every port picked by the OS and default limits
+    /// (what tests start; commands set the rest).
+    pub fn local(spec: Arc<ChainSpec>, datadir: PathBuf, jwt: JwtSecret) -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            spec,
+            datadir,
+            http_addr: any,
+            cors: Vec::new(),
+            authrpc_addr: any,
+            jwt,
+            metrics_addr: any,
+            block_time: None,
+            fee_recipient: Address::ZERO,
+            dev_accounts: Vec::new(),
+            pool: PoolConfig::default(),
+            rpc_gas_cap: 50_000_000,
+            sequencer: None,
+            overlay: None,
+            forward_to: None,
+            send_sync_timeout: (Duration::from_secs(2), rpc::MAX_SYNC_TIMEOUT),
+            engine_peers: Vec::new(),
+        }
+    }
+}
+
+/// The sequencer role's settings.
+#[derive(Debug, Clone)]
+pub struct SequencerConfig {
+    /// The flashblock signing key.
+    pub key: PrivateKeySigner,
+    /// Time between flashblocks.
+    pub interval: Duration,
+    /// Slot length (forkchoiceUpdated → getPayload).
+    pub slot: Duration,
+    /// Flashblock stream address (port 0 picks a free port).
+    pub ws_addr: SocketAddr,
+    /// RPC nodes to push `preconf_newPartialBlock` to (`ws://…`).
+    pub push: Vec<String>,
+}
+
+/// The rpc role's settings.
+#[derive(Debug, Clone)]
+pub struct OverlayConfig {
+    /// The sequencer whose signatures are accepted.
+    pub sequencer_address: Address,
+    /// Flashblock streams to follow (`ws://…`).
+    pub urls: Vec<String>,
+    /// Also serve `latest` from the preconfirmed state (BRIP-0007 phase 3).
+    pub preconf_latest: bool,
 }
 
 /// Errors while starting a node.
@@ -79,6 +145,10 @@ pub struct NodeHandle {
     pub authrpc_addr: SocketAddr,
     /// Bound metrics address.
     pub metrics_addr: SocketAddr,
+    /// Bound flashblock stream address (sequencer role).
+    pub flashblocks_addr: Option<SocketAddr>,
+    /// The preconfirmed state (rpc role; empty otherwise).
+    pub pending: PendingView,
     /// Chain reads.
     pub chain: ChainReader,
     /// Actor health.
@@ -156,7 +226,10 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let chain = ChainHandle::new(chain_slot.clone(), reader.clone());
     let mempool = MempoolHandle::new(mempool_slot.clone());
     let builder = BuilderHandle::new(builder_slot.clone());
+    let sealer_slot = Slot::default();
     let (announce, _) = broadcast::channel(4096);
+    let (local_stream, _) = broadcast::channel(1024);
+    let pending = PendingView::default();
 
     let mut children = vec![
         ChildSpec::new(
@@ -188,12 +261,64 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
                 let a = BuilderArgs {
                     chain: chain.clone(),
                     mempool: mempool.clone(),
+                    flashblocks: config.sequencer.as_ref().map(|s| FlashblockConfig {
+                        interval: s.interval,
+                        slot: s.slot,
+                        sealer: SealerHandle::new(sealer_slot.clone()),
+                    }),
                 };
                 move || a.clone()
             },
             builder_slot,
         ),
     ];
+
+    let mut flashblocks_addr = None;
+    if let Some(seq) = &config.sequencer {
+        let broadcaster_slot = Slot::default();
+        let addr = Arc::new(Mutex::new(seq.ws_addr));
+        flashblocks_addr = Some(addr.clone());
+        let b = BroadcasterArgs {
+            addr,
+            push: seq.push.clone(),
+            local: local_stream.clone(),
+        };
+        children.push(ChildSpec::new(
+            "broadcaster",
+            BroadcasterActor,
+            move || b.clone(),
+            broadcaster_slot.clone(),
+        ));
+        let a = SealerArgs {
+            chain_id: config.spec.chain_id(),
+            key: seq.key.clone(),
+            broadcaster: BroadcasterHandle::new(broadcaster_slot),
+        };
+        children.push(ChildSpec::new(
+            "sealer",
+            SealerActor,
+            move || a.clone(),
+            sealer_slot,
+        ));
+    }
+    let mut overlay = None;
+    if let Some(o) = &config.overlay {
+        let overlay_slot = Slot::default();
+        overlay = Some(OverlayHandle::new(overlay_slot.clone()));
+        let a = OverlayArgs {
+            chain: reader.clone(),
+            sequencer: o.sequencer_address,
+            view: pending.clone(),
+            urls: o.urls.clone(),
+            local: config.sequencer.is_some().then(|| local_stream.clone()),
+        };
+        children.push(ChildSpec::new(
+            "overlay",
+            OverlayActor,
+            move || a.clone(),
+            overlay_slot,
+        ));
+    }
 
     let eth = EthApi {
         chain: chain.clone(),
@@ -202,6 +327,12 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         new_txs: announce,
         gas_cap: config.rpc_gas_cap,
         client_version: format!("preconf-node/v{}", env!("CARGO_PKG_VERSION")),
+        pending: pending.clone(),
+        overlay,
+        preconf_latest: config.overlay.as_ref().is_some_and(|o| o.preconf_latest),
+        forward: rpc::Forwarder::new(config.forward_to.as_deref())
+            .map_err(|e| NodeError::Startup(e.to_string()))?,
+        send_sync_timeout: config.send_sync_timeout,
     };
     let mut rpc_module = RpcModule::new(());
     rpc_module
@@ -277,6 +408,8 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         http_addr: *http_addr.lock().unwrap_or_else(|e| e.into_inner()),
         authrpc_addr: authrpc_bound,
         metrics_addr: *metrics_addr.lock().unwrap_or_else(|e| e.into_inner()),
+        flashblocks_addr: flashblocks_addr.map(|a| *a.lock().unwrap_or_else(|e| e.into_inner())),
+        pending,
         chain: reader,
         health,
     };
@@ -286,6 +419,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             jwt: config.jwt.clone(),
             block_time,
             fee_recipient: config.fee_recipient,
+            peers: config.engine_peers.clone(),
         };
         let spec = ChildSpec::new(
             "devnet-producer",

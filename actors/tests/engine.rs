@@ -13,7 +13,7 @@ use jsonrpsee::{
     rpc_params,
 };
 use preconf_actors::node::{NodeConfig, spawn};
-use preconf_core::{devnet, jwt::JwtSecret, txpool::PoolConfig};
+use preconf_core::{devnet, jwt::JwtSecret};
 use std::sync::Arc;
 
 fn client(url: &str, jwt: &JwtSecret) -> HttpClient {
@@ -45,21 +45,11 @@ async fn payload_lifecycle_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let jwt = JwtSecret::random();
     let spec = Arc::new(devnet::devnet_chainspec(devnet::DEFAULT_GAS_LIMIT));
-    let any = "127.0.0.1:0".parse().unwrap();
-    let node = spawn(NodeConfig {
-        spec: spec.clone(),
-        datadir: dir.path().to_path_buf(),
-        http_addr: any,
-        cors: Vec::new(),
-        authrpc_addr: any,
-        jwt: jwt.clone(),
-        metrics_addr: any,
-        block_time: None,
-        fee_recipient: Address::ZERO,
-        dev_accounts: Vec::new(),
-        pool: PoolConfig::default(),
-        rpc_gas_cap: 50_000_000,
-    })
+    let node = spawn(NodeConfig::local(
+        spec.clone(),
+        dir.path().to_path_buf(),
+        jwt.clone(),
+    ))
     .await
     .unwrap();
     let c = client(&format!("http://{}", node.authrpc_addr), &jwt);

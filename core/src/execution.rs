@@ -26,6 +26,7 @@ use alloy_evm::{
         EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, receipt_builder::AlloyReceiptBuilder,
     },
 };
+use alloy_primitives::map::HashMap;
 use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
 use revm::{
     context::{BlockEnv, CfgEnv},
@@ -275,6 +276,11 @@ impl BlockBuilder {
         &self.transactions
     }
 
+    /// Senders of the transactions included so far.
+    pub fn senders(&self) -> &[Address] {
+        &self.senders
+    }
+
     /// Receipts of the transactions included so far.
     pub fn receipts(&self) -> &[Receipt] {
         self.executor.receipts()
@@ -306,6 +312,18 @@ impl BlockBuilder {
             )) => TxOutcome::DoesNotFit,
             Err(e) => TxOutcome::Invalid(invalid_reason(&e)),
         }
+    }
+
+    /// The state after the transactions executed so far (before the post-block changes), and
+    /// the code they created. No root is computed: this is the preconfirmed state that reads use.
+    pub fn pending_state(&mut self) -> (StateSnapshot, HashMap<B256, Bytes>) {
+        let db = self.executor.evm_mut().db_mut();
+        db.merge_transitions(BundleRetention::PlainState);
+        let diff = StateDiff::from_bundle(&db.bundle_state);
+        (
+            self.parent_state.apply(&diff),
+            diff.contracts.into_iter().collect(),
+        )
     }
 
     /// Applies the post-block changes (withdrawals, EIP-7002/7251 requests) and assembles the

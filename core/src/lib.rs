@@ -7,6 +7,7 @@
 pub mod chainspec;
 pub mod devnet;
 pub mod execution;
+pub mod flashblock;
 pub mod jwt;
 pub mod primitives;
 pub mod state;

@@ -40,12 +40,23 @@ fn signed(key: u32, nonce: u64, to: TxKind, value: U256, input: Bytes, gas: u64)
     format!("0x{}", hex::encode(env.encoded_2718()))
 }
 
+/// The first receipt (on the devnet: the preconfirmed one).
 fn receipt(p: &Proc, hash: &Value, within: Duration) -> Value {
     wait_for(within, || {
         let r = p.call("eth_getTransactionReceipt", json!([hash]));
         (!r["result"].is_null()).then(|| r["result"].clone())
     })
     .unwrap_or_else(|| panic!("no receipt for {hash} within {within:?}"))
+}
+
+/// The receipt once its block is canonical.
+fn included(p: &Proc, hash: &Value, within: Duration) -> Value {
+    wait_for(within, || {
+        let r = p.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
+        let block = p.call("eth_getBlockByHash", json!([r["blockHash"], false]));
+        (!r.is_null() && !block["result"].is_null()).then_some(r)
+    })
+    .unwrap_or_else(|| panic!("{hash} not in a canonical block within {within:?}"))
 }
 
 #[test]
@@ -77,6 +88,10 @@ fn transfer_deploy_event_and_restart() {
         let r = receipt(&p, &hash, Duration::from_secs(10));
         assert_eq!(r["status"], "0x1");
         assert_eq!(r["gasUsed"], "0x5208");
+        let bal = p.call("eth_getBalance", json!([recipient, "pending"]));
+        assert_eq!(bal["result"], "0x3039");
+        let r = included(&p, &hash, Duration::from_secs(10));
+        assert_eq!(r["gasUsed"], "0x5208");
         let bal = p.call("eth_getBalance", json!([recipient, "latest"]));
         assert_eq!(bal["result"], "0x3039");
 
@@ -92,7 +107,7 @@ fn transfer_deploy_event_and_restart() {
                 200_000
             )]),
         );
-        let r = receipt(&p, &deploy["result"], Duration::from_secs(10));
+        let r = included(&p, &deploy["result"], Duration::from_secs(10));
         assert_eq!(r["status"], "0x1", "deploy failed: {r}");
         let contract: Address = serde_json::from_value(r["contractAddress"].clone()).unwrap();
         assert_eq!(contract, dev_signer(1).address().create(0));
@@ -109,7 +124,7 @@ fn transfer_deploy_event_and_restart() {
                 100_000
             )]),
         );
-        let r = receipt(&p, &call["result"], Duration::from_secs(10));
+        let r = included(&p, &call["result"], Duration::from_secs(10));
         let topic = format!("0x{TOPIC}");
         assert_eq!(r["logs"][0]["topics"][0], topic);
         let logs = p.call("eth_getLogs", json!([{"fromBlock": "0x0", "toBlock": "latest", "address": contract, "topics": [topic]}]));
@@ -123,7 +138,7 @@ fn transfer_deploy_event_and_restart() {
             "eth_sendTransaction",
             json!([{"from": from, "to": recipient, "value": "0x1"}]),
         );
-        let r = receipt(&p, &sent["result"], Duration::from_secs(10));
+        let r = included(&p, &sent["result"], Duration::from_secs(10));
         assert_eq!(r["from"], json!(from).as_str().unwrap().to_lowercase());
 
         block_after = u64::from_str_radix(

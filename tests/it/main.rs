@@ -3,4 +3,5 @@
 
 mod conformance;
 mod devnet;
+mod flashblocks;
 mod support;

@@ -19,6 +19,9 @@ pub(crate) struct Proc {
     pub(crate) child: Child,
     pub(crate) rpc: SocketAddr,
     pub(crate) engine: SocketAddr,
+    pub(crate) metrics: SocketAddr,
+    /// The flashblock stream, when the node is a sequencer.
+    pub(crate) flashblocks: Option<SocketAddr>,
     /// The node's output; kept so the reader threads keep draining the pipes.
     _log: mpsc::Receiver<String>,
 }
@@ -31,18 +34,27 @@ impl Drop for Proc {
 }
 
 impl Proc {
-    /// Starts the binary with these arguments (ports 0) and waits until both servers listen.
+    /// Starts the binary with these arguments (every port not given is 0) and waits until its
+    /// servers listen.
     pub(crate) fn start(args: &[&str]) -> Proc {
+        let mut ports = Vec::new();
+        for flag in [
+            "--http.port",
+            "--authrpc.port",
+            "--metrics.port",
+            "--flashblocks.port",
+        ] {
+            if !args.contains(&flag) {
+                ports.extend([flag, "0"]);
+            }
+        }
+        let sequencer = args.first() == Some(&"devnet") && !args.contains(&"--flashblocks.disable")
+            || args
+                .windows(2)
+                .any(|w| w[0] == "--role" && w[1].contains("sequencer"));
         let mut child = bin()
             .args(args)
-            .args([
-                "--http.port",
-                "0",
-                "--authrpc.port",
-                "0",
-                "--metrics.port",
-                "0",
-            ])
+            .args(ports)
             .env("RUST_LOG_STYLE", "never")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -62,9 +74,13 @@ impl Proc {
                 }
             });
         }
-        let (mut rpc, mut engine) = (None, None);
+        let (mut rpc, mut engine, mut metrics, mut flashblocks) = (None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while rpc.is_none() || engine.is_none() {
+        while rpc.is_none()
+            || engine.is_none()
+            || metrics.is_none()
+            || (sequencer && flashblocks.is_none())
+        {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("node did not start listening in time");
@@ -82,11 +98,15 @@ impl Proc {
             };
             rpc = rpc.or_else(|| bound("rpc"));
             engine = engine.or_else(|| bound("engine"));
+            metrics = metrics.or_else(|| bound("metrics"));
+            flashblocks = flashblocks.or_else(|| bound("flashblocks"));
         }
         Proc {
             child,
             rpc: rpc.unwrap(),
             engine: engine.unwrap(),
+            metrics: metrics.unwrap(),
+            flashblocks,
             _log: rx,
         }
     }
@@ -94,6 +114,38 @@ impl Proc {
     pub(crate) fn call(&self, method: &str, params: Value) -> Value {
         rpc(self.rpc, method, params)
     }
+
+    /// The value of a metric series (0 when absent), e.g.
+    /// `preconf_overlay_rejected_total{reason="gap"}`.
+    pub(crate) fn metric(&self, series: &str) -> f64 {
+        let mut s = TcpStream::connect(self.metrics).expect("connect");
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.metrics
+        )
+        .unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    }
+}
+
+/// A port that was free a moment ago (for flags two processes must agree on before either starts).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A plain HTTP/1.1 POST of a JSON body; returns the status and the body.

@@ -81,59 +81,85 @@ pub(crate) fn rpc_block(block: &SealedBlock, full: bool) -> Block<Transaction> {
 }
 
 /// The RPC receipts of every transaction of a block.
+/// The RPC receipt of transaction `i` of a block whose first log has index `log_start`.
+fn receipt_at(
+    spec: &ChainSpec,
+    block: &SealedBlock,
+    receipts: &[Receipt],
+    i: usize,
+    log_start: u64,
+) -> Option<TransactionReceipt> {
+    let tx = block.body.transactions.get(i)?;
+    let sender = *block.senders.get(i)?;
+    let receipt = receipts.get(i)?;
+    let base_fee = block.header.base_fee_per_gas.unwrap_or_default();
+    let prev_cumulative = i
+        .checked_sub(1)
+        .and_then(|p| receipts.get(p))
+        .map_or(0, |r| r.cumulative_gas_used());
+    let gas_used = receipt.cumulative_gas_used() - prev_cumulative;
+    let mut log_index = log_start;
+    let inner = receipt.clone().map_logs(|l| {
+        let log = Log {
+            inner: l,
+            block_hash: Some(block.hash),
+            block_number: Some(block.header.number),
+            block_timestamp: None,
+            transaction_hash: Some(*tx.tx_hash()),
+            transaction_index: Some(i as u64),
+            log_index: Some(log_index),
+            removed: false,
+        };
+        log_index += 1;
+        log
+    });
+    let is_blob = tx.blob_versioned_hashes().is_some();
+    Some(TransactionReceipt {
+        inner,
+        transaction_hash: *tx.tx_hash(),
+        transaction_index: Some(i as u64),
+        block_hash: Some(block.hash),
+        block_number: Some(block.header.number),
+        gas_used,
+        effective_gas_price: tx.effective_tip_per_gas(base_fee).unwrap_or_default()
+            + base_fee as u128,
+        blob_gas_used: is_blob
+            .then(|| tx.blob_versioned_hashes().map_or(0, |h| h.len() as u64) * DATA_GAS_PER_BLOB),
+        blob_gas_price: if is_blob {
+            spec.blob_base_fee(&block.header)
+        } else {
+            None
+        },
+        from: sender,
+        to: tx.to(),
+        contract_address: tx.kind().is_create().then(|| sender.create(tx.nonce())),
+    })
+}
+
+/// Every RPC receipt of a block.
 pub(crate) fn rpc_receipts(
     spec: &ChainSpec,
     block: &SealedBlock,
     receipts: &[Receipt],
 ) -> Vec<TransactionReceipt> {
-    let base_fee = block.header.base_fee_per_gas.unwrap_or_default();
-    let blob_gas_price = spec.blob_base_fee(&block.header);
-    let mut log_index = 0u64;
-    let mut prev_cumulative = 0u64;
+    let mut log_start = 0u64;
     let mut out = Vec::with_capacity(receipts.len());
-    for (i, ((tx, sender), receipt)) in block
-        .body
-        .transactions
-        .iter()
-        .zip(&block.senders)
-        .zip(receipts)
-        .enumerate()
-    {
-        let cumulative = receipt.cumulative_gas_used();
-        let gas_used = cumulative - prev_cumulative;
-        prev_cumulative = cumulative;
-        let inner = receipt.clone().map_logs(|l| {
-            let log = Log {
-                inner: l,
-                block_hash: Some(block.hash),
-                block_number: Some(block.header.number),
-                block_timestamp: None,
-                transaction_hash: Some(*tx.tx_hash()),
-                transaction_index: Some(i as u64),
-                log_index: Some(log_index),
-                removed: false,
-            };
-            log_index += 1;
-            log
-        });
-        let is_blob = tx.blob_versioned_hashes().is_some();
-        out.push(TransactionReceipt {
-            inner,
-            transaction_hash: *tx.tx_hash(),
-            transaction_index: Some(i as u64),
-            block_hash: Some(block.hash),
-            block_number: Some(block.header.number),
-            gas_used,
-            effective_gas_price: tx.effective_tip_per_gas(base_fee).unwrap_or_default()
-                + base_fee as u128,
-            blob_gas_used: is_blob.then(|| {
-                tx.blob_versioned_hashes().map_or(0, |h| h.len() as u64) * DATA_GAS_PER_BLOB
-            }),
-            blob_gas_price: if is_blob { blob_gas_price } else { None },
-            from: *sender,
-            to: tx.to(),
-            contract_address: tx.kind().is_create().then(|| sender.create(tx.nonce())),
-        });
+    for i in 0..receipts.len().min(block.body.transactions.len()) {
+        if let Some(r) = receipt_at(spec, block, receipts, i, log_start) {
+            out.push(r);
+        }
+        log_start += receipts[i].logs().len() as u64;
     }
     out
+}
+
+/// The RPC receipt of transaction `i` of a block.
+pub(crate) fn rpc_receipt(
+    spec: &ChainSpec,
+    block: &SealedBlock,
+    receipts: &[Receipt],
+    i: usize,
+) -> Option<TransactionReceipt> {
+    let log_start = receipts.iter().take(i).map(|r| r.logs().len() as u64).sum();
+    receipt_at(spec, block, receipts, i, log_start)
 }

@@ -4,11 +4,10 @@ use super::{RpcErr, RpcResult, call, convert, method};
 use crate::{
     chain::{ChainHandle, SealedHeader},
     mempool::MempoolHandle,
+    overlay::{OverlayHandle, PendingBlock, PendingView},
 };
 use alloy_consensus::{
-    Transaction as _, TxEnvelope, TypedTransaction,
-    constants::KECCAK_EMPTY,
-    transaction::{Recovered, SignerRecoverable},
+    Transaction as _, TxEnvelope, TypedTransaction, constants::KECCAK_EMPTY, transaction::Recovered,
 };
 use alloy_eips::{
     BlockId, BlockNumberOrTag,
@@ -62,6 +61,16 @@ pub struct EthApi {
     pub gas_cap: u64,
     /// The client version string.
     pub client_version: String,
+    /// Preconfirmed state (empty without the rpc role).
+    pub pending: PendingView,
+    /// The overlay, for `preconf_newPartialBlock` (rpc role only).
+    pub overlay: Option<OverlayHandle>,
+    /// `latest` reads the preconfirmed state too.
+    pub preconf_latest: bool,
+    /// Where raw transactions are forwarded (an rpc node's sequencer).
+    pub forward: Option<super::Forwarder>,
+    /// `eth_sendRawTransactionSync` timeouts: (default, maximum).
+    pub send_sync_timeout: (std::time::Duration, std::time::Duration),
 }
 
 /// Maximum block range of one `eth_getLogs` query.
@@ -70,8 +79,32 @@ const MAX_LOG_RANGE: u64 = 10_000;
 const MAX_FEE_HISTORY: u64 = 1024;
 
 impl EthApi {
+    /// The pending block that serves `tag`, if any: `pending` (and `latest` with
+    /// `--rpc.preconf-latest`) read the preconfirmed state while there is one on the head.
+    pub(crate) fn pending_for(&self, tag: BlockNumberOrTag) -> Option<Arc<PendingBlock>> {
+        let preconf = match tag {
+            BlockNumberOrTag::Pending => true,
+            BlockNumberOrTag::Latest => self.preconf_latest,
+            _ => false,
+        };
+        if !preconf {
+            return None;
+        }
+        self.pending.on(&self.chain.reader.head().hash)
+    }
+
+    /// The current pending block, if any.
+    pub(crate) fn current_pending(&self) -> Option<Arc<PendingBlock>> {
+        self.pending.on(&self.chain.reader.head().hash)
+    }
+
     pub(crate) fn header_for(&self, id: BlockId) -> RpcResult<Option<SealedHeader>> {
         let r = &self.chain.reader;
+        if let BlockId::Number(tag) = id
+            && let Some(p) = self.pending_for(tag)
+        {
+            return Ok(Some(p.sealed_header()));
+        }
         Ok(match id {
             BlockId::Hash(h) => {
                 let header = r.header_by_hash(&h.block_hash)?;
@@ -101,6 +134,11 @@ impl EthApi {
         id: Option<BlockId>,
     ) -> RpcResult<(SealedHeader, Arc<dyn StateProvider>)> {
         let id = id.unwrap_or(BlockId::Number(BlockNumberOrTag::Latest));
+        if let BlockId::Number(tag) = id
+            && let Some(p) = self.pending_for(tag)
+        {
+            return Ok((p.sealed_header(), Arc::new(p.state.clone())));
+        }
         let header = self
             .header_for(id)?
             .ok_or_else(|| RpcErr::Server("header not found".into()))?;
@@ -116,6 +154,11 @@ impl EthApi {
     }
 
     fn block_for(&self, id: BlockId) -> RpcResult<Option<SealedBlock>> {
+        if let BlockId::Number(tag) = id
+            && let Some(p) = self.pending_for(tag)
+        {
+            return Ok(Some(p.block.clone()));
+        }
         match self.header_for(id)? {
             Some(h) => Ok(self.chain.reader.block(&h.hash)?),
             None => Ok(None),
@@ -123,6 +166,11 @@ impl EthApi {
     }
 
     fn receipts_of(&self, block: &SealedBlock) -> RpcResult<Vec<Receipt>> {
+        if let Some(p) = self.current_pending()
+            && p.block.hash == block.hash
+        {
+            return Ok(p.receipts.clone());
+        }
         Ok(self
             .chain
             .reader
@@ -133,6 +181,15 @@ impl EthApi {
 
     /// Validates a raw transaction and adds it to the pool; returns its hash.
     pub(crate) async fn submit_raw(&self, raw: &[u8]) -> RpcResult<B256> {
+        Ok(self.submit_raw_with_sender(raw).await?.0)
+    }
+
+    /// Validates a raw transaction and adds it to the pool (forwarding it to the sequencer when
+    /// configured); returns its hash, sender and nonce.
+    pub(crate) async fn submit_raw_with_sender(
+        &self,
+        raw: &[u8],
+    ) -> RpcResult<(B256, Address, u64)> {
         let mut buf = raw;
         type Pooled = alloy_consensus::EthereumTxEnvelope<
             alloy_consensus::TxEip4844WithSidecar<alloy_eips::eip4844::BlobTransactionSidecar>,
@@ -163,19 +220,28 @@ impl EthApi {
             Pooled::Eip1559(s) => (TxEnvelope::Eip1559(s), None),
             Pooled::Eip7702(s) => (TxEnvelope::Eip7702(s), None),
         };
-        self.submit(tx, sidecar).await
+        self.submit(tx, sidecar, Some(raw)).await
     }
 
+    /// Adds a transaction to the pool and forwards it (its original encoding when given).
     async fn submit(
         &self,
         tx: TxEnvelope,
         sidecar: Option<Arc<alloy_eips::eip7594::BlobTransactionSidecarVariant>>,
-    ) -> RpcResult<B256> {
-        let sender = tx
-            .recover_signer()
+        raw: Option<&[u8]>,
+    ) -> RpcResult<(B256, Address, u64)> {
+        let sender = preconf_core::primitives::recover_sender(&tx)
             .map_err(|_| RpcErr::Server("invalid sender: signature does not recover".into()))?;
         let hash = *tx.tx_hash();
+        let nonce = tx.nonce();
         let size = encoded_len(&tx);
+        let forward = self.forward.as_ref().map(|f| {
+            (
+                f.clone(),
+                raw.map(Bytes::copy_from_slice)
+                    .unwrap_or_else(|| tx.encoded_2718().into()),
+            )
+        });
         let pooled = PooledTx {
             tx: Recovered::new_unchecked(tx, sender),
             hash,
@@ -184,7 +250,12 @@ impl EthApi {
             seq: 0,
         };
         match self.mempool.add(pooled).await.map_err(RpcErr::Internal)? {
-            Ok(h) => Ok(h),
+            Ok(h) => {
+                if let Some((f, raw)) = forward {
+                    f.forward(raw);
+                }
+                Ok((h, sender, nonce))
+            }
             Err(e) => Err(RpcErr::Server(e.to_string())),
         }
     }
@@ -231,6 +302,7 @@ impl EthApi {
 
     fn logs(&self, filter: &Filter) -> RpcResult<Vec<Log>> {
         let r = &self.chain.reader;
+        let mut pending = None;
         let blocks: Vec<SealedBlock> = if let Some(hash) = filter.get_block_hash() {
             match r.block(&hash)? {
                 Some(b) => vec![b],
@@ -238,6 +310,15 @@ impl EthApi {
             }
         } else {
             let head = r.head().header.number;
+            let from_tag = filter.block_option.get_from_block().copied();
+            let to_tag = filter
+                .block_option
+                .get_to_block()
+                .copied()
+                .unwrap_or(BlockNumberOrTag::Latest);
+            // The preconfirmed block counts as block head + 1 for `pending` (and `latest` with
+            // --rpc.preconf-latest).
+            pending = self.pending_for(to_tag);
             let resolve = |t: Option<BlockNumberOrTag>| -> RpcResult<u64> {
                 Ok(match t {
                     None => head,
@@ -247,12 +328,13 @@ impl EthApi {
                         .unwrap_or(head),
                 })
             };
-            let from = resolve(filter.block_option.get_from_block().copied())?;
-            let to = resolve(filter.block_option.get_to_block().copied())?.min(head);
-            if from > to {
-                return Ok(Vec::new());
+            let from = resolve(from_tag)?;
+            let to = resolve(Some(to_tag))?;
+            if pending.is_some() && from > head + 1 {
+                pending = None;
             }
-            if to - from > MAX_LOG_RANGE {
+            let to = to.min(head);
+            if to.saturating_sub(from) > MAX_LOG_RANGE {
                 return Err(RpcErr::Limit(format!(
                     "query exceeds max block range {MAX_LOG_RANGE}"
                 )));
@@ -272,15 +354,21 @@ impl EthApi {
             out
         };
         let mut logs = Vec::new();
-        for block in &blocks {
-            let receipts = self.receipts_of(block)?;
-            for receipt in convert::rpc_receipts(&r.spec, block, &receipts) {
+        let mut collect = |block: &SealedBlock, receipts: &[Receipt]| {
+            for receipt in convert::rpc_receipts(&r.spec, block, receipts) {
                 for log in receipt.inner.logs() {
                     if filter.matches(&log.inner) {
                         logs.push(log.clone());
                     }
                 }
             }
+        };
+        for block in &blocks {
+            let receipts = self.receipts_of(block)?;
+            collect(block, &receipts);
+        }
+        if let Some(p) = pending {
+            collect(&p.block, &p.receipts);
         }
         Ok(logs)
     }
@@ -461,10 +549,15 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
         .map(|s| s.address())
         .collect::<Vec<_>>()));
     method!(m, "eth_gasPrice", |_p, c| {
-        let head = c.chain.reader.head().header;
-        Ok(U256::from(
-            c.chain.reader.spec.next_base_fee(&head) as u128 + 1_000_000_000,
-        ))
+        let base_fee = match c.current_pending() {
+            Some(p) => p.block.header.base_fee_per_gas.unwrap_or_default(),
+            None => c
+                .chain
+                .reader
+                .spec
+                .next_base_fee(&c.chain.reader.head().header),
+        };
+        Ok(U256::from(base_fee as u128 + 1_000_000_000))
     });
     method!(m, "eth_maxPriorityFeePerGas", |_p, _c| Ok(U256::from(
         1_000_000_000u64
@@ -612,7 +705,7 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
     method!(m, "eth_sendTransaction", |p, c| {
         let req: TransactionRequest = p.one()?;
         let tx = c.sign_request(req).await?;
-        c.submit(tx, None).await
+        Ok(c.submit(tx, None, None).await?.0)
     });
     method!(m, "eth_signTransaction", |p, c| {
         let req: TransactionRequest = p.one()?;
@@ -690,6 +783,16 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
                 Some((&b.header, b.hash, loc.index)),
             )));
         }
+        if let Some(p) = c.current_pending()
+            && let Some(i) = p.position(&h)
+        {
+            let b = &p.block;
+            return Ok(Some(convert::rpc_tx(
+                &b.body.transactions[i],
+                b.senders[i],
+                Some((&b.header, b.hash, i as u64)),
+            )));
+        }
         Ok(c.mempool
             .get(h)
             .await
@@ -727,17 +830,22 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
     });
     method!(m, "eth_getTransactionReceipt", |p, c| {
         let h: Hash = p.one()?;
-        let h = h.0;
-        let Some(loc) = c.chain.reader.store.tx_location(&h)? else {
-            return Ok(None);
+        c.find_receipt(&h.0)
+    });
+    method!(m, "eth_sendRawTransactionSync", |p, c| {
+        let mut s = p.sequence();
+        let raw: Bytes = s.next()?;
+        let timeout: Option<serde_json::Value> = s.optional_next()?;
+        let timeout_ms = match timeout {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(v) => serde_json::from_value::<U64>(v).ok().map(|n| n.to::<u64>()),
         };
-        let Some(b) = c.chain.reader.block(&loc.block_hash)? else {
-            return Ok(None);
-        };
-        let receipts = c.receipts_of(&b)?;
-        Ok(convert::rpc_receipts(&c.chain.reader.spec, &b, &receipts)
-            .into_iter()
-            .nth(loc.index as usize))
+        c.send_raw_sync(raw, timeout_ms).await
+    });
+    method!(m, "preconf_newPartialBlock", |p, c| {
+        let fb: serde_json::Value = p.one()?;
+        c.new_partial_block(fb).await
     });
     method!(m, "eth_getLogs", |p, c| {
         let f: Filter = p.one()?;

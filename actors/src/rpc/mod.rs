@@ -5,9 +5,11 @@
 mod call;
 mod convert;
 mod eth;
+mod preconf;
 mod subscriptions;
 
 pub use eth::{DevAccounts, EthApi, module as eth_module};
+pub use preconf::{Forwarder, MAX_SYNC_TIMEOUT};
 
 use crate::metrics as m;
 use alloy_primitives::Bytes;
@@ -48,6 +50,22 @@ pub enum RpcErr {
     /// -32603: an internal failure.
     #[error("internal error: {0}")]
     Internal(String),
+    /// 4 (EIP-7966): no receipt within the timeout; the data is the transaction hash.
+    #[error("{message}")]
+    SyncTimeout {
+        /// What happened.
+        message: String,
+        /// The transaction hash.
+        hash: alloy_primitives::B256,
+    },
+    /// 5 (EIP-7966): accepted but cannot execute yet (nonce gap); the data is the hash.
+    #[error("{message}")]
+    NotReady {
+        /// What happened.
+        message: String,
+        /// The transaction hash.
+        hash: alloy_primitives::B256,
+    },
 }
 
 impl RpcErr {
@@ -60,6 +78,8 @@ impl RpcErr {
             Self::NotFound(_) => -32001,
             Self::Limit(_) => -32005,
             Self::Internal(_) => -32603,
+            Self::SyncTimeout { .. } => 4,
+            Self::NotReady { .. } => 5,
         }
     }
 
@@ -81,6 +101,9 @@ impl From<RpcErr> for ErrorObjectOwned {
         match &e {
             RpcErr::Reverted { message, data } => {
                 ErrorObjectOwned::owned(3, message.clone(), Some(data.clone()))
+            }
+            RpcErr::SyncTimeout { message, hash } | RpcErr::NotReady { message, hash } => {
+                ErrorObjectOwned::owned(e.code(), message.clone(), Some(*hash))
             }
             other => ErrorObjectOwned::owned(other.code(), other.to_string(), None::<()>),
         }

@@ -1,6 +1,7 @@
-//! `eth_subscribe` over WebSocket: `newHeads`, `logs` (with a filter) and
-//! `newPendingTransactions`. A subscriber that cannot keep up is disconnected rather than
-//! buffered without bound.
+//! `eth_subscribe` over WebSocket: `newHeads`, `logs` (with a filter),
+//! `newPendingTransactions`, and for preconfirmations `newFlashblocks` (every applied flashblock,
+//! as streamed by the sequencer) and `pendingLogs` (logs of newly preconfirmed transactions, with
+//! a filter). A subscriber that cannot keep up is disconnected rather than buffered without bound.
 
 use super::{EthApi, convert};
 use alloy_rpc_types_eth::{Filter, pubsub::SubscriptionKind};
@@ -64,7 +65,7 @@ async fn subscribe(
     _: jsonrpsee::Extensions,
 ) -> SubscriptionResult {
     let mut seq = params.sequence();
-    let kind: SubscriptionKind = match seq.next() {
+    let kind: serde_json::Value = match seq.next() {
         Ok(k) => k,
         Err(e) => {
             pending.reject(e).await;
@@ -72,6 +73,51 @@ async fn subscribe(
         }
     };
     let filter: Option<Filter> = seq.optional_next().unwrap_or(None);
+    match kind.as_str() {
+        Some("newFlashblocks") => {
+            let sink = pending.accept().await?;
+            forward(sink, api.pending.subscribe(), |u| {
+                msg(&*u.flashblock).into_iter().collect()
+            })
+            .await;
+            return Ok(());
+        }
+        Some("pendingLogs") => {
+            let filter = filter.unwrap_or_default();
+            let sink = pending.accept().await?;
+            let spec = api.chain.reader.spec.clone();
+            forward(sink, api.pending.subscribe(), |u| {
+                let b = &u.block;
+                (u.first_new..b.receipts.len())
+                    .filter_map(|i| convert::rpc_receipt(&spec, &b.block, &b.receipts, i))
+                    .flat_map(|r| {
+                        r.inner
+                            .logs()
+                            .iter()
+                            .filter(|l| filter.matches(&l.inner))
+                            .filter_map(msg)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            })
+            .await;
+            return Ok(());
+        }
+        _ => {}
+    }
+    let kind: SubscriptionKind = match serde_json::from_value(kind) {
+        Ok(k) => k,
+        Err(e) => {
+            pending
+                .reject(jsonrpsee::types::ErrorObjectOwned::owned(
+                    -32602,
+                    format!("unknown subscription: {e}"),
+                    None::<()>,
+                ))
+                .await;
+            return Ok(());
+        }
+    };
     match kind {
         SubscriptionKind::NewHeads => {
             let sink = pending.accept().await?;

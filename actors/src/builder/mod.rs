@@ -1,9 +1,17 @@
 //! The payload builder actor. `engine_forkchoiceUpdated` with attributes starts a job for a
-//! payload id; `engine_getPayload` builds the block from the mempool's best transactions on top of
-//! the job's parent (off the actor's task) and returns it. A built payload is kept, so repeated
-//! `getPayload` calls return the same block.
+//! payload id. Without flashblocks, `engine_getPayload` builds the block from the mempool's best
+//! transactions on top of the job's parent (off the actor's task) and returns it. With flashblocks
+//! (the sequencer role) the job builds the block in slices on a schedule anchored on the
+//! forkchoiceUpdated ([`flash`]) and hands each slice to the sealer; `getPayload` ends the
+//! schedule and returns the block assembled from exactly those slices. A built payload is kept,
+//! so repeated `getPayload` calls return the same block.
 
-use crate::{chain::ChainHandle, mempool::MempoolHandle, metrics as m, supervisor::Slot};
+mod flash;
+
+use crate::{
+    chain::ChainHandle, mempool::MempoolHandle, metrics as m, sealer::SealerHandle,
+    supervisor::Slot,
+};
 use alloy_eips::eip7594::BlobTransactionSidecarVariant;
 use alloy_primitives::{B256, keccak256};
 use alloy_rpc_types_engine::PayloadId;
@@ -18,6 +26,7 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 /// How many candidate transactions a build considers.
@@ -77,6 +86,19 @@ pub enum BuilderMsg {
         Box<Result<BuiltPayload, String>>,
         RpcReplyPort<Result<Option<Arc<BuiltPayload>>, String>>,
     ),
+    /// A flashblock job finished (sent by the job).
+    FlashDone(PayloadId, Box<Result<BuiltPayload, String>>),
+}
+
+/// Flashblock settings of a sequencer's builder.
+#[derive(Debug, Clone)]
+pub struct FlashblockConfig {
+    /// Time between flashblocks.
+    pub interval: Duration,
+    /// Length of a slot (the time between forkchoiceUpdated and getPayload).
+    pub slot: Duration,
+    /// Where slices go to be signed.
+    pub sealer: SealerHandle,
 }
 
 /// The builder actor.
@@ -90,6 +112,18 @@ pub struct BuilderArgs {
     pub chain: ChainHandle,
     /// The mempool.
     pub mempool: MempoolHandle,
+    /// Build in flashblocks (the sequencer role).
+    pub flashblocks: Option<FlashblockConfig>,
+}
+
+type Reply = RpcReplyPort<Result<Option<Arc<BuiltPayload>>, String>>;
+
+/// A running flashblock job: how to end it, and who waits for its block.
+#[derive(Debug)]
+struct Running {
+    stop: watch::Sender<bool>,
+    waiters: Vec<Reply>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Debug)]
@@ -98,6 +132,7 @@ struct Job {
     attrs: BlockAttributes,
     built: Option<Arc<BuiltPayload>>,
     started: Instant,
+    running: Option<Running>,
 }
 
 /// State of the builder actor.
@@ -111,6 +146,19 @@ impl Actor for BuilderActor {
     type Msg = BuilderMsg;
     type State = BuilderState;
     type Arguments = BuilderArgs;
+
+    async fn post_stop(
+        &self,
+        _me: ActorRef<BuilderMsg>,
+        st: &mut BuilderState,
+    ) -> Result<(), ActorProcessingErr> {
+        for job in st.jobs.values() {
+            if let Some(r) = &job.running {
+                r.task.abort();
+            }
+        }
+        Ok(())
+    }
 
     async fn pre_start(
         &self,
@@ -131,6 +179,9 @@ impl Actor for BuilderActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             BuilderMsg::Start { id, parent, attrs } => {
+                if st.jobs.contains_key(&id) {
+                    return Ok(());
+                }
                 if st.jobs.len() >= MAX_JOBS
                     && let Some(oldest) = st
                         .jobs
@@ -140,20 +191,65 @@ impl Actor for BuilderActor {
                 {
                     st.jobs.remove(&oldest);
                 }
-                st.jobs.entry(id).or_insert(Job {
-                    parent,
-                    attrs,
-                    built: None,
-                    started: Instant::now(),
-                });
+                let running = match &st.args.flashblocks {
+                    Some(cfg) => {
+                        // One stream at a time: a new job ends the previous one.
+                        for job in st.jobs.values_mut() {
+                            if let Some(r) = &job.running {
+                                let _ = r.stop.send(true);
+                            }
+                        }
+                        start_flash_job(&st.args, cfg, &me, id, parent, &attrs)
+                    }
+                    None => None,
+                };
+                st.jobs.insert(
+                    id,
+                    Job {
+                        parent,
+                        attrs,
+                        built: None,
+                        started: Instant::now(),
+                        running,
+                    },
+                );
+            }
+            BuilderMsg::FlashDone(id, result) => {
+                let Some(job) = st.jobs.get_mut(&id) else {
+                    return Ok(());
+                };
+                let waiters = job.running.take().map(|r| r.waiters).unwrap_or_default();
+                let answer = match *result {
+                    Ok(built) => {
+                        let built = Arc::new(built);
+                        metrics::counter!(m::BUILDER_BLOCKS_BUILT).increment(1);
+                        let b = &built.executed.block;
+                        info!(target: "builder", number = b.number(), txs = b.body.transactions.len(), gas_used = b.header.gas_used, "built payload from flashblocks");
+                        st.args.chain.prevalidated(built.executed.clone());
+                        job.built = Some(built.clone());
+                        Ok(Some(built))
+                    }
+                    Err(e) => {
+                        warn!(target: "builder", error = %e, "flashblock job failed");
+                        Err(e)
+                    }
+                };
+                for w in waiters {
+                    let _ = w.send(answer.clone());
+                }
             }
             BuilderMsg::Get(id, reply) => {
-                let Some(job) = st.jobs.get(&id) else {
+                let Some(job) = st.jobs.get_mut(&id) else {
                     let _ = reply.send(Ok(None));
                     return Ok(());
                 };
                 if let Some(built) = &job.built {
                     let _ = reply.send(Ok(Some(built.clone())));
+                    return Ok(());
+                }
+                if let Some(running) = &mut job.running {
+                    let _ = running.stop.send(true);
+                    running.waiters.push(reply);
                     return Ok(());
                 }
                 let reader = st.args.chain.reader.clone();
@@ -188,6 +284,7 @@ impl Actor for BuilderActor {
                     metrics::counter!(m::BUILDER_BLOCKS_BUILT).increment(1);
                     let b = &built.executed.block;
                     info!(target: "builder", number = b.number(), txs = b.body.transactions.len(), gas_used = b.header.gas_used, "built payload");
+                    st.args.chain.prevalidated(built.executed.clone());
                     if let Some(job) = st.jobs.get_mut(&id) {
                         job.built = Some(built.clone());
                     }
@@ -201,6 +298,55 @@ impl Actor for BuilderActor {
         }
         Ok(())
     }
+}
+
+/// Starts the flashblock job of a payload when its parent is our head; otherwise says why not
+/// (the block is then built at getPayload, without flashblocks).
+fn start_flash_job(
+    args: &BuilderArgs,
+    cfg: &FlashblockConfig,
+    me: &ActorRef<BuilderMsg>,
+    id: PayloadId,
+    parent: B256,
+    attrs: &BlockAttributes,
+) -> Option<Running> {
+    let reader = &args.chain.reader;
+    let head = reader.head();
+    if head.hash != parent {
+        metrics::counter!(m::BUILDER_SKIPPED, "reason" => "not_head").increment(1);
+        warn!(target: "builder", %parent, head = %head.hash, "not building flashblocks: the payload's parent is not our head");
+        return None;
+    }
+    let spec = reader.spec.clone();
+    let header = next_header(&spec, &head.header, attrs);
+    let withdrawals = spec
+        .is_shanghai_active_at_timestamp(attrs.timestamp)
+        .then(|| attrs.withdrawals.clone());
+    let (stop, stop_rx) = watch::channel(false);
+    let ticks = (cfg.slot.as_nanos() / cfg.interval.as_nanos().max(1)).max(1) as u64;
+    let job = flash::FlashJob {
+        id,
+        anchor: Instant::now(),
+        interval: cfg.interval,
+        ticks,
+        spec,
+        provider: reader.head_state(),
+        header,
+        withdrawals,
+        mempool: args.mempool.clone(),
+        sealer: cfg.sealer.clone(),
+        stop: stop_rx,
+    };
+    let me = me.clone();
+    let task = tokio::spawn(async move {
+        let result = job.run().await;
+        let _ = me.cast(BuilderMsg::FlashDone(id, Box::new(result)));
+    });
+    Some(Running {
+        stop,
+        waiters: Vec::new(),
+        task,
+    })
 }
 
 fn build(

@@ -1,0 +1,348 @@
+//! The broadcaster actor: serves the flashblock stream and pushes flashblocks to RPC nodes.
+//!
+//! - **Stream** (bera-reth compatible): a WebSocket server (default :8548; any path; no
+//!   handshake beyond the WebSocket one) that sends every signed flashblock as one JSON text
+//!   frame. At most [`MAX_CONNECTIONS`] clients; each has a bounded queue of [`PEER_QUEUE`]
+//!   messages and is dropped (and counted) when it falls that far behind. Pings are answered, and
+//!   the server pings idle clients so they can tell a quiet stream from a dead one.
+//! - **Push** (BRIP-0007): for each `--flashblocks.push-to ws://…` URL a task keeps a WebSocket
+//!   JSON-RPC connection and calls `preconf_newPartialBlock(flashblock)`, reconnecting with
+//!   backoff.
+//! - **In process**: a broadcast channel for an overlay in the same process, which parses and
+//!   verifies the same JSON a remote node would.
+
+use crate::{metrics as m, sealer::now_us, supervisor::Slot};
+use futures::{SinkExt, StreamExt};
+use preconf_core::flashblock::Flashblock;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{broadcast, mpsc},
+    task::JoinHandle,
+};
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{Message, Utf8Bytes},
+};
+use tracing::{debug, info, warn};
+
+/// Most stream clients served at once.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Messages queued per client before it is dropped as a laggard.
+pub const PEER_QUEUE: usize = 128;
+/// Messages queued per push target while it is slow or reconnecting.
+const PUSH_QUEUE: usize = 256;
+/// Idle time after which the server pings a client.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// Longest wait between push reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A flashblock as sent: its JSON text (cheap to clone).
+pub type FlashblockText = Utf8Bytes;
+
+/// Messages of the broadcaster.
+pub enum BroadcasterMsg {
+    /// Send a signed flashblock everywhere.
+    Publish(Box<Flashblock>),
+    /// A client finished the WebSocket handshake.
+    Connected(Box<WebSocketStream<TcpStream>>, SocketAddr),
+    /// A client's connection ended.
+    Disconnected(u64),
+}
+
+impl std::fmt::Debug for BroadcasterMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Publish(fb) => write!(f, "Publish({}/{})", fb.block_number(), fb.index),
+            Self::Connected(_, from) => write!(f, "Connected({from})"),
+            Self::Disconnected(id) => write!(f, "Disconnected({id})"),
+        }
+    }
+}
+
+/// Arguments of the broadcaster.
+#[derive(Debug, Clone)]
+pub struct BroadcasterArgs {
+    /// Stream address; updated to the bound address so a restart rebinds the same port.
+    pub addr: Arc<Mutex<SocketAddr>>,
+    /// RPC nodes to push to (`ws://…`).
+    pub push: Vec<String>,
+    /// In-process subscribers.
+    pub local: broadcast::Sender<FlashblockText>,
+}
+
+struct Peer {
+    queue: mpsc::Sender<FlashblockText>,
+    task: JoinHandle<()>,
+}
+
+/// State of the broadcaster.
+pub struct BroadcasterState {
+    args: BroadcasterArgs,
+    peers: HashMap<u64, Peer>,
+    next_peer: u64,
+    accept: JoinHandle<()>,
+    pushers: Vec<(mpsc::Sender<FlashblockText>, JoinHandle<()>)>,
+}
+
+/// The broadcaster actor.
+#[derive(Debug, Clone)]
+pub struct BroadcasterActor;
+
+impl Actor for BroadcasterActor {
+    type Msg = BroadcasterMsg;
+    type State = BroadcasterState;
+    type Arguments = BroadcasterArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<BroadcasterMsg>,
+        args: BroadcasterArgs,
+    ) -> Result<BroadcasterState, ActorProcessingErr> {
+        let addr = *args.addr.lock().unwrap_or_else(|e| e.into_inner());
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot bind the flashblock stream on {addr}: {e}"))?;
+        let bound = listener.local_addr()?;
+        *args.addr.lock().unwrap_or_else(|e| e.into_inner()) = bound;
+        info!(target: "broadcaster", server = "flashblocks", %bound, "listening");
+        let accept = tokio::spawn(accept_loop(listener, me));
+        let pushers = args
+            .push
+            .iter()
+            .map(|url| {
+                let (tx, rx) = mpsc::channel(PUSH_QUEUE);
+                (tx, tokio::spawn(push_loop(url.clone(), rx)))
+            })
+            .collect();
+        Ok(BroadcasterState {
+            args,
+            peers: HashMap::new(),
+            next_peer: 0,
+            accept,
+            pushers,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _me: ActorRef<BroadcasterMsg>,
+        st: &mut BroadcasterState,
+    ) -> Result<(), ActorProcessingErr> {
+        st.accept.abort();
+        for (_, p) in st.peers.drain() {
+            p.task.abort();
+        }
+        for (_, t) in &st.pushers {
+            t.abort();
+        }
+        metrics::gauge!(m::BROADCAST_CONNECTIONS).set(0.0);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<BroadcasterMsg>,
+        msg: BroadcasterMsg,
+        st: &mut BroadcasterState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            BroadcasterMsg::Publish(fb) => {
+                let text = FlashblockText::from(serde_json::to_string(&*fb)?);
+                if let Some(sealed) = fb.metadata.sealed_at_us {
+                    metrics::histogram!(m::FLASHBLOCK_SEAL_TO_SEND_SECONDS)
+                        .record(now_us().saturating_sub(sealed) as f64 / 1e6);
+                }
+                let _ = st.args.local.send(text.clone());
+                st.peers.retain(|id, peer| match peer.queue.try_send(text.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        metrics::counter!(m::BROADCAST_DROPPED_PEERS, "reason" => "lagging")
+                            .increment(1);
+                        warn!(target: "broadcaster", peer = id, "dropping a client that fell behind");
+                        peer.task.abort();
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                });
+                for (queue, _) in &st.pushers {
+                    if queue.try_send(text.clone()).is_err() {
+                        metrics::counter!(m::BROADCAST_PUSH_DROPPED).increment(1);
+                    }
+                }
+                metrics::counter!(m::BROADCAST_SENT).increment(st.peers.len() as u64);
+                metrics::gauge!(m::BROADCAST_CONNECTIONS).set(st.peers.len() as f64);
+            }
+            BroadcasterMsg::Connected(ws, from) => {
+                if st.peers.len() >= MAX_CONNECTIONS {
+                    metrics::counter!(m::BROADCAST_DROPPED_PEERS, "reason" => "limit").increment(1);
+                    warn!(target: "broadcaster", %from, "refusing a client: connection limit reached");
+                    tokio::spawn(async move {
+                        let mut ws = ws;
+                        let _ = ws.close().await;
+                    });
+                    return Ok(());
+                }
+                let id = st.next_peer;
+                st.next_peer += 1;
+                let (queue, rx) = mpsc::channel(PEER_QUEUE);
+                let task = tokio::spawn(serve_peer(*ws, rx, id, me));
+                st.peers.insert(id, Peer { queue, task });
+                debug!(target: "broadcaster", %from, peer = id, "stream client connected");
+                metrics::gauge!(m::BROADCAST_CONNECTIONS).set(st.peers.len() as f64);
+            }
+            BroadcasterMsg::Disconnected(id) => {
+                st.peers.remove(&id);
+                metrics::gauge!(m::BROADCAST_CONNECTIONS).set(st.peers.len() as f64);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn accept_loop(listener: TcpListener, me: ActorRef<BroadcasterMsg>) {
+    loop {
+        let (stream, from) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(target: "broadcaster", error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let me = me.clone();
+        tokio::spawn(async move {
+            let handshake = tokio::time::timeout(
+                Duration::from_secs(10),
+                tokio_tungstenite::accept_async(stream),
+            );
+            match handshake.await {
+                Ok(Ok(ws)) => {
+                    let _ = me.cast(BroadcasterMsg::Connected(Box::new(ws), from));
+                }
+                Ok(Err(e)) => {
+                    metrics::counter!(m::BROADCAST_HANDSHAKE_FAILURES).increment(1);
+                    debug!(target: "broadcaster", %from, error = %e, "WebSocket handshake failed");
+                }
+                Err(_) => {
+                    metrics::counter!(m::BROADCAST_HANDSHAKE_FAILURES).increment(1);
+                }
+            }
+        });
+    }
+}
+
+async fn serve_peer(
+    ws: WebSocketStream<TcpStream>,
+    mut queue: mpsc::Receiver<FlashblockText>,
+    id: u64,
+    me: ActorRef<BroadcasterMsg>,
+) {
+    let (mut sink, mut stream) = ws.split();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.reset();
+    loop {
+        tokio::select! {
+            next = queue.recv() => {
+                let Some(text) = next else { break };
+                if sink.send(Message::Text(text)).await.is_err() {
+                    break;
+                }
+                ping.reset();
+            }
+            frame = stream.next() => match frame {
+                // Pongs to the client's pings are queued by the protocol and go out with the
+                // next write; flush so an idle stream answers at once.
+                Some(Ok(Message::Ping(_))) => {
+                    if sink.flush().await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = me.cast(BroadcasterMsg::Disconnected(id));
+}
+
+/// Keeps a JSON-RPC WebSocket connection to one RPC node and calls `preconf_newPartialBlock` for
+/// every flashblock.
+async fn push_loop(url: String, mut queue: mpsc::Receiver<FlashblockText>) {
+    let mut backoff = Duration::from_millis(100);
+    let mut next_id = 0u64;
+    loop {
+        let ws = match tokio_tungstenite::connect_async(url.as_str()).await {
+            Ok((ws, _)) => {
+                info!(target: "broadcaster", %url, "pushing flashblocks");
+                backoff = Duration::from_millis(100);
+                ws
+            }
+            Err(e) => {
+                metrics::counter!(m::BROADCAST_PUSH_ERRORS, "reason" => "connect").increment(1);
+                debug!(target: "broadcaster", %url, error = %e, ?backoff, "push target unreachable");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let (mut sink, mut stream) = ws.split();
+        loop {
+            tokio::select! {
+                next = queue.recv() => {
+                    let Some(text) = next else { return };
+                    next_id += 1;
+                    let call = format!(
+                        r#"{{"jsonrpc":"2.0","id":{next_id},"method":"preconf_newPartialBlock","params":[{}]}}"#,
+                        text.as_str()
+                    );
+                    if sink.send(Message::text(call)).await.is_err() {
+                        metrics::counter!(m::BROADCAST_PUSH_ERRORS, "reason" => "send").increment(1);
+                        break;
+                    }
+                }
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Text(reply))) => {
+                        if reply.as_str().contains(r#""error""#) {
+                            metrics::counter!(m::BROADCAST_PUSH_ERRORS, "reason" => "rejected").increment(1);
+                            debug!(target: "broadcaster", %url, reply = reply.as_str(), "push rejected");
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+        warn!(target: "broadcaster", %url, "push connection lost; reconnecting");
+    }
+}
+
+/// Typed access to the broadcaster.
+#[derive(Debug, Clone)]
+pub struct BroadcasterHandle {
+    actor: Slot<BroadcasterMsg>,
+}
+
+impl BroadcasterHandle {
+    /// A handle over a supervised slot.
+    pub fn new(actor: Slot<BroadcasterMsg>) -> Self {
+        Self { actor }
+    }
+
+    /// Sends a signed flashblock to every consumer.
+    pub fn publish(&self, fb: Flashblock) -> Result<(), String> {
+        self.actor.cast(BroadcasterMsg::Publish(Box::new(fb)))
+    }
+}

@@ -1,0 +1,247 @@
+//! One flashblock job: the block for one payload id, built in slices on a fixed schedule.
+//!
+//! The schedule is anchored on the forkchoiceUpdated arrival: the slot has `n = slot / interval`
+//! ticks, tick `t` (0-based) fires at `anchor + t · interval` — index 0 goes out at once with
+//! `base` and whatever is already waiting — and executes the mempool's best transactions up to the
+//! cumulative budget `(t + 1) · gas_limit / n` (a transaction larger than what is left waits for a
+//! later tick). A tick whose time has passed while the previous slice was executing is skipped and
+//! counted, never bunched. The last flashblock (`is_last`, sent even when empty) closes the block
+//! when `getPayload` asks for it, at the slot deadline `anchor + slot`, or when the block is full;
+//! it may use the whole gas limit. The block is assembled from exactly the transactions the
+//! flashblocks carried.
+
+use super::BuiltPayload;
+use crate::{exec_thread::ExecThread, mempool::MempoolHandle, metrics as m, sealer::SealerHandle};
+use alloy_consensus::Transaction as _;
+use alloy_eips::{
+    eip2718::Encodable2718, eip4895::Withdrawal, eip7594::BlobTransactionSidecarVariant,
+};
+use alloy_primitives::{B256, Bytes, U64, U256};
+use alloy_rpc_types_engine::PayloadId;
+use preconf_core::{
+    chainspec::ChainSpec,
+    execution::{BlockBuilder, TxOutcome},
+    flashblock::{Flashblock, FlashblockBase, FlashblockDiff, FlashblockMetadata},
+    primitives::Header,
+    state::SnapshotProvider,
+    txpool::PooledTx,
+};
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+/// How many candidate transactions one slice considers.
+const MAX_CANDIDATES: usize = 10_000;
+/// The smallest transaction's gas.
+const MIN_TX_GAS: u64 = 21_000;
+
+/// Everything a job needs.
+pub(crate) struct FlashJob {
+    pub(crate) id: PayloadId,
+    pub(crate) anchor: Instant,
+    pub(crate) interval: Duration,
+    pub(crate) ticks: u64,
+    pub(crate) spec: Arc<ChainSpec>,
+    pub(crate) provider: SnapshotProvider,
+    pub(crate) header: Header,
+    pub(crate) withdrawals: Option<Vec<Withdrawal>>,
+    pub(crate) mempool: MempoolHandle,
+    pub(crate) sealer: SealerHandle,
+    pub(crate) stop: watch::Receiver<bool>,
+}
+
+/// What the job has put in the block so far (kept on the async side).
+#[derive(Default)]
+struct Included {
+    hashes: HashSet<B256>,
+    sidecars: Vec<Arc<BlobTransactionSidecarVariant>>,
+}
+
+/// One slice's result.
+struct Slice {
+    included: Included,
+    txs: Vec<Bytes>,
+    invalid: Vec<B256>,
+    gas_used: u64,
+    gas_left: u64,
+}
+
+/// Executes candidates until the cumulative gas reaches `budget`.
+fn slice(
+    builder: &mut BlockBuilder,
+    mut included: Included,
+    candidates: Vec<Arc<PooledTx>>,
+    budget: u64,
+) -> Slice {
+    let mut txs = Vec::new();
+    let mut invalid = Vec::new();
+    let mut skipped = HashSet::new();
+    for tx in candidates {
+        if included.hashes.contains(&tx.hash) || skipped.contains(&tx.sender()) {
+            continue;
+        }
+        let used = builder.gas_used();
+        if used + MIN_TX_GAS > budget {
+            break;
+        }
+        if used + tx.tx.gas_limit() > budget {
+            // Waits for a later slice (or block); keeps the sender's nonce order.
+            skipped.insert(tx.sender());
+            continue;
+        }
+        match builder.execute(tx.tx.clone()) {
+            TxOutcome::Included { .. } => {
+                included.hashes.insert(tx.hash);
+                txs.push(Bytes::from(tx.tx.inner().encoded_2718()));
+                if let Some(s) = &tx.sidecar {
+                    included.sidecars.push(s.clone());
+                }
+            }
+            TxOutcome::DoesNotFit => {
+                skipped.insert(tx.sender());
+            }
+            TxOutcome::Invalid(reason) => {
+                debug!(target: "builder", hash = %tx.hash, %reason, "dropping invalid transaction");
+                skipped.insert(tx.sender());
+                invalid.push(tx.hash);
+            }
+        }
+    }
+    Slice {
+        included,
+        txs,
+        invalid,
+        gas_used: builder.gas_used(),
+        gas_left: builder.gas_left(),
+    }
+}
+
+fn base_of(header: &Header) -> FlashblockBase {
+    FlashblockBase {
+        parent_beacon_block_root: header.parent_beacon_block_root.unwrap_or_default(),
+        parent_hash: header.parent_hash,
+        fee_recipient: header.beneficiary,
+        prev_randao: header.mix_hash,
+        block_number: U64::from(header.number),
+        gas_limit: U64::from(header.gas_limit),
+        timestamp: U64::from(header.timestamp),
+        extra_data: header.extra_data.clone(),
+        base_fee_per_gas: U256::from(header.base_fee_per_gas.unwrap_or_default()),
+        prev_proposer_pubkey: None,
+    }
+}
+
+impl FlashJob {
+    /// Runs the schedule and returns the assembled block.
+    pub(crate) async fn run(mut self) -> Result<BuiltPayload, String> {
+        let exec = ExecThread::spawn("flashblocks")
+            .map_err(|e| format!("cannot start the execution thread: {e}"))?;
+        let header = self.header.clone();
+        let (spec, provider, withdrawals) = (
+            self.spec.clone(),
+            self.provider.clone(),
+            self.withdrawals.clone(),
+        );
+        exec.run(move |slot| {
+            BlockBuilder::new(spec, provider, header, withdrawals).map(|b| *slot = Some(b))
+        })
+        .await?
+        .map_err(|e| format!("top-of-block calls failed: {e}"))?;
+        let gas_limit = self.header.gas_limit;
+        let number = self.header.number;
+        let mut included = Included::default();
+        let mut gas_used = 0;
+        let mut index = 0u64;
+        let mut tick = 0u64;
+        loop {
+            let due = self.anchor + self.interval * tick as u32;
+            let stopped = *self.stop.borrow()
+                || tokio::select! {
+                    _ = tokio::time::sleep_until(due.into()) => false,
+                    _ = self.stop.changed() => true,
+                };
+            let started = Instant::now();
+            if !stopped {
+                metrics::histogram!(m::FLASHBLOCK_SCHEDULE_DEVIATION_SECONDS)
+                    .record(started.saturating_duration_since(due).as_secs_f64());
+            }
+            let closing = stopped || tick >= self.ticks;
+            let budget = if closing {
+                gas_limit
+            } else {
+                (gas_limit / self.ticks * (tick + 1)).min(gas_limit)
+            };
+            let candidates = self.mempool.best(MAX_CANDIDATES).await.unwrap_or_else(|e| {
+                warn!(target: "builder", error = %e, "mempool unavailable: empty flashblock");
+                Vec::new()
+            });
+            let gas_before = gas_used;
+            let done = exec
+                .run(move |slot| {
+                    slot.as_mut()
+                        .map(|b| slice(b, included, candidates, budget))
+                })
+                .await?
+                .ok_or("the block being built was lost")?;
+            included = done.included;
+            gas_used = done.gas_used;
+            if !done.invalid.is_empty() {
+                self.mempool.remove(done.invalid);
+            }
+            let is_last = closing || done.gas_left < MIN_TX_GAS;
+            metrics::histogram!(m::FLASHBLOCK_BUILD_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!(m::FLASHBLOCK_TRANSACTIONS).record(done.txs.len() as f64);
+            metrics::histogram!(m::FLASHBLOCK_GAS).record((gas_used - gas_before) as f64);
+            metrics::counter!(m::FLASHBLOCKS_BUILT).increment(1);
+            debug!(target: "builder", number, index, txs = done.txs.len(), gas_used, is_last, "flashblock");
+            let fb = Flashblock {
+                payload_id: self.id,
+                index,
+                base: (index == 0).then(|| base_of(&self.header)),
+                diff: FlashblockDiff {
+                    transactions: done.txs,
+                    withdrawals: if index == 0 {
+                        self.withdrawals.clone().unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
+                },
+                metadata: FlashblockMetadata {
+                    block_number: number,
+                    sealed_at_us: None,
+                },
+                signature: Bytes::new(),
+                is_last,
+            };
+            if let Err(e) = self.sealer.seal(fb) {
+                warn!(target: "builder", error = %e, "sealer unavailable: flashblock not sent");
+            }
+            index += 1;
+            if is_last {
+                break;
+            }
+            // Skip ticks whose time has already passed (tick `ticks` is the deadline).
+            let next =
+                (self.anchor.elapsed().as_nanos() / self.interval.as_nanos().max(1)) as u64 + 1;
+            let missed = next.min(self.ticks).saturating_sub(tick + 1);
+            if missed > 0 {
+                metrics::counter!(m::FLASHBLOCK_MISSED_TICKS).increment(missed);
+            }
+            tick = (tick + 1).max(next).min(self.ticks);
+        }
+        let executed = exec
+            .run(|slot| slot.take().map(BlockBuilder::finish))
+            .await?
+            .ok_or("the block being built was lost")?
+            .map_err(|e| e.to_string())?;
+        Ok(BuiltPayload {
+            executed,
+            sidecars: included.sidecars,
+        })
+    }
+}

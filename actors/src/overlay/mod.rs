@@ -1,0 +1,606 @@
+//! The overlay actor (the rpc role): turns a sequencer's flashblocks into preconfirmed state.
+//!
+//! Flashblocks arrive as JSON text from the stream (`--flashblocks-url`), from
+//! `preconf_newPartialBlock`, or in process from a local sequencer; all take the same path:
+//!
+//! 1. parse, then verify the signature against `--flashblocks.sequencer-address` — anything else
+//!    is rejected and counted before any other work;
+//! 2. order: index 0 must carry `base` and build on the local head; later indices must be
+//!    contiguous within the same payload; duplicates are ignored; a gap, an unknown payload or a
+//!    wrong parent clears the pending state until the next index 0 (a sequence for the block
+//!    after a head we have not imported yet is parked and replayed when that head arrives);
+//! 3. re-execute the transactions on the head state (with the same top-of-block calls) and
+//!    publish one new [`PendingBlock`] atomically through the [`PendingView`].
+//!
+//! When a canonical block arrives, what was preconfirmed for its height is compared with its
+//! transactions (honored or reorged, counted per transaction) and the pending state is cleared.
+
+pub mod pending;
+mod stream;
+
+pub use pending::{PendingBlock, PendingUpdate, PendingView};
+
+use crate::{
+    broadcaster::FlashblockText, chain::ChainReader, exec_thread::ExecThread, metrics as m,
+    sealer::now_us, supervisor::Slot,
+};
+use alloy_consensus::TxReceipt;
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{Address, B256, Bloom};
+use alloy_rpc_types_engine::PayloadId;
+use preconf_core::{
+    chainspec::EthereumHardforks as _,
+    execution::{BlockAttributes, BlockBuilder, TxOutcome, next_header},
+    flashblock::{Flashblock, SignatureError},
+    primitives::{Body, SealedBlock, Transaction},
+    state::SnapshotProvider,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::{sync::broadcast, task::JoinHandle};
+use tracing::{debug, info, warn};
+
+/// Most flashblocks parked while waiting for their parent block.
+const MAX_PARKED: usize = 256;
+
+/// Messages of the overlay.
+#[derive(Debug)]
+pub enum OverlayMsg {
+    /// A flashblock as received (JSON text); the reply, if any, says whether it was accepted.
+    Flashblock(FlashblockText, Option<RpcReplyPort<Result<(), String>>>),
+    /// A new canonical head.
+    NewHead(Arc<SealedBlock>),
+}
+
+/// Arguments of the overlay.
+#[derive(Debug, Clone)]
+pub struct OverlayArgs {
+    /// The chain (head, head state, spec).
+    pub chain: ChainReader,
+    /// The only address whose flashblocks are accepted.
+    pub sequencer: Address,
+    /// Where the preconfirmed state is published.
+    pub view: PendingView,
+    /// Flashblock streams to follow.
+    pub urls: Vec<String>,
+    /// A sequencer in the same process.
+    pub local: Option<broadcast::Sender<FlashblockText>>,
+}
+
+/// Why a flashblock was not applied.
+#[derive(Debug, thiserror::Error)]
+enum Reject {
+    #[error("not a flashblock: {0}")]
+    Parse(String),
+    #[error(transparent)]
+    Signature(SignatureError),
+    #[error("index 0 without base")]
+    MissingBase,
+    #[error("{0}")]
+    BadBase(String),
+    #[error("parent {got} is not the local head {head}")]
+    WrongParent { got: B256, head: B256 },
+    #[error("index {got} of payload {payload} without its index 0")]
+    UnknownPayload { payload: PayloadId, got: u64 },
+    #[error("gap: expected index {expected}, got {got}")]
+    Gap { expected: u64, got: u64 },
+    #[error("index {0} after the last flashblock")]
+    AfterLast(u64),
+    #[error("metadata block number {got}, expected {expected}")]
+    BadNumber { expected: u64, got: u64 },
+    #[error("invalid transaction {index}: {reason}")]
+    InvalidTransaction { index: usize, reason: String },
+    #[error("overlay failure: {0}")]
+    Internal(String),
+}
+
+impl Reject {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Parse(_) => "malformed",
+            Self::Signature(e) => e.reason(),
+            Self::MissingBase => "missing_base",
+            Self::BadBase(_) => "bad_base",
+            Self::WrongParent { .. } => "wrong_parent",
+            Self::UnknownPayload { .. } => "unknown_payload",
+            Self::Gap { .. } => "gap",
+            Self::AfterLast(_) => "after_last",
+            Self::BadNumber { .. } => "bad_number",
+            Self::InvalidTransaction { .. } => "invalid_transaction",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// What happened to an accepted flashblock.
+enum Outcome {
+    Applied,
+    Duplicate,
+    Parked,
+}
+
+/// The flashblocks of the block being preconfirmed.
+struct Sequence {
+    payload_id: PayloadId,
+    number: u64,
+    next_index: u64,
+    finished: bool,
+    block: Option<Arc<PendingBlock>>,
+}
+
+/// State of the overlay.
+pub struct OverlayState {
+    args: OverlayArgs,
+    seq: Option<Sequence>,
+    parked: Vec<Flashblock>,
+    /// Preconfirmed transaction hashes by block number, until that block arrives.
+    preconfirmed: BTreeMap<u64, Vec<B256>>,
+    /// Where the sequence's block is re-executed (it holds the block being preconfirmed).
+    exec: ExecThread,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl OverlayState {
+    fn clear(&mut self) {
+        self.seq = None;
+        self.args.view.clear();
+        metrics::gauge!(m::OVERLAY_PENDING_INDEX).set(-1.0);
+    }
+}
+
+/// The overlay actor.
+#[derive(Debug, Clone)]
+pub struct OverlayActor;
+
+impl Actor for OverlayActor {
+    type Msg = OverlayMsg;
+    type State = OverlayState;
+    type Arguments = OverlayArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<OverlayMsg>,
+        args: OverlayArgs,
+    ) -> Result<OverlayState, ActorProcessingErr> {
+        let mut tasks = Vec::new();
+        let mut heads = args.chain.subscribe();
+        let to_me = me.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match heads.recv().await {
+                    Ok(h) => {
+                        if to_me.cast(OverlayMsg::NewHead(h.block)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }));
+        if let Some(local) = &args.local {
+            let mut rx = local.subscribe();
+            let to_me = me.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(text) => {
+                            if to_me.cast(OverlayMsg::Flashblock(text, None)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            metrics::counter!(m::OVERLAY_REJECTED, "reason" => "lagged")
+                                .increment(n);
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            }));
+        }
+        for url in &args.urls {
+            tasks.push(tokio::spawn(stream::follow(url.clone(), me.clone())));
+        }
+        info!(target: "overlay", sequencer = %args.sequencer, streams = args.urls.len(), "serving preconfirmed state");
+        // A restarted overlay starts from nothing: the next index 0 rebuilds the pending state.
+        args.view.clear();
+        Ok(OverlayState {
+            args,
+            seq: None,
+            parked: Vec::new(),
+            preconfirmed: BTreeMap::new(),
+            exec: ExecThread::spawn("overlay")?,
+            tasks,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _me: ActorRef<OverlayMsg>,
+        st: &mut OverlayState,
+    ) -> Result<(), ActorProcessingErr> {
+        for t in &st.tasks {
+            t.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<OverlayMsg>,
+        msg: OverlayMsg,
+        st: &mut OverlayState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            OverlayMsg::Flashblock(text, reply) => {
+                let result = match serde_json::from_str::<Flashblock>(text.as_str()) {
+                    Ok(fb) => match fb.verify(st.args.chain.spec.chain_id(), st.args.sequencer) {
+                        Ok(()) => accept(st, fb).await,
+                        Err(e) => {
+                            metrics::counter!(m::OVERLAY_SIGNATURE_FAILURES, "reason" => e.reason())
+                                .increment(1);
+                            Err(Reject::Signature(e))
+                        }
+                    },
+                    Err(e) => Err(Reject::Parse(e.to_string())),
+                };
+                let answer = match result {
+                    Ok(outcome) => {
+                        let label = match outcome {
+                            Outcome::Applied => "applied",
+                            Outcome::Duplicate => "duplicate",
+                            Outcome::Parked => "parked",
+                        };
+                        metrics::counter!(m::OVERLAY_FLASHBLOCKS, "outcome" => label).increment(1);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        metrics::counter!(m::OVERLAY_FLASHBLOCKS, "outcome" => "rejected")
+                            .increment(1);
+                        metrics::counter!(m::OVERLAY_REJECTED, "reason" => e.reason()).increment(1);
+                        debug!(target: "overlay", error = %e, "flashblock rejected");
+                        Err(format!("flashblock rejected: {e}"))
+                    }
+                };
+                if let Some(r) = reply {
+                    let _ = r.send(answer);
+                }
+            }
+            OverlayMsg::NewHead(block) => on_new_head(st, block).await,
+        }
+        Ok(())
+    }
+}
+
+/// Orders and applies a verified flashblock.
+async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject> {
+    let head = st.args.chain.head();
+    if fb.index == 0 {
+        let base = fb.base.as_ref().ok_or(Reject::MissingBase)?;
+        let number = base.block_number.to::<u64>();
+        if fb.metadata.block_number != number {
+            return Err(Reject::BadNumber {
+                expected: number,
+                got: fb.metadata.block_number,
+            });
+        }
+        if st
+            .seq
+            .as_ref()
+            .is_some_and(|s| s.payload_id == fb.payload_id)
+        {
+            return Ok(Outcome::Duplicate);
+        }
+        if base.parent_hash != head.hash {
+            st.clear();
+            if number == head.header.number + 2 {
+                // Built on a block we have not imported yet: wait for it.
+                st.parked = vec![fb];
+                return Ok(Outcome::Parked);
+            }
+            return Err(Reject::WrongParent {
+                got: base.parent_hash,
+                head: head.hash,
+            });
+        }
+        start_sequence(st, &fb).await?;
+    } else {
+        let Some(seq) = st.seq.as_ref().filter(|s| s.payload_id == fb.payload_id) else {
+            if st
+                .parked
+                .first()
+                .is_some_and(|p| p.payload_id == fb.payload_id)
+                && st.parked.len() < MAX_PARKED
+            {
+                st.parked.push(fb);
+                return Ok(Outcome::Parked);
+            }
+            st.clear();
+            return Err(Reject::UnknownPayload {
+                payload: fb.payload_id,
+                got: fb.index,
+            });
+        };
+        if fb.index < seq.next_index {
+            return Ok(Outcome::Duplicate);
+        }
+        if seq.finished {
+            return Err(Reject::AfterLast(fb.index));
+        }
+        if fb.index > seq.next_index {
+            let expected = seq.next_index;
+            st.clear();
+            return Err(Reject::Gap {
+                expected,
+                got: fb.index,
+            });
+        }
+        if fb.metadata.block_number != seq.number {
+            return Err(Reject::BadNumber {
+                expected: seq.number,
+                got: fb.metadata.block_number,
+            });
+        }
+    }
+    apply(st, fb).await.inspect_err(|_| st.clear())?;
+    Ok(Outcome::Applied)
+}
+
+/// Starts the sequence of a new payload on the head: the block's header from `base`, the
+/// top-of-block system calls applied.
+async fn start_sequence(st: &mut OverlayState, fb: &Flashblock) -> Result<(), Reject> {
+    let base = fb.base.as_ref().ok_or(Reject::MissingBase)?;
+    let reader = &st.args.chain;
+    let head = reader.head();
+    let spec = reader.spec.clone();
+    let attrs = BlockAttributes {
+        timestamp: base.timestamp.to(),
+        fee_recipient: base.fee_recipient,
+        prev_randao: base.prev_randao,
+        withdrawals: fb.diff.withdrawals.clone(),
+        parent_beacon_block_root: Some(base.parent_beacon_block_root),
+        gas_limit: base.gas_limit.to(),
+        extra_data: base.extra_data.clone(),
+    };
+    let header = next_header(&spec, &head.header, &attrs);
+    if header.base_fee_per_gas.map(alloy_primitives::U256::from) != Some(base.base_fee_per_gas) {
+        return Err(Reject::BadBase(format!(
+            "base fee {} does not follow the parent (expected {:?})",
+            base.base_fee_per_gas, header.base_fee_per_gas
+        )));
+    }
+    if header.timestamp <= head.header.timestamp {
+        return Err(Reject::BadBase("timestamp not after the parent's".into()));
+    }
+    let withdrawals = spec
+        .is_shanghai_active_at_timestamp(attrs.timestamp)
+        .then(|| attrs.withdrawals.clone());
+    let provider = reader.head_state();
+    st.exec
+        .run(move |slot| {
+            *slot = None;
+            BlockBuilder::new(spec, provider, header, withdrawals).map(|b| *slot = Some(b))
+        })
+        .await
+        .map_err(Reject::Internal)?
+        .map_err(|e| Reject::BadBase(e.to_string()))?;
+    st.seq = Some(Sequence {
+        payload_id: fb.payload_id,
+        number: base.block_number.to(),
+        next_index: 0,
+        finished: false,
+        block: None,
+    });
+    Ok(())
+}
+
+/// Re-executes a flashblock's transactions and publishes the new pending block.
+async fn apply(st: &mut OverlayState, fb: Flashblock) -> Result<(), Reject> {
+    let started = Instant::now();
+    let seq = st
+        .seq
+        .as_mut()
+        .ok_or_else(|| Reject::Internal("no sequence".into()))?;
+    let prev = seq.block.clone();
+    let chain = st.args.chain.head_state().chain;
+    let fb = Arc::new(fb);
+    let job = fb.clone();
+    let result = st
+        .exec
+        .run(move |slot| match slot.as_mut() {
+            Some(builder) => execute(builder, &job, prev.as_deref(), chain),
+            None => Err(Reject::Internal(
+                "the block being preconfirmed was lost".into(),
+            )),
+        })
+        .await;
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // The thread died (a panic in execution): start a fresh one.
+            if let Ok(fresh) = ExecThread::spawn("overlay") {
+                st.exec = fresh;
+            }
+            Err(Reject::Internal(e))
+        }
+    };
+    let (block, first_new) = result?;
+    let block = Arc::new(block);
+    let seq = st
+        .seq
+        .as_mut()
+        .ok_or_else(|| Reject::Internal("no sequence".into()))?;
+    seq.block = Some(block.clone());
+    seq.next_index = fb.index + 1;
+    seq.finished = fb.is_last;
+    st.preconfirmed.insert(
+        seq.number,
+        block
+            .block
+            .body
+            .transactions
+            .iter()
+            .map(|t| *t.tx_hash())
+            .collect(),
+    );
+    metrics::histogram!(m::OVERLAY_APPLY_SECONDS).record(started.elapsed().as_secs_f64());
+    if let Some(sealed) = fb.metadata.sealed_at_us {
+        metrics::histogram!(m::OVERLAY_SEAL_TO_APPLIED_SECONDS)
+            .record(now_us().saturating_sub(sealed) as f64 / 1e6);
+    }
+    metrics::gauge!(m::OVERLAY_PENDING_NUMBER).set(seq.number as f64);
+    metrics::gauge!(m::OVERLAY_PENDING_INDEX).set(fb.index as f64);
+    debug!(target: "overlay", number = seq.number, index = fb.index, txs = block.block.body.transactions.len() - first_new, "flashblock applied");
+    st.args.view.publish(PendingUpdate {
+        block,
+        first_new,
+        flashblock: fb,
+    });
+    Ok(())
+}
+
+/// Decodes, recovers and executes a flashblock's transactions; assembles the pending block.
+fn execute(
+    builder: &mut BlockBuilder,
+    fb: &Flashblock,
+    prev: Option<&PendingBlock>,
+    chain: Arc<dyn preconf_core::state::ChainData>,
+) -> Result<(PendingBlock, usize), Reject> {
+    let first_new = builder.transactions().len();
+    for (i, raw) in fb.diff.transactions.iter().enumerate() {
+        let index = first_new + i;
+        let invalid = |reason: String| Reject::InvalidTransaction { index, reason };
+        let mut buf = raw.as_ref();
+        let tx = Transaction::decode_2718(&mut buf).map_err(|e| invalid(e.to_string()))?;
+        if !buf.is_empty() {
+            return Err(invalid("trailing bytes".into()));
+        }
+        let sender = preconf_core::primitives::recover_sender(&tx)
+            .map_err(|_| invalid("signature does not recover".into()))?;
+        match builder.execute(alloy_consensus::transaction::Recovered::new_unchecked(
+            tx, sender,
+        )) {
+            TxOutcome::Included { .. } => {}
+            TxOutcome::DoesNotFit => return Err(invalid("exceeds the block's gas".into())),
+            TxOutcome::Invalid(reason) => return Err(invalid(reason)),
+        }
+    }
+    let (snapshot, code) = builder.pending_state();
+    let mut header = builder.header().clone();
+    header.gas_used = builder.gas_used();
+    let receipts = builder.receipts().to_vec();
+    header.logs_bloom = receipts.iter().fold(Bloom::ZERO, |mut b, r| {
+        b.accrue_bloom(&r.bloom());
+        b
+    });
+    let transactions = builder.transactions().to_vec();
+    let mut tx_index = prev.map(|p| p.tx_index.clone()).unwrap_or_default();
+    for (i, tx) in transactions.iter().enumerate().skip(first_new) {
+        tx_index.insert(*tx.tx_hash(), i);
+    }
+    let withdrawals = prev
+        .and_then(|p| p.block.body.withdrawals.clone())
+        .unwrap_or_else(|| fb.diff.withdrawals.clone().into());
+    let block = SealedBlock::new(
+        header,
+        Body {
+            transactions,
+            ommers: Vec::new(),
+            withdrawals: Some(withdrawals),
+        },
+        builder.senders().to_vec(),
+    );
+    let state = SnapshotProvider {
+        snapshot,
+        chain,
+        extra_code: Arc::new(code),
+    };
+    Ok((
+        PendingBlock {
+            payload_id: fb.payload_id,
+            index: fb.index,
+            block,
+            receipts,
+            tx_index,
+            state,
+        },
+        first_new,
+    ))
+}
+
+/// A canonical block arrived: account for what was preconfirmed at its height, clear the pending
+/// state, and replay flashblocks parked for the block after it.
+async fn on_new_head(st: &mut OverlayState, block: Arc<SealedBlock>) {
+    let number = block.number();
+    if let Some(preconfirmed) = st.preconfirmed.remove(&number) {
+        let honored = preconfirmed
+            .iter()
+            .zip(&block.body.transactions)
+            .filter(|(p, tx)| *p == tx.tx_hash())
+            .count();
+        let reorged = preconfirmed.len() - honored;
+        metrics::counter!(m::OVERLAY_PRECONF_HONORED).increment(honored as u64);
+        if reorged > 0 {
+            metrics::counter!(m::OVERLAY_PRECONF_REORGED).increment(reorged as u64);
+            warn!(target: "overlay", number, honored, reorged, "block differs from what was preconfirmed");
+        }
+    }
+    st.preconfirmed.retain(|n, _| *n > number);
+    if st.seq.as_ref().is_some_and(|s| s.number <= number) {
+        st.clear();
+    }
+    let parked = std::mem::take(&mut st.parked);
+    let Some(first) = parked.first() else {
+        return;
+    };
+    if first.base.as_ref().map(|b| b.parent_hash) != Some(block.hash) {
+        if first.metadata.block_number > number + 1 {
+            st.parked = parked;
+        }
+        return;
+    }
+    for fb in parked {
+        if let Err(e) = accept(st, fb).await {
+            metrics::counter!(m::OVERLAY_REJECTED, "reason" => e.reason()).increment(1);
+            debug!(target: "overlay", error = %e, "parked flashblock rejected");
+            break;
+        }
+    }
+}
+
+/// Typed access to the overlay.
+#[derive(Debug, Clone)]
+pub struct OverlayHandle {
+    actor: Slot<OverlayMsg>,
+}
+
+impl OverlayHandle {
+    /// A handle over a supervised slot.
+    pub fn new(actor: Slot<OverlayMsg>) -> Self {
+        Self { actor }
+    }
+
+    /// Hands a flashblock (JSON text) to the overlay and waits for the verdict.
+    pub async fn submit(&self, text: FlashblockText) -> Result<(), String> {
+        self.actor
+            .call(
+                |r| OverlayMsg::Flashblock(text, Some(r)),
+                Duration::from_secs(5),
+            )
+            .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream::decompress;
+
+    #[test]
+    fn brotli_frames_are_bounded() {
+        assert!(decompress(b"not brotli at all").is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! The sealer actor: signs each flashblock the builder hands it with the sequencer's secp256k1
+//! key (the digest is in [`preconf_core::flashblock`]), stamps the seal time into the metadata and
+//! passes it to the broadcaster.
+
+use crate::{broadcaster::BroadcasterHandle, metrics as m, supervisor::Slot};
+use alloy_signer_local::PrivateKeySigner;
+use preconf_core::flashblock::Flashblock;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tracing::warn;
+
+/// Messages of the sealer.
+#[derive(Debug)]
+pub enum SealerMsg {
+    /// Sign and publish.
+    Seal(Box<Flashblock>),
+}
+
+/// Arguments of the sealer.
+#[derive(Debug, Clone)]
+pub struct SealerArgs {
+    /// Chain id (part of the signing domain).
+    pub chain_id: u64,
+    /// The sequencer's key.
+    pub key: PrivateKeySigner,
+    /// Where signed flashblocks go.
+    pub broadcaster: BroadcasterHandle,
+}
+
+/// The sealer actor.
+#[derive(Debug, Clone)]
+pub struct SealerActor;
+
+/// Microseconds since the Unix epoch.
+pub(crate) fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+impl Actor for SealerActor {
+    type Msg = SealerMsg;
+    type State = SealerArgs;
+    type Arguments = SealerArgs;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<SealerMsg>,
+        args: SealerArgs,
+    ) -> Result<SealerArgs, ActorProcessingErr> {
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<SealerMsg>,
+        msg: SealerMsg,
+        st: &mut SealerArgs,
+    ) -> Result<(), ActorProcessingErr> {
+        let SealerMsg::Seal(mut fb) = msg;
+        let started = Instant::now();
+        fb.metadata.sealed_at_us = Some(now_us());
+        if let Err(e) = fb.sign(st.chain_id, &st.key) {
+            metrics::counter!(m::SEALER_FAILURES).increment(1);
+            warn!(target: "sealer", error = %e, "signing failed: flashblock dropped");
+            return Ok(());
+        }
+        metrics::histogram!(m::SEALER_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::counter!(m::SEALER_SIGNED).increment(1);
+        if let Err(e) = st.broadcaster.publish(*fb) {
+            warn!(target: "sealer", error = %e, "broadcaster unavailable: flashblock not sent");
+        }
+        Ok(())
+    }
+}
+
+/// Typed access to the sealer.
+#[derive(Debug, Clone)]
+pub struct SealerHandle {
+    actor: Slot<SealerMsg>,
+}
+
+impl SealerHandle {
+    /// A handle over a supervised slot.
+    pub fn new(actor: Slot<SealerMsg>) -> Self {
+        Self { actor }
+    }
+
+    /// Signs and publishes a flashblock.
+    pub fn seal(&self, fb: Flashblock) -> Result<(), String> {
+        self.actor.cast(SealerMsg::Seal(Box::new(fb)))
+    }
+}

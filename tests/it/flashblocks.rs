@@ -1,0 +1,407 @@
+//! Flashblocks end to end, with real processes on loopback: the stream's wire format, a
+//! sequencer process feeding a separate rpc process, and how an rpc node treats forged,
+//! duplicated, reordered and gapped flashblocks.
+
+use crate::support::{Proc, Ws, free_port, wait_for};
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_network::TxSignerSync;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256, hex};
+use alloy_rpc_types_engine::PayloadId;
+use alloy_signer_local::PrivateKeySigner;
+use preconf_core::{
+    devnet::{DEVNET_CHAIN_ID, dev_signer},
+    flashblock::{Flashblock, FlashblockBase, FlashblockDiff, FlashblockMetadata},
+};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn transfer(from: u32, nonce: u64, to: Address, value: u64) -> (B256, Bytes) {
+    let mut tx = TxEip1559 {
+        chain_id: DEVNET_CHAIN_ID,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 20_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value: U256::from(value),
+        ..Default::default()
+    };
+    let sig = dev_signer(from).sign_transaction_sync(&mut tx).unwrap();
+    let env: TxEnvelope = tx.into_signed(sig).into();
+    (*env.tx_hash(), env.encoded_2718().into())
+}
+
+fn hex_u64(v: &Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+fn is_hex(v: &Value, bytes: usize) -> bool {
+    v.as_str().is_some_and(|s| {
+        s.starts_with("0x") && s.len() == 2 + 2 * bytes && hex::decode(&s[2..]).is_ok()
+    })
+}
+
+fn is_quantity(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        s.starts_with("0x") && s.len() > 2 && u128::from_str_radix(&s[2..], 16).is_ok()
+    })
+}
+
+/// A plain WebSocket client reads the sequencer's stream; every field is as WIRE.md §1 says,
+/// every signature recovers to the sequencer, and sequences are contiguous and closed by
+/// `is_last`.
+#[test]
+fn stream_matches_the_wire_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("devnet.json");
+    let p = Proc::start(&[
+        "devnet",
+        "--block-time",
+        "1s",
+        "--flashblocks.interval-ms",
+        "100",
+        "--datadir",
+        dir.path().to_str().unwrap(),
+        "--config-out",
+        out.to_str().unwrap(),
+    ]);
+    let info: Value = wait_for(Duration::from_secs(10), || {
+        serde_json::from_str(&std::fs::read_to_string(&out).ok()?).ok()
+    })
+    .expect("--config-out written");
+    let sequencer: Address = serde_json::from_value(info["sequencerAddress"].clone()).unwrap();
+    let (hash, raw) = transfer(3, 0, Address::repeat_byte(7), 1);
+    let mut ws = Ws::connect(p.flashblocks.unwrap());
+    let mut sent = false;
+
+    let mut seen_tx = false;
+    let mut closed_blocks = 0;
+    let mut current: Option<(String, u64, u64)> = None; // payload id, block number, next index
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while closed_blocks < 2 && Instant::now() < deadline {
+        let v = ws.recv();
+        if !sent {
+            // Connected and streaming: now the transaction must show up in a later frame.
+            assert!(p.call("eth_sendRawTransaction", json!([raw]))["result"].is_string());
+            sent = true;
+        }
+        // Every field, with its JSON type.
+        assert!(is_hex(&v["payload_id"], 8), "payload_id: {v}");
+        assert!(v["index"].is_u64(), "index: {v}");
+        assert!(v["metadata"]["block_number"].is_u64(), "metadata: {v}");
+        assert!(is_hex(&v["signature"], 65), "signature: {v}");
+        assert!(v["is_last"].is_boolean());
+        assert!(v["diff"]["transactions"].is_array());
+        assert!(v["diff"]["withdrawals"].is_array());
+        let index = v["index"].as_u64().unwrap();
+        let number = v["metadata"]["block_number"].as_u64().unwrap();
+        let payload = v["payload_id"].as_str().unwrap().to_string();
+        if index == 0 {
+            let b = &v["base"];
+            for key in ["parent_beacon_block_root", "parent_hash", "prev_randao"] {
+                assert!(is_hex(&b[key], 32), "{key}: {b}");
+            }
+            assert!(is_hex(&b["fee_recipient"], 20));
+            for key in ["block_number", "gas_limit", "timestamp", "base_fee_per_gas"] {
+                assert!(is_quantity(&b[key]), "{key}: {b}");
+            }
+            assert_eq!(hex_u64(&b["block_number"]), number);
+            assert!(b["extra_data"].as_str().unwrap().starts_with("0x"));
+            assert!(b["prev_proposer_pubkey"].is_null());
+            if let Some((_, prev_number, _)) = &current {
+                assert_eq!(number, prev_number + 1, "blocks follow each other");
+            }
+            current = Some((payload.clone(), number, 1));
+        } else {
+            assert!(v["base"].is_null(), "base only on index 0: {v}");
+            // (A client that joined mid-block checks order from the next index 0.)
+            if let Some((id, n, next)) = current.as_mut() {
+                assert_eq!(&payload, id);
+                assert_eq!(number, *n);
+                assert_eq!(index, *next, "indices are contiguous");
+                *next += 1;
+            }
+        }
+        let fb: Flashblock = serde_json::from_value(v.clone()).unwrap();
+        fb.verify(DEVNET_CHAIN_ID, sequencer)
+            .expect("signed by the sequencer");
+        for tx in &fb.diff.transactions {
+            if alloy_primitives::keccak256(tx) == hash {
+                seen_tx = true;
+            }
+        }
+        if fb.is_last && current.is_some() {
+            closed_blocks += 1;
+        }
+    }
+    assert_eq!(closed_blocks, 2, "two complete sequences within 20 s");
+    assert!(seen_tx, "the transaction went out in a flashblock");
+}
+
+/// A sequencer process and a separate rpc process: a transaction sent to the rpc node is
+/// forwarded, preconfirmed (receipt, balance) before its block, and then in the block at the
+/// same position.
+#[test]
+fn rpc_node_serves_preconfirmations_from_a_sequencer_process() {
+    let seq_dir = tempfile::tempdir().unwrap();
+    let rpc_dir = tempfile::tempdir().unwrap();
+    let key = PrivateKeySigner::random();
+    let key_file = seq_dir.path().join("flashblocks.key");
+    std::fs::write(&key_file, format!("0x{}", hex::encode(key.to_bytes()))).unwrap();
+    let jwt = rpc_dir.path().join("jwt.hex");
+    std::fs::write(&jwt, hex::encode(B256::random())).unwrap();
+    let (seq_http, seq_ws, rpc_engine) = (free_port(), free_port(), free_port());
+
+    let rpc = Proc::start(&[
+        "node",
+        "--role",
+        "rpc",
+        "--datadir",
+        rpc_dir.path().to_str().unwrap(),
+        "--authrpc.port",
+        &rpc_engine.to_string(),
+        "--authrpc.jwtsecret",
+        jwt.to_str().unwrap(),
+        "--flashblocks-url",
+        &format!("ws://127.0.0.1:{seq_ws}"),
+        "--flashblocks.sequencer-address",
+        &key.address().to_string(),
+        "--sequencer.http",
+        &format!("http://127.0.0.1:{seq_http}"),
+    ]);
+    let seq = Proc::start(&[
+        "devnet",
+        "--block-time",
+        "2s",
+        "--datadir",
+        seq_dir.path().to_str().unwrap(),
+        "--http.port",
+        &seq_http.to_string(),
+        "--flashblocks.port",
+        &seq_ws.to_string(),
+        "--flashblocks.signing-key",
+        key_file.to_str().unwrap(),
+        "--devnet.engine-peer",
+        &format!("http://127.0.0.1:{rpc_engine}"),
+        "--devnet.engine-peer-jwtsecret",
+        jwt.to_str().unwrap(),
+    ]);
+    // The rpc node follows the devnet's blocks.
+    let synced = wait_for(Duration::from_secs(20), || {
+        (hex_u64(&rpc.call("eth_blockNumber", json!([]))["result"]) >= 2).then_some(())
+    });
+    assert!(synced.is_some(), "rpc node did not follow the devnet");
+
+    // Send right after a block so the block is still ~2 s away.
+    let start = hex_u64(&rpc.call("eth_blockNumber", json!([]))["result"]);
+    wait_for(Duration::from_secs(10), || {
+        (hex_u64(&rpc.call("eth_blockNumber", json!([]))["result"]) > start).then_some(())
+    })
+    .expect("a new block");
+    let recipient = Address::repeat_byte(0x99);
+    let (hash, raw) = transfer(4, 0, recipient, 777);
+    let sent = Instant::now();
+    let r = rpc.call("eth_sendRawTransaction", json!([raw]));
+    assert_eq!(r["result"], json!(hash), "{r}");
+    let pending = wait_for(Duration::from_secs(5), || {
+        let r = rpc.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
+        (!r.is_null()).then_some(r)
+    })
+    .expect("preconfirmed receipt at the rpc node");
+    let preconfirmed_after = sent.elapsed();
+    let head = hex_u64(&rpc.call("eth_blockNumber", json!([]))["result"]);
+    let pending_number = hex_u64(&pending["blockNumber"]);
+    assert!(
+        pending_number > head,
+        "receipt for block {pending_number} seen while the head is {head} (after {preconfirmed_after:?})"
+    );
+    assert_eq!(pending["status"], "0x1");
+    assert_eq!(
+        rpc.call("eth_getBalance", json!([recipient, "pending"]))["result"],
+        "0x309"
+    );
+    assert_eq!(
+        rpc.call("eth_getBalance", json!([recipient, "latest"]))["result"],
+        "0x0"
+    );
+    let block = rpc.call("eth_getBlockByNumber", json!(["pending", false]))["result"].clone();
+    assert!(
+        block["transactions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(hash))
+    );
+
+    // eth_sendRawTransactionSync returns the preconfirmed receipt.
+    let (hash2, raw2) = transfer(4, 1, recipient, 1);
+    let r = rpc.call("eth_sendRawTransactionSync", json!([raw2, 5000]));
+    assert_eq!(r["result"]["transactionHash"], json!(hash2), "{r}");
+
+    // The block then holds exactly what was preconfirmed, at the same position.
+    let fin = wait_for(Duration::from_secs(10), || {
+        let r = rpc.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
+        let b = rpc.call("eth_getBlockByHash", json!([r["blockHash"], false]));
+        (!b["result"].is_null()).then_some(r)
+    })
+    .expect("the transaction in a canonical block");
+    assert_eq!(hex_u64(&fin["blockNumber"]), pending_number);
+    assert_eq!(fin["transactionIndex"], pending["transactionIndex"]);
+    assert_eq!(
+        rpc.call("eth_getBalance", json!([recipient, "latest"]))["result"],
+        "0x30a"
+    );
+    let honored = wait_for(Duration::from_secs(5), || {
+        let n = rpc.metric("preconf_overlay_preconfirmations_honored_total");
+        (n >= 2.0).then_some(n)
+    });
+    assert!(honored.is_some(), "honored preconfirmations counted");
+    assert_eq!(
+        rpc.metric("preconf_overlay_preconfirmations_reorged_total"),
+        0.0
+    );
+    drop(seq);
+}
+
+/// Flashblocks pushed with `preconf_newPartialBlock` to an rpc node (no sequencer anywhere):
+/// forged ones are refused before any work, duplicates ignored, gaps and unknown payloads clear
+/// the pending state, and a fresh index 0 starts again.
+#[test]
+fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = PrivateKeySigner::random();
+    let p = Proc::start(&[
+        "node",
+        "--role",
+        "rpc",
+        "--datadir",
+        dir.path().to_str().unwrap(),
+        "--flashblocks.sequencer-address",
+        &key.address().to_string(),
+    ]);
+    let genesis = p.call("eth_getBlockByNumber", json!(["latest", false]))["result"].clone();
+    let base_fee = hex_u64(&p.call("eth_gasPrice", json!([]))["result"]) - 1_000_000_000;
+    let base = FlashblockBase {
+        parent_beacon_block_root: B256::repeat_byte(1),
+        parent_hash: serde_json::from_value(genesis["hash"].clone()).unwrap(),
+        fee_recipient: Address::ZERO,
+        prev_randao: B256::repeat_byte(2),
+        block_number: U64::from(1),
+        gas_limit: U64::from(hex_u64(&genesis["gasLimit"])),
+        timestamp: U64::from(hex_u64(&genesis["timestamp"]) + 2),
+        extra_data: Bytes::new(),
+        base_fee_per_gas: U256::from(base_fee),
+        prev_proposer_pubkey: None,
+    };
+    let make = |id: u8,
+                index: u64,
+                base: Option<FlashblockBase>,
+                txs: Vec<Bytes>,
+                signer: &PrivateKeySigner| {
+        let mut fb = Flashblock {
+            payload_id: PayloadId::new([id; 8]),
+            index,
+            base,
+            diff: FlashblockDiff {
+                transactions: txs,
+                withdrawals: Vec::new(),
+            },
+            metadata: FlashblockMetadata {
+                block_number: 1,
+                sealed_at_us: None,
+            },
+            signature: Bytes::new(),
+            is_last: false,
+        };
+        fb.sign(DEVNET_CHAIN_ID, signer).unwrap();
+        serde_json::to_value(fb).unwrap()
+    };
+    let push = |fb: &Value| p.call("preconf_newPartialBlock", json!([fb]));
+    let recipient = Address::repeat_byte(0x55);
+    let balance = || p.call("eth_getBalance", json!([recipient, "pending"]))["result"].clone();
+    let (a, tx_a) = transfer(5, 0, recipient, 1);
+    let (b, tx_b) = transfer(5, 1, recipient, 2);
+
+    // Forged: refused with -32602, counted, no state.
+    let forged = make(
+        1,
+        0,
+        Some(base.clone()),
+        vec![tx_a.clone()],
+        &PrivateKeySigner::random(),
+    );
+    let r = push(&forged);
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected the sequencer")
+    );
+    assert_eq!(
+        p.metric("preconf_overlay_signature_failures_total{reason=\"wrong_signer\"}"),
+        1.0
+    );
+    assert_eq!(balance(), "0x0");
+    // A tampered body no longer matches its signature.
+    let mut tampered = make(1, 0, Some(base.clone()), vec![tx_a.clone()], &key);
+    tampered["diff"]["transactions"] = json!([tx_b.clone()]);
+    assert_eq!(push(&tampered)["error"]["code"], -32602);
+    // Not a flashblock at all.
+    assert_eq!(push(&json!({"index": 0}))["error"]["code"], -32602);
+
+    // Index 0 without base.
+    assert_eq!(
+        push(&make(1, 0, None, vec![], &key))["error"]["code"],
+        -32602
+    );
+    // Reordered: index 1 before its index 0 is refused.
+    let one = make(1, 1, None, vec![tx_b.clone()], &key);
+    assert_eq!(push(&one)["error"]["code"], -32602);
+
+    // In order: index 0 then 1; duplicates of either change nothing.
+    let zero = make(1, 0, Some(base.clone()), vec![tx_a.clone()], &key);
+    assert_eq!(push(&zero)["result"], true, "{}", push(&zero));
+    assert_eq!(balance(), "0x1");
+    assert_eq!(push(&zero)["result"], true);
+    assert_eq!(push(&one)["result"], true);
+    assert_eq!(push(&one)["result"], true);
+    assert_eq!(balance(), "0x3");
+    let pending = p.call("eth_getBlockByNumber", json!(["pending", false]))["result"].clone();
+    assert_eq!(pending["transactions"], json!([a, b]));
+    assert_eq!(hex_u64(&pending["number"]), 1);
+    let receipt = p.call("eth_getTransactionReceipt", json!([b]))["result"].clone();
+    assert_eq!(receipt["transactionIndex"], "0x1");
+    assert!(p.metric("preconf_overlay_flashblocks_total{outcome=\"duplicate\"}") >= 2.0);
+
+    // A gap clears the pending state until the next index 0.
+    let three = make(1, 3, None, vec![], &key);
+    assert_eq!(push(&three)["error"]["code"], -32602);
+    assert_eq!(
+        p.metric("preconf_overlay_rejected_total{reason=\"gap\"}"),
+        1.0
+    );
+    assert_eq!(balance(), "0x0");
+    assert!(p.call("eth_getTransactionReceipt", json!([a]))["result"].is_null());
+    let after_gap = make(1, 2, None, vec![], &key);
+    assert_eq!(push(&after_gap)["error"]["code"], -32602);
+
+    // A new sequence starts cleanly.
+    let fresh = make(2, 0, Some(base), vec![tx_a, tx_b], &key);
+    assert_eq!(push(&fresh)["result"], true);
+    assert_eq!(balance(), "0x3");
+    assert_eq!(
+        p.call(
+            "eth_getTransactionCount",
+            json!([dev_signer(5).address(), "pending"])
+        )["result"],
+        "0x2"
+    );
+    assert_eq!(
+        p.call(
+            "eth_getTransactionCount",
+            json!([dev_signer(5).address(), "latest"])
+        )["result"],
+        "0x0"
+    );
+}
