@@ -8,7 +8,10 @@
 //! the tiny `eth_blockNumber` and `eth_getBlockTransactionCountByNumber` every millisecond and
 //! fetches the block's transaction hashes only when one of them changes, so the measurement costs
 //! the node little. Canonical blocks are read too, so inclusion throughput is measured in the
-//! same run. Progress goes to stderr each second; the summary is JSON on stdout.
+//! same run. With `--sync` each transaction is sent with `eth_sendRawTransactionSync` (EIP-7966)
+//! instead, and the latency is the call's duration: the node reports the receipt itself, so no
+//! polling perturbs the measurement (for nodes that implement the method). Progress goes to
+//! stderr each second; the summary is JSON on stdout.
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
@@ -40,6 +43,7 @@ pub(crate) struct BenchConfig {
     pub(crate) senders: usize,
     pub(crate) keys: Vec<PrivateKeySigner>,
     pub(crate) wait: Duration,
+    pub(crate) sync: bool,
 }
 
 /// Latency percentiles in milliseconds.
@@ -57,6 +61,7 @@ struct Percentiles {
 struct Summary {
     rpc: String,
     tag: String,
+    mode: &'static str,
     rate: u64,
     duration_s: f64,
     senders: usize,
@@ -264,6 +269,7 @@ async fn watch(c: Client, tag: String, shared: Arc<Shared>, stop: Arc<tokio::syn
         let mut seen = shared.seen.lock().unwrap_or_else(|e| e.into_inner());
         for h in hashes {
             if seen_in_tag.insert(h)
+                && !seen.contains_key(&h)
                 && let Some(s) = sent.get(&h)
             {
                 seen.insert(h, t.duration_since(*s).as_secs_f64() * 1000.0);
@@ -391,9 +397,27 @@ pub(crate) async fn run(cfg: BenchConfig) -> eyre::Result<()> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(hash, Instant::now());
+        let sync = cfg.sync;
         sends.spawn(async move {
             let t = Instant::now();
-            let r: Result<B256, _> = c.request("eth_sendRawTransaction", rpc_params![raw]).await;
+            let r: Result<B256, _> = if sync {
+                // EIP-7966: the call returns with the first receipt.
+                c.request::<serde_json::Value, _>(
+                    "eth_sendRawTransactionSync",
+                    rpc_params![raw, 10_000],
+                )
+                .await
+                .map(|_| {
+                    shared
+                        .seen
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(hash, t.elapsed().as_secs_f64() * 1000.0);
+                    hash
+                })
+            } else {
+                c.request("eth_sendRawTransaction", rpc_params![raw]).await
+            };
             shared
                 .acks
                 .lock()
@@ -457,6 +481,7 @@ pub(crate) async fn run(cfg: BenchConfig) -> eyre::Result<()> {
     let summary = Summary {
         rpc: cfg.rpc.clone(),
         tag: cfg.tag.clone(),
+        mode: if cfg.sync { "sync" } else { "poll" },
         rate: cfg.rate,
         duration_s: cfg.duration.as_secs_f64(),
         senders: keys.len(),

@@ -58,6 +58,10 @@ pub(crate) struct BenchArgs {
     /// How long to wait after sending for the last transactions to show up.
     #[arg(long, env = "PRECONF_BENCH_WAIT", default_value = "10s", value_parser = parse_duration)]
     pub(crate) wait: Duration,
+    /// Send with eth_sendRawTransactionSync (EIP-7966) and time each call, instead of polling
+    /// blocks for the transactions.
+    #[arg(long, env = "PRECONF_BENCH_SYNC")]
+    pub(crate) sync: bool,
 }
 
 /// Flags shared by every command that opens a database.

@@ -150,6 +150,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                 senders: args.senders,
                 keys,
                 wait: args.wait,
+                sync: args.sync,
             }))
         }
     }
