@@ -371,12 +371,13 @@ fn toml_to_args(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
         };
         match v {
             toml::Value::Table(t) => toml_to_args(&key, t, out),
-            toml::Value::Boolean(b) => {
-                out.push(format!("--{key}={b}"));
-            }
+            // Switches take no value: `true` sets them, `false` leaves them off.
+            toml::Value::Boolean(true) => out.push(format!("--{key}")),
+            toml::Value::Boolean(false) => {}
             toml::Value::String(s) => out.push(format!("--{key}={s}")),
             toml::Value::Integer(i) => out.push(format!("--{key}={i}")),
             toml::Value::Float(f) => out.push(format!("--{key}={f}")),
+            toml::Value::Array(a) if a.is_empty() => {}
             toml::Value::Array(a) => {
                 let items: Vec<String> = a
                     .iter()
