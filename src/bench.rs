@@ -196,6 +196,18 @@ struct Shared {
     acks: Mutex<Vec<f64>>,
 }
 
+impl Shared {
+    /// Send → first-seen latencies so far, in milliseconds.
+    fn latencies(&self) -> Vec<f64> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .copied()
+            .collect()
+    }
+}
+
 /// Watches the `tag` block and canonical blocks, recording when each hash is first seen.
 async fn watch(c: Client, tag: String, shared: Arc<Shared>, stop: Arc<tokio::sync::Notify>) {
     let mut last = (u64::MAX, u64::MAX);
@@ -362,13 +374,7 @@ pub(crate) async fn run(cfg: BenchConfig) -> eyre::Result<()> {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let seen: Vec<f64> = shared
-                    .seen
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .values()
-                    .copied()
-                    .collect();
+                let seen = shared.latencies();
                 let p = percentiles(seen.clone());
                 eprintln!(
                     "sent {} (errors {}), seen {}, p50 {:.1} ms, p99 {:.1} ms",
@@ -454,13 +460,7 @@ pub(crate) async fn run(cfg: BenchConfig) -> eyre::Result<()> {
     let _ = watcher.await;
     progress.abort();
 
-    let seen: Vec<f64> = shared
-        .seen
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .copied()
-        .collect();
+    let seen = shared.latencies();
     let included = shared
         .included
         .lock()

@@ -10,7 +10,7 @@
 //! it may use the whole gas limit. The block is assembled from exactly the transactions the
 //! flashblocks carried.
 
-use super::BuiltPayload;
+use super::{BuiltPayload, MAX_CANDIDATES};
 use crate::{exec_thread::ExecThread, mempool::MempoolHandle, metrics as m, sealer::SealerHandle};
 use alloy_consensus::Transaction as _;
 use alloy_eips::{
@@ -34,8 +34,6 @@ use std::{
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-/// How many candidate transactions one slice considers.
-const MAX_CANDIDATES: usize = 10_000;
 /// The smallest transaction's gas.
 const MIN_TX_GAS: u64 = 21_000;
 
@@ -54,24 +52,26 @@ pub(crate) struct FlashJob {
     pub(crate) stop: watch::Receiver<bool>,
 }
 
-/// What the job has put in the block so far (kept on the async side).
+/// What a block has been given so far (kept on the async side between slices).
 #[derive(Default)]
-struct Included {
+pub(super) struct Included {
     hashes: HashSet<B256>,
-    sidecars: Vec<Arc<BlobTransactionSidecarVariant>>,
+    pub(super) sidecars: Vec<Arc<BlobTransactionSidecarVariant>>,
 }
 
 /// One slice's result.
-struct Slice {
-    included: Included,
+pub(super) struct Slice {
+    pub(super) included: Included,
     txs: Vec<Bytes>,
-    invalid: Vec<B256>,
+    pub(super) invalid: Vec<B256>,
     gas_used: u64,
     gas_left: u64,
 }
 
-/// Executes candidates until the cumulative gas reaches `budget`.
-fn slice(
+/// Executes candidates in order until the cumulative gas reaches `budget`: a sender whose next
+/// transaction does not fit or is invalid is skipped for the rest of the slice (keeping nonce
+/// order). A whole block built at `getPayload` is one slice with the block's gas limit.
+pub(super) fn slice(
     builder: &mut BlockBuilder,
     mut included: Included,
     candidates: Vec<Arc<PooledTx>>,

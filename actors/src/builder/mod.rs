@@ -17,7 +17,7 @@ use alloy_primitives::{B256, keccak256};
 use alloy_rpc_types_engine::PayloadId;
 use preconf_core::{
     chainspec::EthereumHardforks as _,
-    execution::{BlockAttributes, BlockBuilder, ExecutedBlock, TxOutcome, next_header},
+    execution::{BlockAttributes, BlockBuilder, ExecutedBlock, next_header},
     txpool::PooledTx,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -29,7 +29,7 @@ use std::{
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-/// How many candidate transactions a build considers.
+/// How many candidate transactions a build (or a flashblock slice) considers.
 const MAX_CANDIDATES: usize = 10_000;
 /// How many payload jobs are remembered.
 const MAX_JOBS: usize = 64;
@@ -362,37 +362,16 @@ fn build(
         .then(|| attrs.withdrawals.clone());
     let mut builder =
         BlockBuilder::new(spec, provider, header, withdrawals).map_err(|e| e.to_string())?;
-    let mut sidecars = Vec::new();
-    let mut invalid = Vec::new();
-    let mut skipped = std::collections::HashSet::new();
-    for tx in candidates {
-        if skipped.contains(&tx.sender()) {
-            continue;
-        }
-        match builder.execute(tx.tx.clone()) {
-            TxOutcome::Included { .. } => {
-                if let Some(s) = &tx.sidecar {
-                    sidecars.push(s.clone());
-                }
-            }
-            TxOutcome::DoesNotFit => {
-                skipped.insert(tx.sender());
-            }
-            TxOutcome::Invalid(reason) => {
-                warn!(target: "builder", hash = %tx.hash, %reason, "dropping invalid transaction");
-                skipped.insert(tx.sender());
-                invalid.push(tx.hash);
-            }
-        }
-        if builder.gas_left() < 21_000 {
-            break;
-        }
-    }
-    if !invalid.is_empty() {
-        mempool.remove(invalid);
+    let gas_limit = builder.header().gas_limit;
+    let done = flash::slice(&mut builder, Default::default(), candidates, gas_limit);
+    if !done.invalid.is_empty() {
+        mempool.remove(done.invalid);
     }
     let executed = builder.finish().map_err(|e| e.to_string())?;
-    Ok(BuiltPayload { executed, sidecars })
+    Ok(BuiltPayload {
+        executed,
+        sidecars: done.included.sidecars,
+    })
 }
 
 /// Typed access to the builder actor.

@@ -21,6 +21,24 @@ fn msg(v: &impl Serialize) -> Option<SubscriptionMessage> {
         .map(SubscriptionMessage::from)
 }
 
+/// The logs of these receipts that match the filter, as subscription messages.
+fn matching_logs(
+    receipts: impl IntoIterator<Item = alloy_rpc_types_eth::TransactionReceipt>,
+    filter: &Filter,
+) -> Vec<SubscriptionMessage> {
+    receipts
+        .into_iter()
+        .flat_map(|r| {
+            r.inner
+                .logs()
+                .iter()
+                .filter(|l| filter.matches(&l.inner))
+                .filter_map(msg)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Sends what `items` makes of each event until the subscriber leaves or falls behind by more
 /// than the send timeout. Missed events (a lagging receiver) are skipped, not buffered.
 async fn forward<T: Clone>(
@@ -88,17 +106,11 @@ async fn subscribe(
             let spec = api.chain.reader.spec.clone();
             forward(sink, api.pending.subscribe(), |u| {
                 let b = &u.block;
-                (u.first_new..b.receipts.len())
-                    .filter_map(|i| convert::rpc_receipt(&spec, &b.block, &b.receipts, i))
-                    .flat_map(|r| {
-                        r.inner
-                            .logs()
-                            .iter()
-                            .filter(|l| filter.matches(&l.inner))
-                            .filter_map(msg)
-                            .collect::<Vec<_>>()
-                    })
-                    .collect()
+                matching_logs(
+                    (u.first_new..b.receipts.len())
+                        .filter_map(|i| convert::rpc_receipt(&spec, &b.block, &b.receipts, i)),
+                    &filter,
+                )
             })
             .await;
             return Ok(());
@@ -133,17 +145,7 @@ async fn subscribe(
             let sink = pending.accept().await?;
             let spec = api.chain.reader.spec.clone();
             forward(sink, api.chain.reader.subscribe(), |h| {
-                convert::rpc_receipts(&spec, &h.block, &h.receipts)
-                    .iter()
-                    .flat_map(|r| {
-                        r.inner
-                            .logs()
-                            .iter()
-                            .filter(|l| filter.matches(&l.inner))
-                            .filter_map(msg)
-                            .collect::<Vec<_>>()
-                    })
-                    .collect()
+                matching_logs(convert::rpc_receipts(&spec, &h.block, &h.receipts), &filter)
             })
             .await;
         }
