@@ -9,7 +9,7 @@ use alloy_primitives::{Address, B256, Bytes};
 use preconf_core::{
     chainspec::ChainSpec,
     execution::{ExecutedBlock, execute_block},
-    primitives::{Header, Receipt, SealedBlock},
+    primitives::{Header, Receipt, SealedBlock, SenderCache},
     state::{ChainData, SnapshotProvider, StateError, StateProvider, StateSnapshot},
     storage::{StorageError, Store},
 };
@@ -24,6 +24,8 @@ use tracing::{debug, info, warn};
 
 /// How many recent canonical states stay in memory (for reads at recent blocks and proofs).
 const RECENT_STATES: u64 = 128;
+/// How many recovered senders are remembered (a few blocks' worth at high load; ~10 MB).
+const SENDER_CACHE: usize = 1 << 17;
 
 /// A header with its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,8 @@ pub struct ChainReader {
     pub spec: Arc<ChainSpec>,
     /// The database.
     pub store: Store,
+    /// Senders recovered so far (by the RPC, the overlay and block import), shared.
+    pub senders: SenderCache,
     view: Arc<RwLock<ChainView>>,
     events: broadcast::Sender<NewHead>,
 }
@@ -117,6 +121,7 @@ impl ChainReader {
         Ok(Self {
             spec,
             store,
+            senders: SenderCache::new(SENDER_CACHE),
             view: Arc::new(RwLock::new(view)),
             events,
         })
@@ -129,6 +134,11 @@ impl ChainReader {
     /// The head header.
     pub fn head(&self) -> SealedHeader {
         self.view().head.clone()
+    }
+
+    /// The head block's hash.
+    pub fn head_hash(&self) -> B256 {
+        self.view().head.hash
     }
 
     /// The safe block hash.
@@ -197,11 +207,17 @@ impl ChainReader {
         Ok(self.store.canonical_hash(number)?.as_ref() == Some(hash))
     }
 
-    /// A stored block by hash, with the sender of each transaction recovered.
+    /// A stored block by hash with its senders (as recorded at import; recovered again only for a
+    /// block stored without them).
     pub fn block(&self, hash: &B256) -> Result<Option<SealedBlock>, StorageError> {
         let (Some(header), Some(body)) = (self.store.header(hash)?, self.store.body(hash)?) else {
             return Ok(None);
         };
+        if let Some(senders) = self.store.senders(hash)?
+            && senders.len() == body.transactions.len()
+        {
+            return Ok(Some(SealedBlock::new(header, body, senders)));
+        }
         let block = preconf_core::primitives::Block { header, body };
         SealedBlock::recover(block)
             .map(Some)
@@ -612,13 +628,17 @@ impl ChainHandle {
 
     /// The account state of an address at the head (for the mempool).
     pub fn head_account(&self, address: &Address) -> preconf_core::txpool::SenderState {
-        let v = self.reader.view();
-        v.head_state
-            .account(address)
-            .map(|a| preconf_core::txpool::SenderState {
-                nonce: a.nonce,
-                balance: a.balance,
-            })
-            .unwrap_or_default()
+        sender_state(&self.reader.view().head_state, address)
     }
+}
+
+/// An account's nonce and balance in a state (for the mempool).
+pub fn sender_state(state: &StateSnapshot, address: &Address) -> preconf_core::txpool::SenderState {
+    state
+        .account(address)
+        .map(|a| preconf_core::txpool::SenderState {
+            nonce: a.nonce,
+            balance: a.balance,
+        })
+        .unwrap_or_default()
 }

@@ -155,7 +155,8 @@ impl EngineApi {
                 Some(expected_hash),
             ));
         }
-        let sealed = match SealedBlock::recover(block) {
+        let senders = &self.chain.reader.senders;
+        let sealed = match SealedBlock::recover_with(block, |tx| senders.recover(tx)) {
             Ok(b) => b,
             Err(e) => return invalid(format!("invalid transaction signature: {e}")),
         };

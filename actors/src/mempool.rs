@@ -1,11 +1,22 @@
 //! The mempool actor: owns the [`TxPool`], validates incoming transactions against the head
 //! state, hands the builder the best transactions, and prunes and re-validates on every new head.
 
-use crate::{chain::ChainHandle, metrics as m, supervisor::Slot};
-use alloy_primitives::B256;
-use preconf_core::txpool::{PoolConfig, PoolError, PooledTx, TxPool};
+use crate::{
+    chain::{ChainHandle, sender_state},
+    metrics as m,
+    supervisor::Slot,
+};
+use alloy_primitives::{Address, B256};
+use preconf_core::{
+    state::StateSnapshot,
+    txpool::{PoolConfig, PoolError, PooledTx, TxPool},
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
 use tokio::sync::broadcast;
 use tracing::debug;
 
@@ -17,8 +28,13 @@ pub type PoolContent = (Vec<Arc<PooledTx>>, Vec<Arc<PooledTx>>);
 pub enum MempoolMsg {
     /// Validate and add a transaction; replies with its hash or the reason it was refused.
     Add(Box<PooledTx>, RpcReplyPort<Result<B256, PoolError>>),
-    /// The best executable transactions, in block order, at most `n`.
-    Best(usize, RpcReplyPort<Vec<Arc<PooledTx>>>),
+    /// The best executable transactions, in block order, at most `n`; senders in the map start
+    /// at the nonce it gives.
+    Best(
+        usize,
+        HashMap<Address, u64>,
+        RpcReplyPort<Vec<Arc<PooledTx>>>,
+    ),
     /// Remove transactions (included elsewhere).
     Remove(Vec<B256>),
     /// A new head: prune and re-validate.
@@ -44,6 +60,32 @@ pub struct MempoolArgs {
     pub config: PoolConfig,
     /// Where hashes of newly pending transactions are announced.
     pub announce: broadcast::Sender<B256>,
+    /// The preconfirmed state new transactions are checked against (the head's when none).
+    pub preconf: PreconfState,
+}
+
+/// The newest preconfirmed state, so a transaction may spend what a preconfirmation gave it (a
+/// balance received in a flashblock is spendable at once, not only after the block). Written by
+/// the overlay (rpc role) or by the sequencer's flashblock job (a sequencer without the rpc
+/// role); used only while it builds on the current head, and shared (cheap to clone).
+#[derive(Debug, Clone, Default)]
+pub struct PreconfState(Arc<RwLock<Option<(B256, StateSnapshot)>>>);
+
+impl PreconfState {
+    /// Records the state after the latest flashblock of the block on `parent`.
+    pub fn set(&self, parent: B256, state: StateSnapshot) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some((parent, state));
+    }
+
+    /// The preconfirmed state if it builds on `head`.
+    pub fn on(&self, head: &B256) -> Option<StateSnapshot> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|(parent, _)| parent == head)
+            .map(|(_, state)| state.clone())
+    }
 }
 
 /// State of the mempool actor.
@@ -52,10 +94,24 @@ pub struct MempoolState {
     pool: TxPool,
     args: MempoolArgs,
     forwarder: tokio::task::JoinHandle<()>,
+    sizes_published: Option<Instant>,
 }
 
+/// How often the size gauges are refreshed while transactions stream in (counting walks the
+/// whole pool, so it is not done for every transaction).
+const SIZES_EVERY: Duration = Duration::from_millis(250);
+
 impl MempoolState {
-    fn publish_sizes(&self) {
+    /// Refreshes the size gauges: always when `now`, otherwise at most every [`SIZES_EVERY`].
+    fn publish_sizes(&mut self, now: bool) {
+        if !now
+            && self
+                .sizes_published
+                .is_some_and(|t| t.elapsed() < SIZES_EVERY)
+        {
+            return;
+        }
+        self.sizes_published = Some(Instant::now());
         let (pending, queued) = self.pool.counts();
         metrics::gauge!(m::MEMPOOL_SIZE, "state" => "pending").set(pending as f64);
         metrics::gauge!(m::MEMPOOL_SIZE, "state" => "queued").set(queued as f64);
@@ -93,6 +149,7 @@ impl Actor for MempoolActor {
             pool,
             args,
             forwarder,
+            sizes_published: None,
         })
     }
 
@@ -113,7 +170,11 @@ impl Actor for MempoolActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             MempoolMsg::Add(tx, reply) => {
-                let account = st.args.chain.head_account(&tx.sender());
+                let head = st.args.chain.reader.head_hash();
+                let account = match st.args.preconf.on(&head) {
+                    Some(state) => sender_state(&state, &tx.sender()),
+                    None => st.args.chain.head_account(&tx.sender()),
+                };
                 let result = st.pool.add(*tx, account);
                 match &result {
                     Ok(added) => {
@@ -132,14 +193,14 @@ impl Actor for MempoolActor {
                     }
                 }
                 let _ = reply.send(result.map(|a| a.hash));
-                st.publish_sizes();
+                st.publish_sizes(false);
             }
-            MempoolMsg::Best(n, reply) => {
-                let _ = reply.send(st.pool.best().take(n).collect());
+            MempoolMsg::Best(n, after, reply) => {
+                let _ = reply.send(st.pool.best_after(&after).take(n).collect());
             }
             MempoolMsg::Remove(hashes) => {
                 st.pool.remove(&hashes);
-                st.publish_sizes();
+                st.publish_sizes(false);
             }
             MempoolMsg::NewHead => {
                 let reader = st.args.chain.reader.clone();
@@ -152,7 +213,7 @@ impl Actor for MempoolActor {
                     metrics::counter!(m::MEMPOOL_DROPPED).increment(dropped.len() as u64);
                     debug!(target: "mempool", dropped = dropped.len(), number = head.number, "pruned on new head");
                 }
-                st.publish_sizes();
+                st.publish_sizes(true);
             }
             MempoolMsg::Content(reply) => {
                 let _ = reply.send(st.pool.content());
@@ -191,7 +252,19 @@ impl MempoolHandle {
 
     /// The best `n` executable transactions.
     pub async fn best(&self, n: usize) -> Result<Vec<Arc<PooledTx>>, String> {
-        self.actor.call(|r| MempoolMsg::Best(n, r), TIMEOUT).await
+        self.best_after(n, HashMap::new()).await
+    }
+
+    /// The best `n` executable transactions, each sender in `after` starting at that nonce
+    /// (see [`TxPool::best_after`]).
+    pub async fn best_after(
+        &self,
+        n: usize,
+        after: HashMap<Address, u64>,
+    ) -> Result<Vec<Arc<PooledTx>>, String> {
+        self.actor
+            .call(|r| MempoolMsg::Best(n, after, r), TIMEOUT)
+            .await
     }
 
     /// Removes transactions.

@@ -8,7 +8,7 @@ use crate::{
     chain::{ChainActor, ChainHandle, ChainReader},
     devnet::{ProducerActor, ProducerArgs},
     engine::{self, EngineApi},
-    mempool::{MempoolActor, MempoolArgs, MempoolHandle},
+    mempool::{MempoolActor, MempoolArgs, MempoolHandle, PreconfState},
     metrics,
     overlay::{OverlayActor, OverlayArgs, OverlayHandle, PendingView},
     rpc::{self, DevAccounts, EthApi},
@@ -230,6 +230,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let (announce, _) = broadcast::channel(4096);
     let (local_stream, _) = broadcast::channel(1024);
     let pending = PendingView::default();
+    let preconf = PreconfState::default();
 
     let mut children = vec![
         ChildSpec::new(
@@ -249,6 +250,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
                     chain: chain.clone(),
                     config: config.pool.clone(),
                     announce: announce.clone(),
+                    preconf: preconf.clone(),
                 };
                 move || a.clone()
             },
@@ -265,6 +267,8 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
                         interval: s.interval,
                         slot: s.slot,
                         sealer: SealerHandle::new(sealer_slot.clone()),
+                        // With an overlay in the process, the overlay publishes it.
+                        preconf: config.overlay.is_none().then(|| preconf.clone()),
                     }),
                 };
                 move || a.clone()
@@ -311,6 +315,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             view: pending.clone(),
             urls: o.urls.clone(),
             local: config.sequencer.is_some().then(|| local_stream.clone()),
+            preconf: preconf.clone(),
         };
         children.push(ChildSpec::new(
             "overlay",

@@ -27,6 +27,9 @@ use std::{path::Path, sync::Arc};
 const HEADERS: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("headers");
 const BODIES: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("bodies");
 const RECEIPTS: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("receipts");
+/// The recovered senders of a block's transactions (20 bytes each, in block order), so reading a
+/// block never repeats the signature recovery.
+const SENDERS: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("senders");
 const CANONICAL: TableDefinition<'_, u64, &[u8; 32]> = TableDefinition::new("canonical");
 const TX_LOOKUP: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("tx_lookup");
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
@@ -157,6 +160,7 @@ impl Store {
             txn.open_table(HEADERS)?;
             txn.open_table(BODIES)?;
             txn.open_table(RECEIPTS)?;
+            txn.open_table(SENDERS)?;
             txn.open_table(CANONICAL)?;
             txn.open_table(TX_LOOKUP)?;
             txn.open_table(META)?;
@@ -262,6 +266,8 @@ impl Store {
             buf.clear();
             receipts.to_vec().encode(&mut buf);
             txn.open_table(RECEIPTS)?.insert(&hash, buf.as_slice())?;
+            let senders: Vec<u8> = block.senders.iter().flat_map(|a| a.0).collect();
+            txn.open_table(SENDERS)?.insert(&hash, senders.as_slice())?;
             txn.open_table(CANONICAL)?.insert(number, &hash)?;
             let mut lookup = txn.open_table(TX_LOOKUP)?;
             for (i, tx) in block.body.transactions.iter().enumerate() {
@@ -389,6 +395,23 @@ impl Store {
         t.get(&hash.0)?
             .map(|v| Body::decode(&mut v.value()).map_err(|e| corrupt("bodies", e)))
             .transpose()
+    }
+
+    /// The senders of a block's transactions, as recovered when it was imported (`None` for a
+    /// block stored without them).
+    pub fn senders(&self, hash: &B256) -> Result<Option<Vec<Address>>, StorageError> {
+        let txn = self.read()?;
+        let t = txn.open_table(SENDERS)?;
+        let Some(v) = t.get(&hash.0)? else {
+            return Ok(None);
+        };
+        let bytes = v.value();
+        if bytes.len() % 20 != 0 {
+            return Err(corrupt("senders", "length is not a multiple of 20"));
+        }
+        Ok(Some(
+            bytes.chunks_exact(20).map(Address::from_slice).collect(),
+        ))
     }
 
     /// A block's receipts by block hash.

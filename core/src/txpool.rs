@@ -264,7 +264,8 @@ impl TxPool {
         Some(s.state.nonce + s.pending_len() as u64)
     }
 
-    /// Checks a transaction and adds it. `state` is the sender's account at the head.
+    /// Checks a transaction and adds it. `state` is the sender's account at the head, or in the
+    /// preconfirmed state on top of it.
     pub fn add(&mut self, tx: PooledTx, state: SenderState) -> Result<Added, PoolError> {
         self.validate(&tx, state)?;
         let sender = tx.sender();
@@ -479,11 +480,20 @@ impl TxPool {
     /// Pending transactions, best first: highest effective tip, each sender's in nonce order.
     /// Transactions whose fee cap is below the base fee are skipped.
     pub fn best(&self) -> BestTransactions {
+        self.best_after(&HashMap::new())
+    }
+
+    /// Like [`best`](Self::best), but each sender in `next` starts at that nonce: a block being
+    /// built names where its senders stand, so transactions it already holds (and which stay in
+    /// the pool until the block is imported) are not offered again.
+    pub fn best_after(&self, next: &HashMap<Address, u64>) -> BestTransactions {
         let mut heap = BinaryHeap::new();
         let mut queues = HashMap::new();
         for (addr, s) in &self.senders {
             let mut q = Vec::new();
-            let mut n = s.state.nonce;
+            let mut n = next
+                .get(addr)
+                .map_or(s.state.nonce, |&n| n.max(s.state.nonce));
             while let Some(tx) = s.txs.get(&n) {
                 q.push(tx.clone());
                 n += 1;
@@ -725,6 +735,25 @@ mod tests {
         let dropped = pool.on_new_head(10, |_| rich(1));
         assert_eq!(dropped.len(), 1);
         assert_eq!(pool.counts(), (1, 0));
+    }
+
+    #[test]
+    fn best_after_skips_what_a_block_already_holds() {
+        let mut pool = TxPool::new(PoolConfig::default(), 1, 10, 30_000_000);
+        for nonce in 0..4 {
+            pool.add(tx(0, nonce, 10), rich(0)).unwrap();
+        }
+        pool.add(tx(1, 0, 5), rich(0)).unwrap();
+        let nonces = |best: BestTransactions| -> Vec<(Address, u64)> {
+            best.map(|t| (t.sender(), t.nonce())).collect()
+        };
+        let (a, b) = (dev_signer(0).address(), dev_signer(1).address());
+        assert_eq!(nonces(pool.best()).len(), 5);
+        let after = HashMap::from([(a, 2), (b, 1)]);
+        assert_eq!(nonces(pool.best_after(&after)), vec![(a, 2), (a, 3)]);
+        // A nonce below the sender's state changes nothing.
+        let after = HashMap::from([(a, 0)]);
+        assert_eq!(nonces(pool.best_after(&after)).len(), 5);
     }
 
     #[test]

@@ -17,6 +17,10 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 fn transfer(from: u32, nonce: u64, to: Address, value: u64) -> (B256, Bytes) {
+    signed_transfer(&dev_signer(from), nonce, to, value)
+}
+
+fn signed_transfer(key: &PrivateKeySigner, nonce: u64, to: Address, value: u64) -> (B256, Bytes) {
     let mut tx = TxEip1559 {
         chain_id: DEVNET_CHAIN_ID,
         nonce,
@@ -27,7 +31,7 @@ fn transfer(from: u32, nonce: u64, to: Address, value: u64) -> (B256, Bytes) {
         value: U256::from(value),
         ..Default::default()
     };
-    let sig = dev_signer(from).sign_transaction_sync(&mut tx).unwrap();
+    let sig = key.sign_transaction_sync(&mut tx).unwrap();
     let env: TxEnvelope = tx.into_signed(sig).into();
     (*env.tx_hash(), env.encoded_2718().into())
 }
@@ -238,6 +242,23 @@ fn rpc_node_serves_preconfirmations_from_a_sequencer_process() {
     let r = rpc.call("eth_sendRawTransactionSync", json!([raw2, 5000]));
     assert_eq!(r["result"]["transactionHash"], json!(hash2), "{r}");
 
+    // A balance received in a preconfirmation is spendable at once: a fresh account funded by a
+    // preconfirmed transfer sends its own transaction before the funding is in a block (both
+    // the rpc node's pool and the sequencer's, which it forwards to, admit it).
+    let fresh = PrivateKeySigner::random();
+    let (_, fund) = transfer(4, 2, fresh.address(), 1_000_000_000_000_000_000);
+    let r = rpc.call("eth_sendRawTransactionSync", json!([fund, 5000]));
+    assert_eq!(r["result"]["status"], "0x1", "{r}");
+    assert_eq!(
+        rpc.call("eth_getBalance", json!([fresh.address(), "latest"]))["result"],
+        "0x0",
+        "the funding should still be only preconfirmed"
+    );
+    let (spend_hash, spend) = signed_transfer(&fresh, 0, recipient, 5);
+    let r = rpc.call("eth_sendRawTransactionSync", json!([spend, 5000]));
+    assert_eq!(r["result"]["transactionHash"], json!(spend_hash), "{r}");
+    assert_eq!(r["result"]["status"], "0x1", "{r}");
+
     // The block then holds exactly what was preconfirmed, at the same position.
     let fin = wait_for(Duration::from_secs(10), || {
         let r = rpc.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
@@ -247,13 +268,17 @@ fn rpc_node_serves_preconfirmations_from_a_sequencer_process() {
     .expect("the transaction in a canonical block");
     assert_eq!(hex_u64(&fin["blockNumber"]), pending_number);
     assert_eq!(fin["transactionIndex"], pending["transactionIndex"]);
-    assert_eq!(
-        rpc.call("eth_getBalance", json!([recipient, "latest"]))["result"],
-        "0x30a"
+    let spent = wait_for(Duration::from_secs(10), || {
+        let r = rpc.call("eth_getBalance", json!([recipient, "latest"]))["result"].clone();
+        (r == "0x30f").then_some(())
+    });
+    assert!(
+        spent.is_some(),
+        "both transfers to the recipient in canonical blocks"
     );
     let honored = wait_for(Duration::from_secs(5), || {
         let n = rpc.metric("preconf_overlay_preconfirmations_honored_total");
-        (n >= 2.0).then_some(n)
+        (n >= 4.0).then_some(n)
     });
     assert!(honored.is_some(), "honored preconfirmations counted");
     assert_eq!(

@@ -11,12 +11,17 @@
 //! flashblocks carried.
 
 use super::{BuiltPayload, MAX_CANDIDATES};
-use crate::{exec_thread::ExecThread, mempool::MempoolHandle, metrics as m, sealer::SealerHandle};
+use crate::{
+    exec_thread::ExecThread,
+    mempool::{MempoolHandle, PreconfState},
+    metrics as m,
+    sealer::SealerHandle,
+};
 use alloy_consensus::Transaction as _;
 use alloy_eips::{
     eip2718::Encodable2718, eip4895::Withdrawal, eip7594::BlobTransactionSidecarVariant,
 };
-use alloy_primitives::{B256, Bytes, U64, U256};
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_rpc_types_engine::PayloadId;
 use preconf_core::{
     chainspec::ChainSpec,
@@ -27,7 +32,7 @@ use preconf_core::{
     txpool::PooledTx,
 };
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -49,6 +54,7 @@ pub(crate) struct FlashJob {
     pub(crate) withdrawals: Option<Vec<Withdrawal>>,
     pub(crate) mempool: MempoolHandle,
     pub(crate) sealer: SealerHandle,
+    pub(crate) preconf: Option<PreconfState>,
     pub(crate) stop: watch::Receiver<bool>,
 }
 
@@ -56,6 +62,8 @@ pub(crate) struct FlashJob {
 #[derive(Default)]
 pub(super) struct Included {
     hashes: HashSet<B256>,
+    /// Each sender's next nonce after the block's transactions so far.
+    pub(super) next_nonces: HashMap<Address, u64>,
     pub(super) sidecars: Vec<Arc<BlobTransactionSidecarVariant>>,
 }
 
@@ -96,6 +104,7 @@ pub(super) fn slice(
         match builder.execute(tx.tx.clone()) {
             TxOutcome::Included { .. } => {
                 included.hashes.insert(tx.hash);
+                included.next_nonces.insert(tx.sender(), tx.tx.nonce() + 1);
                 txs.push(Bytes::from(tx.tx.inner().encoded_2718()));
                 if let Some(s) = &tx.sidecar {
                     included.sidecars.push(s.clone());
@@ -175,18 +184,29 @@ impl FlashJob {
             } else {
                 (gas_limit / self.ticks * (tick + 1)).min(gas_limit)
             };
-            let candidates = self.mempool.best(MAX_CANDIDATES).await.unwrap_or_else(|e| {
-                warn!(target: "builder", error = %e, "mempool unavailable: empty flashblock");
-                Vec::new()
-            });
+            let candidates = self
+                .mempool
+                .best_after(MAX_CANDIDATES, included.next_nonces.clone())
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(target: "builder", error = %e, "mempool unavailable: empty flashblock");
+                    Vec::new()
+                });
             let gas_before = gas_used;
-            let done = exec
+            let publish = self.preconf.is_some();
+            let (done, state) = exec
                 .run(move |slot| {
-                    slot.as_mut()
-                        .map(|b| slice(b, included, candidates, budget))
+                    slot.as_mut().map(|b| {
+                        let done = slice(b, included, candidates, budget);
+                        let state = (publish && !done.txs.is_empty()).then(|| b.pending_state().0);
+                        (done, state)
+                    })
                 })
                 .await?
                 .ok_or("the block being built was lost")?;
+            if let (Some(preconf), Some(state)) = (&self.preconf, state) {
+                preconf.set(self.header.parent_hash, state);
+            }
             included = done.included;
             gas_used = done.gas_used;
             if !done.invalid.is_empty() {

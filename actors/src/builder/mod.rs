@@ -9,7 +9,10 @@
 mod flash;
 
 use crate::{
-    chain::ChainHandle, mempool::MempoolHandle, metrics as m, sealer::SealerHandle,
+    chain::ChainHandle,
+    mempool::{MempoolHandle, PreconfState},
+    metrics as m,
+    sealer::SealerHandle,
     supervisor::Slot,
 };
 use alloy_eips::eip7594::BlobTransactionSidecarVariant;
@@ -99,6 +102,9 @@ pub struct FlashblockConfig {
     pub slot: Duration,
     /// Where slices go to be signed.
     pub sealer: SealerHandle,
+    /// Where the block's state after each slice is published for the mempool (a sequencer
+    /// without an overlay of its own).
+    pub preconf: Option<PreconfState>,
 }
 
 /// The builder actor.
@@ -335,6 +341,7 @@ fn start_flash_job(
         withdrawals,
         mempool: args.mempool.clone(),
         sealer: cfg.sealer.clone(),
+        preconf: cfg.preconf.clone(),
         stop: stop_rx,
     };
     let me = me.clone();

@@ -21,8 +21,8 @@ mod stream;
 pub use pending::{PendingBlock, PendingUpdate, PendingView};
 
 use crate::{
-    broadcaster::FlashblockText, chain::ChainReader, exec_thread::ExecThread, metrics as m,
-    sealer::now_us, supervisor::Slot,
+    broadcaster::FlashblockText, chain::ChainReader, exec_thread::ExecThread,
+    mempool::PreconfState, metrics as m, sealer::now_us, supervisor::Slot,
 };
 use alloy_consensus::TxReceipt;
 use alloy_eips::eip2718::Decodable2718;
@@ -32,7 +32,7 @@ use preconf_core::{
     chainspec::EthereumHardforks as _,
     execution::{BlockAttributes, BlockBuilder, TxOutcome, next_header},
     flashblock::{Flashblock, SignatureError},
-    primitives::{Body, SealedBlock, Transaction},
+    primitives::{Body, SealedBlock, SenderCache, Transaction},
     state::SnapshotProvider,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -69,6 +69,8 @@ pub struct OverlayArgs {
     pub urls: Vec<String>,
     /// A sequencer in the same process.
     pub local: Option<broadcast::Sender<FlashblockText>>,
+    /// Where the mempool reads the preconfirmed state.
+    pub preconf: PreconfState,
 }
 
 /// Why a flashblock was not applied.
@@ -407,12 +409,13 @@ async fn apply(st: &mut OverlayState, fb: Flashblock) -> Result<(), Reject> {
         .ok_or_else(|| Reject::Internal("no sequence".into()))?;
     let prev = seq.block.clone();
     let chain = st.args.chain.head_state().chain;
+    let senders = st.args.chain.senders.clone();
     let fb = Arc::new(fb);
     let job = fb.clone();
     let result = st
         .exec
         .run(move |slot| match slot.as_mut() {
-            Some(builder) => execute(builder, &job, prev.as_deref(), chain),
+            Some(builder) => execute(builder, &job, prev.as_deref(), chain, &senders),
             None => Err(Reject::Internal(
                 "the block being preconfirmed was lost".into(),
             )),
@@ -455,6 +458,9 @@ async fn apply(st: &mut OverlayState, fb: Flashblock) -> Result<(), Reject> {
     metrics::gauge!(m::OVERLAY_PENDING_NUMBER).set(seq.number as f64);
     metrics::gauge!(m::OVERLAY_PENDING_INDEX).set(fb.index as f64);
     debug!(target: "overlay", number = seq.number, index = fb.index, txs = block.block.body.transactions.len() - first_new, "flashblock applied");
+    st.args
+        .preconf
+        .set(block.block.header.parent_hash, block.state.snapshot.clone());
     st.args.view.publish(PendingUpdate {
         block,
         first_new,
@@ -463,12 +469,15 @@ async fn apply(st: &mut OverlayState, fb: Flashblock) -> Result<(), Reject> {
     Ok(())
 }
 
-/// Decodes, recovers and executes a flashblock's transactions; assembles the pending block.
+/// Decodes, recovers (a sender this node already recovered, for example of a transaction it
+/// received over RPC, comes from the cache) and executes a flashblock's transactions; assembles
+/// the pending block.
 fn execute(
     builder: &mut BlockBuilder,
     fb: &Flashblock,
     prev: Option<&PendingBlock>,
     chain: Arc<dyn preconf_core::state::ChainData>,
+    senders: &SenderCache,
 ) -> Result<(PendingBlock, usize), Reject> {
     let first_new = builder.transactions().len();
     for (i, raw) in fb.diff.transactions.iter().enumerate() {
@@ -479,7 +488,8 @@ fn execute(
         if !buf.is_empty() {
             return Err(invalid("trailing bytes".into()));
         }
-        let sender = preconf_core::primitives::recover_sender(&tx)
+        let sender = senders
+            .recover(&tx)
             .map_err(|_| invalid("signature does not recover".into()))?;
         match builder.execute(alloy_consensus::transaction::Recovered::new_unchecked(
             tx, sender,
@@ -505,7 +515,7 @@ fn execute(
     let withdrawals = prev
         .and_then(|p| p.block.body.withdrawals.clone())
         .unwrap_or_else(|| fb.diff.withdrawals.clone().into());
-    let block = SealedBlock::new(
+    let block = Arc::new(SealedBlock::new(
         header,
         Body {
             transactions,
@@ -513,7 +523,7 @@ fn execute(
             withdrawals: Some(withdrawals),
         },
         builder.senders().to_vec(),
-    );
+    ));
     let state = SnapshotProvider {
         snapshot,
         chain,

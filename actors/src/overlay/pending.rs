@@ -24,7 +24,7 @@ pub struct PendingBlock {
     pub index: u64,
     /// The block so far. Its header carries the block's fields and the gas used so far; roots are
     /// not computed (they are only known once the block is complete), so its hash is provisional.
-    pub block: SealedBlock,
+    pub block: Arc<SealedBlock>,
     /// Receipts of the transactions so far.
     pub receipts: Vec<Receipt>,
     /// Position of each transaction by hash.

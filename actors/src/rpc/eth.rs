@@ -153,14 +153,14 @@ impl EthApi {
         Ok((header, state))
     }
 
-    fn block_for(&self, id: BlockId) -> RpcResult<Option<SealedBlock>> {
+    fn block_for(&self, id: BlockId) -> RpcResult<Option<Arc<SealedBlock>>> {
         if let BlockId::Number(tag) = id
             && let Some(p) = self.pending_for(tag)
         {
             return Ok(Some(p.block.clone()));
         }
         match self.header_for(id)? {
-            Some(h) => Ok(self.chain.reader.block(&h.hash)?),
+            Some(h) => Ok(self.chain.reader.block(&h.hash)?.map(Arc::new)),
             None => Ok(None),
         }
     }
@@ -230,7 +230,11 @@ impl EthApi {
         sidecar: Option<Arc<alloy_eips::eip7594::BlobTransactionSidecarVariant>>,
         raw: Option<&[u8]>,
     ) -> RpcResult<(B256, Address, u64)> {
-        let sender = preconf_core::primitives::recover_sender(&tx)
+        let sender = self
+            .chain
+            .reader
+            .senders
+            .recover(&tx)
             .map_err(|_| RpcErr::Server("invalid sender: signature does not recover".into()))?;
         let hash = *tx.tx_hash();
         let nonce = tx.nonce();
