@@ -137,6 +137,8 @@ pub struct BlockBuilder {
     transactions: Vec<Transaction>,
     senders: Vec<Address>,
     parent_state: StateSnapshot,
+    /// The state returned by the last [`pending_state`](Self::pending_state).
+    pending: Option<StateSnapshot>,
     fees: U256,
     blob_gas_used: u64,
     max_blob_gas: u64,
@@ -244,6 +246,7 @@ impl BlockBuilder {
             .unwrap_or(0);
         Ok(Self {
             parent_state: provider.snapshot.clone(),
+            pending: None,
             spec,
             executor,
             header,
@@ -316,14 +319,28 @@ impl BlockBuilder {
 
     /// The state after the transactions executed so far (before the post-block changes), and
     /// the code they created. No root is computed: this is the preconfirmed state that reads use.
+    ///
+    /// Incremental: after the first call, only the accounts touched since the previous call are
+    /// applied (with their whole change in the block) on top of the previous result, so a
+    /// flashblock costs what it touched, not what the block has touched so far.
     pub fn pending_state(&mut self) -> (StateSnapshot, HashMap<B256, Bytes>) {
         let db = self.executor.evm_mut().db_mut();
+        let touched: Vec<Address> = db
+            .transition_state
+            .as_ref()
+            .map(|t| t.transitions.keys().copied().collect())
+            .unwrap_or_default();
         db.merge_transitions(BundleRetention::PlainState);
-        let diff = StateDiff::from_bundle(&db.bundle_state);
-        (
-            self.parent_state.apply(&diff),
-            diff.contracts.into_iter().collect(),
-        )
+        let (base, diff) = match &self.pending {
+            Some(prev) => (
+                prev,
+                StateDiff::from_bundle_accounts(&db.bundle_state, &touched),
+            ),
+            None => (&self.parent_state, StateDiff::from_bundle(&db.bundle_state)),
+        };
+        let snapshot = base.apply(&diff);
+        self.pending = Some(snapshot.clone());
+        (snapshot, diff.contracts.into_iter().collect())
     }
 
     /// Applies the post-block changes (withdrawals, EIP-7002/7251 requests) and assembles the
@@ -560,4 +577,105 @@ pub fn execute_block(
     }
     debug_assert_eq!(executed.block.hash, block.hash);
     Ok(ExecutedBlock { block, ..executed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        devnet::{dev_signer, devnet_genesis},
+        state::{ChainData, StateError},
+    };
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_primitives::TxKind;
+    use alloy_signer::SignerSync;
+
+    #[derive(Debug)]
+    struct Code(HashMap<B256, Bytes>);
+
+    impl ChainData for Code {
+        fn code(&self, hash: &B256) -> Result<Option<Bytes>, StateError> {
+            Ok(self.0.get(hash).cloned())
+        }
+        fn block_hash(&self, _: u64) -> Result<B256, StateError> {
+            Ok(B256::ZERO)
+        }
+    }
+
+    fn transfer(spec: &ChainSpec, from: u32, nonce: u64, to: Address) -> Recovered<Transaction> {
+        let key = dev_signer(from);
+        let tx = TxEip1559 {
+            chain_id: spec.chain_id(),
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 10_000_000_000,
+            max_priority_fee_per_gas: 1,
+            to: TxKind::Call(to),
+            value: U256::from(1000 + nonce),
+            ..Default::default()
+        };
+        let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+        let env: TxEnvelope = tx.into_signed(sig).into();
+        Recovered::new_unchecked(env, key.address())
+    }
+
+    /// The pending state built flashblock by flashblock equals the one built in one go.
+    #[test]
+    fn incremental_pending_state_matches_a_single_pass() {
+        let spec = Arc::new(ChainSpec::from_genesis(devnet_genesis(30_000_000)).unwrap());
+        let genesis = StateDiff::genesis(&spec);
+        let state = StateSnapshot::default().apply(&genesis);
+        let code: Arc<dyn ChainData> =
+            Arc::new(Code(genesis.contracts.clone().into_iter().collect()));
+        let attrs = BlockAttributes {
+            timestamp: spec.genesis_header().timestamp + 2,
+            fee_recipient: Address::repeat_byte(0xfe),
+            prev_randao: B256::ZERO,
+            withdrawals: Vec::new(),
+            parent_beacon_block_root: Some(B256::ZERO),
+            gas_limit: 30_000_000,
+            extra_data: Bytes::new(),
+        };
+        let builder = || {
+            let provider = SnapshotProvider {
+                snapshot: state.clone(),
+                chain: code.clone(),
+                extra_code: Default::default(),
+            };
+            let header = next_header(&spec, spec.genesis_header(), &attrs);
+            BlockBuilder::new(spec.clone(), provider, header, Some(Vec::new())).unwrap()
+        };
+        // Three "flashblocks": the same senders and recipients recur across them.
+        let slices = [
+            vec![transfer(&spec, 0, 0, Address::repeat_byte(1))],
+            vec![
+                transfer(&spec, 1, 0, Address::repeat_byte(1)),
+                transfer(&spec, 0, 1, Address::repeat_byte(2)),
+            ],
+            vec![transfer(&spec, 2, 0, dev_signer(0).address())],
+        ];
+        let mut stepwise = builder();
+        let mut roots = Vec::new();
+        for slice in &slices {
+            for tx in slice {
+                assert!(matches!(
+                    stepwise.execute(tx.clone()),
+                    TxOutcome::Included { .. }
+                ));
+            }
+            roots.push(stepwise.pending_state().0.root());
+        }
+        let mut once = builder();
+        for tx in slices.iter().flatten() {
+            assert!(matches!(
+                once.execute(tx.clone()),
+                TxOutcome::Included { .. }
+            ));
+        }
+        let single = once.pending_state().0;
+        assert_eq!(roots.last(), Some(&single.root()));
+        assert_ne!(roots[0], roots[1], "each slice changes the state");
+        let account = single.account(&Address::repeat_byte(1)).unwrap();
+        assert_eq!(account.balance, U256::from(2000));
+    }
 }

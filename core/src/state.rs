@@ -103,10 +103,50 @@ pub struct StateDiff {
 }
 
 impl StateDiff {
+    /// The genesis allocation as a diff on the empty state.
+    pub fn genesis(spec: &crate::chainspec::ChainSpec) -> Self {
+        let mut diff = Self::default();
+        for (address, acc) in &spec.genesis.alloc {
+            let code = acc.code.clone().filter(|c| !c.is_empty());
+            let code_hash = code.as_ref().map(keccak256).unwrap_or(KECCAK_EMPTY);
+            if let Some(code) = code {
+                diff.contracts.insert(code_hash, code);
+            }
+            diff.accounts.insert(
+                *address,
+                AccountChange {
+                    info: Some(AccountFields {
+                        nonce: acc.nonce.unwrap_or(0),
+                        balance: acc.balance,
+                        code_hash,
+                    }),
+                    storage_wiped: false,
+                    storage: acc
+                        .storage_slots()
+                        .map(|(k, v)| (U256::from_be_bytes(k.0), v))
+                        .collect(),
+                },
+            );
+        }
+        diff
+    }
+
     /// Extracts the changes revm recorded in a bundle.
     pub fn from_bundle(bundle: &BundleState) -> Self {
+        Self::from_bundle_accounts(bundle, bundle.state.keys())
+    }
+
+    /// Like [`from_bundle`](Self::from_bundle) for some of the bundle's accounts only (with
+    /// their whole change since the bundle began), and every contract it created.
+    pub fn from_bundle_accounts<'a>(
+        bundle: &BundleState,
+        accounts: impl IntoIterator<Item = &'a Address>,
+    ) -> Self {
         let mut diff = Self::default();
-        for (address, acc) in &bundle.state {
+        for address in accounts {
+            let Some(acc) = bundle.state.get(address) else {
+                continue;
+            };
             let wiped = acc.status.was_destroyed();
             let info_changed = acc.info != acc.original_info || wiped;
             let storage: BTreeMap<U256, U256> = acc

@@ -16,7 +16,6 @@ use crate::{
     primitives::{Body, Header, Receipt, SealedBlock},
     state::{AccountFields, AccountState, StateDiff, StateError, StateProvider, StateSnapshot},
 };
-use alloy_consensus::constants::KECCAK_EMPTY;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::{Decodable, Encodable};
 use redb::{
@@ -186,29 +185,7 @@ impl Store {
             }
             return Ok(false);
         }
-        let mut diff = StateDiff::default();
-        for (address, acc) in &spec.genesis.alloc {
-            let code = acc.code.clone().filter(|c| !c.is_empty());
-            let code_hash = code.as_ref().map(keccak256).unwrap_or(KECCAK_EMPTY);
-            if let Some(code) = code {
-                diff.contracts.insert(code_hash, code);
-            }
-            diff.accounts.insert(
-                *address,
-                crate::state::AccountChange {
-                    info: Some(AccountFields {
-                        nonce: acc.nonce.unwrap_or(0),
-                        balance: acc.balance,
-                        code_hash,
-                    }),
-                    storage_wiped: false,
-                    storage: acc
-                        .storage_slots()
-                        .map(|(k, v)| (U256::from_be_bytes(k.0), v))
-                        .collect(),
-                },
-            );
-        }
+        let diff = StateDiff::genesis(spec);
         let header = spec.genesis_header().clone();
         let body = Body {
             withdrawals: header.withdrawals_root.map(|_| Default::default()),

@@ -604,13 +604,3 @@ impl OverlayHandle {
             .await?
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::stream::decompress;
-
-    #[test]
-    fn brotli_frames_are_bounded() {
-        assert!(decompress(b"not brotli at all").is_err());
-    }
-}

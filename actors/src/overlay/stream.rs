@@ -1,20 +1,31 @@
 //! Following a sequencer's flashblock stream (`--flashblocks-url ws://…`): text frames are JSON
-//! flashblocks, binary frames brotli-compressed JSON. A stream silent for [`READ_TIMEOUT`]
-//! (the client pings every [`PING_EVERY`], so a live server always answers something) is
+//! flashblocks, binary frames brotli-compressed JSON. A stream silent for 10 s ([`TIMING`];
+//! the client pings every 3 s, so a live server always answers something) is
 //! considered dead and reconnected with exponential backoff.
 
 use super::OverlayMsg;
 use crate::{broadcaster::FlashblockText, metrics as m};
 use futures::{SinkExt, StreamExt};
 use ractor::ActorRef;
-use std::{io::Read, time::Duration};
+use std::io::Read;
+use tokio::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
-/// No frame at all for this long means the stream is dead.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the client pings.
-const PING_EVERY: Duration = Duration::from_secs(3);
+/// How a follower detects a dead stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    /// No frame at all (flashblock, pong, anything) for this long means the stream is dead.
+    pub(crate) read_timeout: Duration,
+    /// How often the client pings.
+    pub(crate) ping_every: Duration,
+}
+
+/// The follower's timing in a node.
+pub(crate) const TIMING: Timing = Timing {
+    read_timeout: Duration::from_secs(10),
+    ping_every: Duration::from_secs(3),
+};
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Largest decompressed flashblock accepted.
@@ -35,6 +46,18 @@ pub(crate) fn decompress(data: &[u8]) -> Result<String, String> {
 
 /// Reads the stream at `url` forever, handing every flashblock to the overlay.
 pub(crate) async fn follow(url: String, overlay: ActorRef<OverlayMsg>) {
+    follow_with(url, TIMING, move |text| {
+        overlay.cast(OverlayMsg::Flashblock(text, None)).is_ok()
+    })
+    .await
+}
+
+/// Reads the stream at `url` until `deliver` returns false (its receiver is gone).
+pub(crate) async fn follow_with(
+    url: String,
+    timing: Timing,
+    deliver: impl Fn(FlashblockText) -> bool,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let ws = match tokio_tungstenite::connect_async(url.as_str()).await {
@@ -50,32 +73,36 @@ pub(crate) async fn follow(url: String, overlay: ActorRef<OverlayMsg>) {
         info!(target: "overlay", %url, "following the flashblock stream");
         backoff = Duration::from_millis(100);
         let (mut sink, mut stream) = ws.split();
-        let mut ping = tokio::time::interval(PING_EVERY);
+        let mut ping = tokio::time::interval(timing.ping_every);
         ping.reset();
+        let mut deadline = Instant::now() + timing.read_timeout;
         let reason = loop {
             tokio::select! {
-                frame = tokio::time::timeout(READ_TIMEOUT, stream.next()) => match frame {
-                    Err(_) => break "silent",
-                    Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break "closed",
-                    Ok(Some(Err(_))) => break "error",
-                    Ok(Some(Ok(Message::Text(text)))) => {
-                        if overlay.cast(OverlayMsg::Flashblock(text, None)).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(Some(Ok(Message::Binary(data)))) => match decompress(&data) {
-                        Ok(text) => {
-                            if overlay.cast(OverlayMsg::Flashblock(FlashblockText::from(text), None)).is_err() {
+                frame = stream.next() => {
+                    deadline = Instant::now() + timing.read_timeout;
+                    match frame {
+                        None | Some(Ok(Message::Close(_))) => break "closed",
+                        Some(Err(_)) => break "error",
+                        Some(Ok(Message::Text(text))) => {
+                            if !deliver(text) {
                                 return;
                             }
                         }
-                        Err(e) => {
-                            metrics::counter!(m::OVERLAY_REJECTED, "reason" => "bad_frame").increment(1);
-                            warn!(target: "overlay", %url, error = %e, "dropping a binary frame");
-                        }
-                    },
-                    Ok(Some(Ok(_))) => {}
-                },
+                        Some(Ok(Message::Binary(data))) => match decompress(&data) {
+                            Ok(text) => {
+                                if !deliver(FlashblockText::from(text)) {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                metrics::counter!(m::OVERLAY_REJECTED, "reason" => "bad_frame").increment(1);
+                                warn!(target: "overlay", %url, error = %e, "dropping a binary frame");
+                            }
+                        },
+                        Some(Ok(_)) => {}
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => break "silent",
                 _ = ping.tick() => {
                     if sink.send(Message::Ping(Default::default())).await.is_err() {
                         break "error";
@@ -86,5 +113,65 @@ pub(crate) async fn follow(url: String, overlay: ActorRef<OverlayMsg>) {
         metrics::counter!(m::OVERLAY_STREAM_RECONNECTS, "reason" => reason).increment(1);
         warn!(target: "overlay", %url, reason, "flashblock stream lost; reconnecting");
         tokio::time::sleep(backoff).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::{net::TcpListener, sync::mpsc};
+
+    /// Compressed by the reference brotli encoder (Python `brotli.compress`, quality 11).
+    const BROTLI_FRAME: &str = "1b5d00808dd462cd19ee04c1dc4afdf2c2edd5d644591908133128964e1f38e48039bab604030d08030f5952927c134c7faefd633edbe8c0d768325bac36175702a02207f22d38eef99ce302d1037b27797687";
+    const BROTLI_TEXT: &str = r#"{"payload_id":"0x0102030405060708","index":3,"note":"brotli frame from the reference encoder"}"#;
+
+    #[test]
+    fn brotli_frames_decompress_and_garbage_is_refused() {
+        let frame = alloy_primitives::hex::decode(BROTLI_FRAME).unwrap();
+        assert_eq!(decompress(&frame).unwrap(), BROTLI_TEXT);
+        assert!(decompress(b"not brotli at all").is_err());
+        assert!(decompress(&frame[..frame.len() / 2]).is_err());
+    }
+
+    /// A server that completes the handshake, sends one brotli frame on the first connection,
+    /// then never reads or writes again (so it answers no ping either): the follower delivers the
+    /// frame, notices the silence and connects again.
+    #[tokio::test]
+    async fn a_silent_stream_is_detected_and_reconnected() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let (conns, mut connected) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            for n in 0.. {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                if n == 0 {
+                    let frame = alloy_primitives::hex::decode(BROTLI_FRAME).unwrap();
+                    ws.send(Message::Binary(frame.into())).await.unwrap();
+                }
+                held.push(ws);
+                let _ = conns.send(n);
+            }
+        });
+        let (delivered, mut received) = mpsc::unbounded_channel();
+        let timing = Timing {
+            read_timeout: Duration::from_millis(400),
+            ping_every: Duration::from_millis(100),
+        };
+        let follower = tokio::spawn(follow_with(url, timing, move |text| {
+            delivered.send(text.to_string()).is_ok()
+        }));
+        let wait = Duration::from_secs(5);
+        assert_eq!(
+            tokio::time::timeout(wait, connected.recv()).await.unwrap(),
+            Some(0)
+        );
+        let text = tokio::time::timeout(wait, received.recv()).await.unwrap();
+        assert_eq!(text.as_deref(), Some(BROTLI_TEXT));
+        // Pings every 100 ms go unanswered; after 400 ms of silence the follower reconnects.
+        let again = tokio::time::timeout(wait, connected.recv()).await.unwrap();
+        assert_eq!(again, Some(1));
+        follower.abort();
     }
 }
