@@ -176,6 +176,12 @@ pub(crate) fn create_access_list(
     for _ in 0..3 {
         let mut t = tx.clone();
         t.access_list = list.clone();
+        if t.tx_type == 0 {
+            // revm ignores a legacy transaction's access list; as in geth, the list applies to
+            // the message whatever its fee fields (an EIP-2930 transaction).
+            t.tx_type = 1;
+            t.chain_id = t.chain_id.or(Some(env.cfg_env.chain_id));
+        }
         let out = run(env.clone(), t, state.clone())?;
         gas_used = out.result.gas().tx_gas_used();
         error = match &out.result {
