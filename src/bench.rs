@@ -314,7 +314,22 @@ async fn watch(
 }
 
 /// Runs the bench and prints the summary.
-pub(crate) async fn run(cfg: BenchConfig) -> eyre::Result<()> {
+/// Runs the bench against `cfg.rpc` and prints the JSON summary; with `compare`, runs the same
+/// load against that node afterwards (with its own tag) and prints both summaries as an array.
+pub(crate) async fn run(cfg: BenchConfig, compare: Option<(String, String)>) -> eyre::Result<()> {
+    let first = measure(&cfg).await?;
+    let Some((rpc, tag)) = compare else {
+        println!("{}", serde_json::to_string_pretty(&first)?);
+        return Ok(());
+    };
+    eprintln!("now the same load against {rpc} (tag {tag})");
+    let second = measure(&BenchConfig { rpc, tag, ..cfg }).await?;
+    println!("{}", serde_json::to_string_pretty(&[first, second])?);
+    Ok(())
+}
+
+/// One measurement.
+async fn measure(cfg: &BenchConfig) -> eyre::Result<Summary> {
     let c = client(&cfg.rpc)?;
     let chain_id: serde_json::Value = c.request("eth_chainId", rpc_params![]).await?;
     let chain_id = quantity(&chain_id);
@@ -540,6 +555,5 @@ pub(crate) async fn run(cfg: BenchConfig) -> eyre::Result<()> {
         inclusion_tps,
         offered_tps: sent as f64 / send_span.as_secs_f64(),
     };
-    println!("{}", serde_json::to_string_pretty(&summary)?);
-    Ok(())
+    Ok(summary)
 }

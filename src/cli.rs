@@ -62,6 +62,13 @@ pub(crate) struct BenchArgs {
     /// blocks for the transactions.
     #[arg(long, env = "PRECONF_BENCH_SYNC")]
     pub(crate) sync: bool,
+    /// A peer node to run the same load against afterwards, in the same run (for example anvil
+    /// with `--block-time 2`); both summaries are printed, as a JSON array.
+    #[arg(long, env = "PRECONF_BENCH_COMPARE")]
+    pub(crate) compare: Option<String>,
+    /// Which block counts as "seen" on the `--compare` node.
+    #[arg(long, env = "PRECONF_BENCH_COMPARE_TAG", default_value = "latest", value_parser = ["pending", "latest"])]
+    pub(crate) compare_tag: String,
 }
 
 /// Flags shared by every command that opens a database.

@@ -142,16 +142,19 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                     .collect::<eyre::Result<Vec<_>>>()?,
                 None => Vec::new(),
             };
-            runtime.block_on(crate::bench::run(crate::bench::BenchConfig {
-                rpc: args.rpc,
-                rate: args.rate,
-                duration: args.duration,
-                tag: args.tag,
-                senders: args.senders,
-                keys,
-                wait: args.wait,
-                sync: args.sync,
-            }))
+            runtime.block_on(crate::bench::run(
+                crate::bench::BenchConfig {
+                    rpc: args.rpc,
+                    rate: args.rate,
+                    duration: args.duration,
+                    tag: args.tag,
+                    senders: args.senders,
+                    keys,
+                    wait: args.wait,
+                    sync: args.sync,
+                },
+                args.compare.map(|url| (url, args.compare_tag)),
+            ))
         }
     }
 }

@@ -229,6 +229,20 @@ fn rpc_node_serves_preconfirmations_from_a_sequencer_process() {
         rpc.call("eth_getBalance", json!([recipient, "latest"]))["result"],
         "0x0"
     );
+    // Fee history and proofs reach the preconfirmed block too (wallets ask for `pending`).
+    let fh = rpc.call("eth_feeHistory", json!(["0x2", "pending", [50]]));
+    assert_eq!(
+        hex_u64(&fh["result"]["oldestBlock"]) + 1,
+        pending_number,
+        "{fh}"
+    );
+    assert_eq!(
+        fh["result"]["reward"].as_array().map(Vec::len),
+        Some(2),
+        "{fh}"
+    );
+    let proof = rpc.call("eth_getProof", json!([recipient, [], "pending"]));
+    assert_eq!(proof["result"]["balance"], "0x309", "{proof}");
     let block = rpc.call("eth_getBlockByNumber", json!(["pending", false]))["result"].clone();
     assert!(
         block["transactions"]

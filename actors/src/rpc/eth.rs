@@ -401,11 +401,21 @@ impl EthApi {
             oldest_block: oldest,
             ..Default::default()
         };
+        // The newest block may be the preconfirmed one (`pending`, or `latest` with
+        // `--rpc.preconf-latest`); it is not in the store.
+        let pending = self
+            .current_pending()
+            .filter(|p| p.block.number() == newest.header.number);
         let mut last = None;
         for n in oldest..=newest.header.number {
-            let h = r
-                .header_by_number(n)?
-                .ok_or_else(|| RpcErr::Server("header not found".into()))?;
+            let (h, pending_block) = match &pending {
+                Some(p) if p.block.number() == n => (p.sealed_header(), Some(p.block.clone())),
+                _ => (
+                    r.header_by_number(n)?
+                        .ok_or_else(|| RpcErr::Server("header not found".into()))?,
+                    None,
+                ),
+            };
             fh.base_fee_per_gas
                 .push(h.header.base_fee_per_gas.unwrap_or_default() as u128);
             fh.gas_used_ratio
@@ -423,9 +433,13 @@ impl EthApi {
                 h.header.blob_gas_used.unwrap_or(0) as f64 / max_blob as f64
             });
             if let Some(p) = &percentiles {
-                let block = r
-                    .block(&h.hash)?
-                    .ok_or_else(|| RpcErr::Server("block not found".into()))?;
+                let block = match pending_block {
+                    Some(b) => b,
+                    None => r
+                        .block(&h.hash)?
+                        .ok_or_else(|| RpcErr::Server("block not found".into()))?
+                        .into(),
+                };
                 let receipts = self.receipts_of(&block)?;
                 fh.reward
                     .get_or_insert_with(Vec::new)
@@ -631,22 +645,33 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
         let keys: Vec<String> = s.next()?;
         let id: Option<BlockId> = s.optional_next()?;
         let id = id.unwrap_or_default();
-        let header = c
-            .header_for(id)?
-            .ok_or_else(|| RpcErr::Server("header not found".into()))?;
-        let snapshot = c
-            .chain
-            .reader
-            .recent_state(header.header.number)
-            .filter(|_| {
+        let preconfirmed = match id {
+            BlockId::Number(tag) => c.pending_for(tag),
+            BlockId::Hash(_) => None,
+        };
+        let snapshot = match preconfirmed {
+            // Against the preconfirmed state (its root is not in the pending header).
+            Some(p) => p.state.snapshot.clone(),
+            None => {
+                let header = c
+                    .header_for(id)?
+                    .ok_or_else(|| RpcErr::Server("header not found".into()))?;
                 c.chain
                     .reader
-                    .is_canonical(&header.hash, header.header.number)
-                    .unwrap_or(false)
-            })
-            .ok_or_else(|| {
-                RpcErr::NotFound("proofs are served for the most recent 128 blocks only".into())
-            })?;
+                    .recent_state(header.header.number)
+                    .filter(|_| {
+                        c.chain
+                            .reader
+                            .is_canonical(&header.hash, header.header.number)
+                            .unwrap_or(false)
+                    })
+                    .ok_or_else(|| {
+                        RpcErr::NotFound(
+                            "proofs are served for the most recent 128 blocks only".into(),
+                        )
+                    })?
+            }
+        };
         let account = snapshot.account(&addr);
         let mut storage_proof = Vec::new();
         for k in &keys {
