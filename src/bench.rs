@@ -315,7 +315,8 @@ async fn watch(
 
 /// Runs the bench and prints the summary.
 /// Runs the bench against `cfg.rpc` and prints the JSON summary; with `compare`, runs the same
-/// load against that node afterwards (with its own tag) and prints both summaries as an array.
+/// load against that node afterwards (with its own tag, polling: a peer may not implement
+/// EIP-7966, or not its timeout parameter) and prints both summaries as an array.
 pub(crate) async fn run(cfg: BenchConfig, compare: Option<(String, String)>) -> eyre::Result<()> {
     let first = measure(&cfg).await?;
     let Some((rpc, tag)) = compare else {
@@ -323,7 +324,13 @@ pub(crate) async fn run(cfg: BenchConfig, compare: Option<(String, String)>) -> 
         return Ok(());
     };
     eprintln!("now the same load against {rpc} (tag {tag})");
-    let second = measure(&BenchConfig { rpc, tag, ..cfg }).await?;
+    let second = measure(&BenchConfig {
+        rpc,
+        tag,
+        sync: false,
+        ..cfg
+    })
+    .await?;
     println!("{}", serde_json::to_string_pretty(&[first, second])?);
     Ok(())
 }

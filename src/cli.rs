@@ -63,7 +63,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, env = "PRECONF_BENCH_SYNC")]
     pub(crate) sync: bool,
     /// A peer node to run the same load against afterwards, in the same run (for example anvil
-    /// with `--block-time 2`); both summaries are printed, as a JSON array.
+    /// with `--block-time 2`), in polling mode; both summaries are printed, as a JSON array.
     #[arg(long, env = "PRECONF_BENCH_COMPARE")]
     pub(crate) compare: Option<String>,
     /// Which block counts as "seen" on the `--compare` node.
