@@ -1,6 +1,7 @@
 //! Integration tests of the `preconf-node` binary: real processes, real sockets on loopback, real
 //! database files, real signatures.
 
+mod bench;
 mod conformance;
 mod devnet;
 mod flashblocks;
