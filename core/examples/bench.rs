@@ -115,47 +115,24 @@ fn setup(keys: &[PrivateKeySigner]) -> Setup {
             .with_storage(Some(storage)),
     );
     let spec = Arc::new(ChainSpec::from_genesis(genesis).unwrap());
-    let mut diff = StateDiff::default();
-    let mut code = HashMap::new();
+    let diff = StateDiff::genesis(&spec);
+    let code: HashMap<B256, Bytes> = diff.contracts.clone().into_iter().collect();
     let mut revm_db = CacheDB::new(EmptyDB::default());
-    for (addr, acc) in &spec.genesis.alloc {
-        let code_hash = acc
-            .code
-            .as_ref()
-            .map(keccak256)
-            .unwrap_or(alloy_consensus::constants::KECCAK_EMPTY);
-        if let Some(c) = &acc.code {
-            code.insert(code_hash, c.clone());
-        }
-        let slots: std::collections::BTreeMap<U256, U256> = acc
-            .storage_slots()
-            .map(|(k, v)| (U256::from_be_bytes(k.0), v))
-            .collect();
+    for (addr, change) in &diff.accounts {
+        let info = change.info.as_ref().expect("genesis accounts exist");
         revm_db.insert_account_info(
             *addr,
             AccountInfo {
-                balance: acc.balance,
-                nonce: acc.nonce.unwrap_or(0),
-                code_hash,
-                code: acc.code.clone().map(Bytecode::new_raw),
+                balance: info.balance,
+                nonce: info.nonce,
+                code_hash: info.code_hash,
+                code: code.get(&info.code_hash).cloned().map(Bytecode::new_raw),
                 ..Default::default()
             },
         );
-        for (k, v) in &slots {
+        for (k, v) in &change.storage {
             revm_db.insert_account_storage(*addr, *k, *v).unwrap();
         }
-        diff.accounts.insert(
-            *addr,
-            AccountChange {
-                info: Some(AccountFields {
-                    nonce: acc.nonce.unwrap_or(0),
-                    balance: acc.balance,
-                    code_hash,
-                }),
-                storage_wiped: false,
-                storage: slots,
-            },
-        );
     }
     let state = StateSnapshot::default().apply(&diff);
     assert_eq!(state.root(), spec.genesis_header().state_root);
