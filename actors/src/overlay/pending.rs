@@ -85,14 +85,6 @@ impl PendingView {
             .filter(|p| p.block.header.parent_hash == *head)
     }
 
-    /// The pending block, whatever its parent.
-    pub fn get(&self) -> Option<Arc<PendingBlock>> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
     /// Applied flashblocks, as they happen.
     pub fn subscribe(&self) -> broadcast::Receiver<PendingUpdate> {
         self.events.subscribe()
