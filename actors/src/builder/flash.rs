@@ -61,7 +61,6 @@ pub(crate) struct FlashJob {
 /// What a block has been given so far (kept on the async side between slices).
 #[derive(Default)]
 pub(super) struct Included {
-    hashes: HashSet<B256>,
     /// Each sender's next nonce after the block's transactions so far.
     pub(super) next_nonces: HashMap<Address, u64>,
     pub(super) sidecars: Vec<Arc<BlobTransactionSidecarVariant>>,
@@ -89,7 +88,8 @@ pub(super) fn slice(
     let mut invalid = Vec::new();
     let mut skipped = HashSet::new();
     for tx in candidates {
-        if included.hashes.contains(&tx.hash) || skipped.contains(&tx.sender()) {
+        // Candidates start after each sender's nonce in the block, so none is already in it.
+        if skipped.contains(&tx.sender()) {
             continue;
         }
         let used = builder.gas_used();
@@ -103,7 +103,6 @@ pub(super) fn slice(
         }
         match builder.execute(tx.tx.clone()) {
             TxOutcome::Included { .. } => {
-                included.hashes.insert(tx.hash);
                 included.next_nonces.insert(tx.sender(), tx.tx.nonce() + 1);
                 txs.push(Bytes::from(tx.tx.inner().encoded_2718()));
                 if let Some(s) = &tx.sidecar {

@@ -173,15 +173,16 @@ pub(crate) fn create_access_list(
     let mut gas_used = 0;
     let mut error = None;
     // Re-run with the list until it stops changing (adding a list can change the path taken).
+    let mut tx = tx;
+    if tx.tx_type == 0 {
+        // revm ignores a legacy transaction's access list; as in geth, the list applies to the
+        // message whatever its fee fields (an EIP-2930 transaction).
+        tx.tx_type = 1;
+        tx.chain_id = tx.chain_id.or(Some(env.cfg_env.chain_id));
+    }
     for _ in 0..3 {
         let mut t = tx.clone();
         t.access_list = list.clone();
-        if t.tx_type == 0 {
-            // revm ignores a legacy transaction's access list; as in geth, the list applies to
-            // the message whatever its fee fields (an EIP-2930 transaction).
-            t.tx_type = 1;
-            t.chain_id = t.chain_id.or(Some(env.cfg_env.chain_id));
-        }
         let out = run(env.clone(), t, state.clone())?;
         gas_used = out.result.gas().tx_gas_used();
         error = match &out.result {
