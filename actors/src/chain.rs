@@ -7,6 +7,7 @@
 use crate::metrics as m;
 use alloy_primitives::{Address, B256, Bytes};
 use preconf_core::{
+    block_state::WarmCache,
     chainspec::ChainSpec,
     execution::{ExecutedBlock, execute_block},
     primitives::{Header, Receipt, SealedBlock, SenderCache},
@@ -65,6 +66,8 @@ pub struct ChainReader {
     pub store: Store,
     /// Senders recovered so far (by the RPC, the overlay and block import), shared.
     pub senders: SenderCache,
+    /// The accounts the last executed block touched, for the next block built on it.
+    warm: WarmCache,
     view: Arc<RwLock<ChainView>>,
     events: broadcast::Sender<NewHead>,
 }
@@ -75,6 +78,9 @@ impl ChainData for ChainReader {
     }
     fn block_hash(&self, number: u64) -> Result<B256, StateError> {
         Ok(self.store.canonical_hash(number)?.unwrap_or_default())
+    }
+    fn warm_cache(&self) -> Option<&WarmCache> {
+        Some(&self.warm)
     }
 }
 
@@ -122,6 +128,7 @@ impl ChainReader {
             spec,
             store,
             senders: SenderCache::new(SENDER_CACHE),
+            warm: WarmCache::default(),
             view: Arc::new(RwLock::new(view)),
             events,
         })
@@ -372,6 +379,7 @@ impl ChainState {
         metrics::counter!(m::CHAIN_BLOCKS_IMPORTED).increment(1);
         metrics::counter!(m::CHAIN_GAS_USED).increment(block.header.gas_used);
         metrics::gauge!(m::CHAIN_HEAD_NUMBER).set(block.number() as f64);
+        metrics::gauge!(m::CHAIN_WARM_ACCOUNTS).set(self.reader.warm.len() as f64);
         info!(target: "chain", number = block.number(), hash = %block.hash, txs = block.body.transactions.len(), gas_used = block.header.gas_used, "new head");
         let _ = self.reader.events.send(NewHead {
             block: Arc::new(executed.block),

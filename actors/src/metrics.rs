@@ -18,6 +18,8 @@ pub const CHAIN_COMMIT_SECONDS: &str = "preconf_chain_block_commit_seconds";
 pub const CHAIN_GAS_USED: &str = "preconf_chain_gas_used_total";
 /// Head block number.
 pub const CHAIN_HEAD_NUMBER: &str = "preconf_chain_head_number";
+/// Accounts in the warm cache handed from the last executed block to its child.
+pub const CHAIN_WARM_ACCOUNTS: &str = "preconf_chain_warm_cache_accounts";
 /// Blocks built by the payload builder.
 pub const BUILDER_BLOCKS_BUILT: &str = "preconf_builder_blocks_built_total";
 /// Seconds to build a payload.
@@ -161,6 +163,10 @@ fn describe() {
     describe_histogram!(CHAIN_COMMIT_SECONDS, Unit::Seconds, "Block commit time");
     describe_counter!(CHAIN_GAS_USED, "Gas used by committed blocks");
     describe_gauge!(CHAIN_HEAD_NUMBER, "Head block number");
+    describe_gauge!(
+        CHAIN_WARM_ACCOUNTS,
+        "Accounts carried from the last executed block to the next one built on it"
+    );
     describe_counter!(BUILDER_BLOCKS_BUILT, "Payloads built");
     describe_histogram!(BUILDER_BUILD_SECONDS, Unit::Seconds, "Payload build time");
     describe_gauge!(MEMPOOL_SIZE, "Pool size by state");

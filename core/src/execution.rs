@@ -7,12 +7,13 @@
 //! to persist and every root of the header.
 
 use crate::{
+    block_state::{BlockState, WarmHandoff},
     chainspec::{ChainSpec, EthereumHardforks},
     primitives::{Body, Header, Receipt, SealedBlock, Transaction},
-    state::{EvmDatabase, SnapshotProvider, StateDiff, StateSnapshot},
+    state::{SnapshotProvider, StateDiff, StateSnapshot},
 };
 use alloy_consensus::{
-    EMPTY_OMMER_ROOT_HASH, Transaction as _, TxReceipt,
+    EMPTY_OMMER_ROOT_HASH, Eip658Value, ReceiptWithBloom, Transaction as _, TxReceipt, TxType,
     proofs::{calculate_receipt_root, calculate_transaction_root, calculate_withdrawals_root},
     transaction::Recovered,
 };
@@ -23,26 +24,67 @@ use alloy_evm::{
     Evm, EvmEnv, EvmFactory,
     block::{BlockExecutionError, BlockExecutor, BlockValidationError},
     eth::{
-        EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, receipt_builder::AlloyReceiptBuilder,
+        EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory,
+        receipt_builder::{ReceiptBuilder, ReceiptBuilderCtx},
     },
 };
 use alloy_primitives::map::HashMap;
-use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
+use alloy_primitives::{Address, B256, Bloom, BloomInput, Bytes, U256, utils::keccak256_cached};
 use revm::{
     context::{BlockEnv, CfgEnv},
     context_interface::block::BlobExcessGasAndPrice,
-    database::{State, WrapDatabaseRef, states::bundle_state::BundleRetention},
 };
 use std::{borrow::Cow, sync::Arc};
 
-/// The database a block executes against.
-pub type ExecDb = State<WrapDatabaseRef<EvmDatabase<SnapshotProvider>>>;
 type Executor = EthBlockExecutor<
     'static,
-    <EthEvmFactory as EvmFactory>::Evm<ExecDb, revm::inspector::NoOpInspector>,
+    <EthEvmFactory as EvmFactory>::Evm<BlockState, revm::inspector::NoOpInspector>,
     Arc<ChainSpec>,
-    AlloyReceiptBuilder,
+    Receipts,
 >;
+
+/// Builds receipts as alloy-evm's `AlloyReceiptBuilder` does, but hashes log addresses and
+/// topics for the bloom through the process-wide keccak cache: the same contracts and event
+/// signatures recur in every block.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Receipts;
+
+impl ReceiptBuilder for Receipts {
+    type Transaction = Transaction;
+    type Receipt = Receipt;
+
+    fn build_receipt<E: Evm>(&self, ctx: ReceiptBuilderCtx<'_, TxType, E>) -> Receipt {
+        let success = ctx.result.is_success();
+        let logs = ctx.result.into_logs();
+        let mut bloom = Bloom::ZERO;
+        for log in &logs {
+            bloom.accrue(BloomInput::Hash(keccak256_cached(log.address)));
+            for topic in log.topics() {
+                bloom.accrue(BloomInput::Hash(keccak256_cached(topic)));
+            }
+        }
+        let receipt = ReceiptWithBloom::new(
+            alloy_consensus::Receipt {
+                status: Eip658Value::Eip658(success),
+                cumulative_gas_used: ctx.cumulative_gas_used,
+                logs,
+            },
+            bloom,
+        );
+        match ctx.tx_type {
+            TxType::Legacy => Receipt::Legacy(receipt),
+            TxType::Eip2930 => Receipt::Eip2930(receipt),
+            TxType::Eip1559 => Receipt::Eip1559(receipt),
+            TxType::Eip4844 => Receipt::Eip4844(receipt),
+            TxType::Eip7702 => Receipt::Eip7702(receipt),
+        }
+    }
+}
+
+/// The least gas a transaction uses.
+const MIN_TX_GAS: u64 = 21_000;
+/// Upper bound of the transaction capacity reserved up front for a block.
+const MAX_RESERVED_TXS: u64 = 1 << 16;
 
 /// Why a block is invalid. The message is what Engine API callers see as `validationError`.
 #[derive(Debug, thiserror::Error)]
@@ -221,10 +263,10 @@ impl BlockBuilder {
         withdrawals: Option<Vec<Withdrawal>>,
     ) -> Result<Self, BlockError> {
         let env = evm_env(&spec, &header);
-        let db = State::builder()
-            .with_database(WrapDatabaseRef(EvmDatabase(provider.clone())))
-            .with_bundle_update()
-            .build();
+        // Room for as many transactions as the gas limit allows, so the vectors never move
+        // during the block (reserved address space is only touched as it fills).
+        let capacity = (header.gas_limit / MIN_TX_GAS).min(MAX_RESERVED_TXS) as usize;
+        let db = BlockState::with_capacity(provider.clone(), capacity * 2);
         let evm = EthEvmFactory::default().create_evm(db, env);
         let ctx = EthBlockExecutionCtx {
             parent_hash: header.parent_hash,
@@ -232,11 +274,10 @@ impl BlockBuilder {
             ommers: &[],
             withdrawals: withdrawals.clone().map(Cow::Owned),
             extra_data: header.extra_data.clone(),
-            tx_count_hint: None,
+            tx_count_hint: Some(capacity),
             slot_number: None,
         };
-        let mut executor =
-            EthBlockExecutor::new(evm, ctx, spec.clone(), AlloyReceiptBuilder::default());
+        let mut executor = EthBlockExecutor::new(evm, ctx, spec.clone(), Receipts);
         executor
             .apply_pre_execution_changes()
             .map_err(|e| BlockError::Internal(e.to_string()))?;
@@ -251,8 +292,8 @@ impl BlockBuilder {
             executor,
             header,
             withdrawals,
-            transactions: Vec::new(),
-            senders: Vec::new(),
+            transactions: Vec::with_capacity(capacity),
+            senders: Vec::with_capacity(capacity),
             fees: U256::ZERO,
             blob_gas_used: 0,
             max_blob_gas,
@@ -325,18 +366,12 @@ impl BlockBuilder {
     /// flashblock costs what it touched, not what the block has touched so far.
     pub fn pending_state(&mut self) -> (StateSnapshot, HashMap<B256, Bytes>) {
         let db = self.executor.evm_mut().db_mut();
-        let touched: Vec<Address> = db
-            .transition_state
-            .as_ref()
-            .map(|t| t.transitions.keys().copied().collect())
-            .unwrap_or_default();
-        db.merge_transitions(BundleRetention::PlainState);
         let (base, diff) = match &self.pending {
-            Some(prev) => (
-                prev,
-                StateDiff::from_bundle_accounts(&db.bundle_state, &touched),
-            ),
-            None => (&self.parent_state, StateDiff::from_bundle(&db.bundle_state)),
+            Some(prev) => (prev, db.take_touched()),
+            None => {
+                db.take_touched();
+                (&self.parent_state, db.diff())
+            }
         };
         let snapshot = base.apply(&diff);
         self.pending = Some(snapshot.clone());
@@ -346,6 +381,12 @@ impl BlockBuilder {
     /// Applies the post-block changes (withdrawals, EIP-7002/7251 requests) and assembles the
     /// block with every root.
     pub fn finish(self) -> Result<ExecutedBlock, BlockError> {
+        self.finish_execution()?.seal()
+    }
+
+    /// Applies the post-block changes (withdrawals, EIP-7002/7251 requests): execution is complete,
+    /// the roots are not computed yet.
+    pub fn finish_execution(self) -> Result<ExecutionOutcome, BlockError> {
         let Self {
             spec,
             executor,
@@ -361,37 +402,103 @@ impl BlockBuilder {
         let (mut evm, result) = executor
             .finish()
             .map_err(|e| BlockError::Internal(e.to_string()))?;
-        let db = evm.db_mut();
-        db.merge_transitions(BundleRetention::PlainState);
-        let bundle = db.take_bundle();
-        let diff = StateDiff::from_bundle(&bundle);
-        let state = parent_state.apply(&diff);
-
+        let diff = evm.db_mut().diff();
+        let warm = evm.db_mut().into_warm();
         header.gas_used = result.gas_used;
-        header.state_root = state.root();
-        header.transactions_root = calculate_transaction_root(&transactions);
-        header.receipts_root = calculate_receipt_root(&result.receipts);
-        header.logs_bloom = result.receipts.iter().fold(Bloom::ZERO, |mut b, r| {
-            b.accrue_bloom(&r.bloom());
-            b
-        });
         if header.blob_gas_used.is_some() {
             header.blob_gas_used = Some(blob_gas_used);
         }
         if spec.is_prague_active_at_timestamp(header.timestamp) {
             header.requests_hash = Some(result.requests.requests_hash());
         }
-        let body = Body {
-            transactions,
-            ommers: Vec::new(),
-            withdrawals: withdrawals.map(Into::into),
+        Ok(ExecutionOutcome {
+            header,
+            body: Body {
+                transactions,
+                ommers: Vec::new(),
+                withdrawals: withdrawals.map(Into::into),
+            },
+            senders,
+            receipts: result.receipts,
+            requests: result.requests,
+            parent_state,
+            diff,
+            fees,
+            warm,
+        })
+    }
+}
+
+/// Fewer transactions than this and the transactions and receipts roots are computed on the
+/// calling thread (a thread costs more than hashing a few leaves).
+const PARALLEL_ROOTS_MIN_TXS: usize = 64;
+
+/// A block whose execution is complete, before its roots are computed.
+#[derive(Debug)]
+pub struct ExecutionOutcome {
+    header: Header,
+    body: Body,
+    senders: Vec<Address>,
+    receipts: Vec<Receipt>,
+    requests: Requests,
+    parent_state: StateSnapshot,
+    diff: StateDiff,
+    fees: U256,
+    warm: Option<WarmHandoff>,
+}
+
+impl ExecutionOutcome {
+    /// Computes the state, transactions and receipts roots and the logs bloom, and seals the
+    /// block. The state root (on this thread) and the other two (on a second one) are hashed in
+    /// parallel for blocks of more than a few transactions. The accounts the block touched
+    /// become the chain's warm cache for a child of this block.
+    pub fn seal(self) -> Result<ExecutedBlock, BlockError> {
+        let Self {
+            mut header,
+            body,
+            senders,
+            receipts,
+            requests,
+            parent_state,
+            diff,
+            fees,
+            warm,
+        } = self;
+        let list_roots = || {
+            (
+                calculate_transaction_root(&body.transactions),
+                calculate_receipt_root(&receipts),
+            )
         };
+        let (state, state_root, (transactions_root, receipts_root)) = std::thread::scope(|s| {
+            let other =
+                (body.transactions.len() >= PARALLEL_ROOTS_MIN_TXS).then(|| s.spawn(list_roots));
+            let state = parent_state.apply(&diff);
+            let state_root = state.root();
+            let roots = match other {
+                Some(handle) => handle
+                    .join()
+                    .map_err(|_| BlockError::Internal("root computation panicked".into()))?,
+                None => list_roots(),
+            };
+            Ok::<_, BlockError>((state, state_root, roots))
+        })?;
+        if let Some(warm) = warm {
+            warm.store(state.clone());
+        }
+        header.state_root = state_root;
+        header.transactions_root = transactions_root;
+        header.receipts_root = receipts_root;
+        header.logs_bloom = receipts.iter().fold(Bloom::ZERO, |mut b, r| {
+            b.accrue_bloom(&r.bloom());
+            b
+        });
         Ok(ExecutedBlock {
             block: SealedBlock::new(header, body, senders),
-            receipts: result.receipts,
+            receipts,
             state,
             diff: Arc::new(diff),
-            requests: result.requests,
+            requests,
             fees,
         })
     }

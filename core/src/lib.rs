@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod block_state;
 pub mod chainspec;
 pub mod devnet;
 pub mod execution;

@@ -6,15 +6,16 @@
 //! payload's state and a preconfirmed (pending) state all exist at once for little memory; the
 //! state root of a snapshot costs only the hashing of what changed since its parent.
 
-use crate::trie::{Trie, TrieValue};
-use alloy_consensus::constants::KECCAK_EMPTY;
-use alloy_primitives::{Address, B256, Bytes, U256, keccak256, map::HashMap};
-use alloy_trie::TrieAccount;
-use revm::{
-    bytecode::Bytecode,
-    database::{BundleState, DBErrorMarker},
-    state::AccountInfo,
+use crate::{
+    block_state::WarmCache,
+    trie::{Trie, TrieValue},
 };
+use alloy_consensus::constants::KECCAK_EMPTY;
+use alloy_primitives::{
+    Address, B256, Bytes, U256, keccak256, map::HashMap, utils::keccak256_cached,
+};
+use alloy_trie::TrieAccount;
+use revm::{bytecode::Bytecode, database::DBErrorMarker, state::AccountInfo};
 use std::{collections::BTreeMap, fmt, sync::Arc};
 
 /// One account in the state trie, with its storage trie.
@@ -131,54 +132,6 @@ impl StateDiff {
         diff
     }
 
-    /// Extracts the changes revm recorded in a bundle.
-    pub fn from_bundle(bundle: &BundleState) -> Self {
-        Self::from_bundle_accounts(bundle, bundle.state.keys())
-    }
-
-    /// Like [`from_bundle`](Self::from_bundle) for some of the bundle's accounts only (with
-    /// their whole change since the bundle began), and every contract it created.
-    pub fn from_bundle_accounts<'a>(
-        bundle: &BundleState,
-        accounts: impl IntoIterator<Item = &'a Address>,
-    ) -> Self {
-        let mut diff = Self::default();
-        for address in accounts {
-            let Some(acc) = bundle.state.get(address) else {
-                continue;
-            };
-            let wiped = acc.status.was_destroyed();
-            let info_changed = acc.info != acc.original_info || wiped;
-            let storage: BTreeMap<U256, U256> = acc
-                .storage
-                .iter()
-                .filter(|(_, s)| wiped || s.is_changed())
-                .map(|(k, s)| (*k, s.present_value))
-                .collect();
-            if !info_changed && storage.is_empty() {
-                continue;
-            }
-            diff.accounts.insert(
-                *address,
-                AccountChange {
-                    info: acc.info.as_ref().map(|i| AccountFields {
-                        nonce: i.nonce,
-                        balance: i.balance,
-                        code_hash: i.code_hash,
-                    }),
-                    storage_wiped: wiped,
-                    storage,
-                },
-            );
-        }
-        for (hash, code) in &bundle.contracts {
-            if *hash != KECCAK_EMPTY {
-                diff.contracts.insert(*hash, code.original_bytes());
-            }
-        }
-        diff
-    }
-
     /// Appends a later diff on top of this one.
     pub fn extend(&mut self, later: StateDiff) {
         for (address, change) in later.accounts {
@@ -196,6 +149,17 @@ impl StateDiff {
     }
 }
 
+/// An account's key in the state trie. The same accounts are looked up block after block, so
+/// the hash goes through alloy's process-wide keccak cache.
+pub fn hashed_address(address: &Address) -> B256 {
+    keccak256_cached(address)
+}
+
+/// A storage slot's key in its account's storage trie (cached like [`hashed_address`]).
+pub fn hashed_slot(slot: &U256) -> B256 {
+    keccak256_cached(slot.to_be_bytes::<32>())
+}
+
 /// The state at one block: the account trie. Cloning is O(1).
 #[derive(Clone, Debug, Default)]
 pub struct StateSnapshot {
@@ -208,15 +172,20 @@ impl StateSnapshot {
         self.accounts.root_hash()
     }
 
+    /// Whether both are the same snapshot in memory (one is a clone of the other).
+    pub fn same(&self, other: &Self) -> bool {
+        self.accounts.same(&other.accounts)
+    }
+
     /// The account at an address.
     pub fn account(&self, address: &Address) -> Option<&AccountState> {
-        self.accounts.get(&keccak256(address))
+        self.accounts.get(&hashed_address(address))
     }
 
     /// A storage slot of an account (zero when absent).
     pub fn storage(&self, address: &Address, slot: &U256) -> U256 {
         self.account(address)
-            .and_then(|a| a.storage.get(&keccak256(slot.to_be_bytes::<32>())).copied())
+            .and_then(|a| a.storage.get(&hashed_slot(slot)).copied())
             .unwrap_or_default()
     }
 
@@ -231,7 +200,7 @@ impl StateSnapshot {
     pub fn apply(&self, diff: &StateDiff) -> Self {
         let mut accounts = self.accounts.clone();
         for (address, change) in &diff.accounts {
-            let key = keccak256(address);
+            let key = hashed_address(address);
             let Some(fields) = change.info else {
                 accounts = accounts.remove(&key);
                 continue;
@@ -241,7 +210,7 @@ impl StateSnapshot {
                 _ => Trie::new(),
             };
             for (slot, value) in &change.storage {
-                let skey = keccak256(slot.to_be_bytes::<32>());
+                let skey = hashed_slot(slot);
                 storage = storage.update(&skey, (!value.is_zero()).then_some(*value));
             }
             accounts = accounts.insert(
@@ -259,7 +228,7 @@ impl StateSnapshot {
 
     /// EIP-1186 proof nodes for an account.
     pub fn account_proof(&self, address: &Address) -> Vec<Vec<u8>> {
-        self.accounts.proof(&keccak256(address))
+        self.accounts.proof(&hashed_address(address))
     }
 }
 
@@ -303,6 +272,10 @@ pub trait ChainData: Send + Sync + fmt::Debug {
     fn code(&self, hash: &B256) -> Result<Option<Bytes>, StateError>;
     /// Hash of the ancestor at `number` of the block whose state is being read.
     fn block_hash(&self, number: u64) -> Result<B256, StateError>;
+    /// The chain's cache of the accounts its last executed block touched, if it keeps one.
+    fn warm_cache(&self) -> Option<&WarmCache> {
+        None
+    }
 }
 
 /// A snapshot plus the chain data to resolve code and block hashes: the usual provider.

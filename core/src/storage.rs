@@ -14,9 +14,12 @@
 use crate::{
     chainspec::ChainSpec,
     primitives::{Body, Header, Receipt, SealedBlock},
-    state::{AccountFields, AccountState, StateDiff, StateError, StateProvider, StateSnapshot},
+    state::{
+        AccountFields, AccountState, StateDiff, StateError, StateProvider, StateSnapshot,
+        hashed_address, hashed_slot,
+    },
 };
-use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_rlp::{Decodable, Encodable};
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
@@ -264,7 +267,7 @@ impl Store {
             let mut acc_hist = txn.open_table(ACCOUNT_HISTORY)?;
             let mut st_hist = txn.open_table(STORAGE_HISTORY)?;
             for (address, change) in &diff.accounts {
-                let ha = keccak256(address);
+                let ha = hashed_address(address);
                 match &change.info {
                     Some(f) => {
                         accounts.insert(&ha.0, f.encode().as_slice())?;
@@ -291,7 +294,7 @@ impl Store {
                     }
                 }
                 for (slot, value) in &change.storage {
-                    let hs = keccak256(slot.to_be_bytes::<32>());
+                    let hs = hashed_slot(slot);
                     let key = storage_key(&ha, &hs);
                     let v = value.to_be_bytes::<32>();
                     if value.is_zero() {
@@ -481,7 +484,7 @@ pub struct HistoricalState {
 
 impl StateProvider for HistoricalState {
     fn account(&self, address: &Address) -> Result<Option<AccountFields>, StateError> {
-        let ha = keccak256(address);
+        let ha = hashed_address(address);
         let t = self
             .txn
             .open_table(ACCOUNT_HISTORY)
@@ -508,8 +511,8 @@ impl StateProvider for HistoricalState {
     }
 
     fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StateError> {
-        let ha = keccak256(address);
-        let hs = keccak256(slot.to_be_bytes::<32>());
+        let ha = hashed_address(address);
+        let hs = hashed_slot(slot);
         let t = self
             .txn
             .open_table(STORAGE_HISTORY)

@@ -77,6 +77,16 @@ impl<V: TrieValue> Trie<V> {
         Self { root: None }
     }
 
+    /// Whether both are the same trie in memory (one is a clone of the other): O(1), and
+    /// false for equal tries built separately.
+    pub fn same(&self, other: &Self) -> bool {
+        match (&self.root, &other.root) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
     /// True when no key is present.
     pub fn is_empty(&self) -> bool {
         self.root.is_none()
