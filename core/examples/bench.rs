@@ -353,10 +353,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     match args.first().map(String::as_str) {
-        Some("exec") => exec(num(1, 5), num(2, 5)),
+        Some("exec") => exec(num(1, 20), num(2, 25)),
         Some("root") => root(num(1, 100_000), num(2, 1_000)),
         _ => {
-            exec(5, 5);
+            exec(20, 25);
             root(100_000, 1_000);
         }
     }

@@ -53,13 +53,8 @@ pub struct WarmCache(Arc<Mutex<Option<Warm>>>);
 #[derive(Debug)]
 struct Warm {
     state: StateSnapshot,
-    accounts: WarmAccounts,
-}
-
-/// Accounts with the number of slots they hold.
-#[derive(Debug, Default)]
-struct WarmAccounts {
-    map: AddressMap<Cached>,
+    accounts: AddressMap<Cached>,
+    /// At least the number of slots the accounts hold.
     slots: usize,
 }
 
@@ -76,7 +71,7 @@ impl WarmCache {
     /// Accounts held.
     pub fn len(&self) -> usize {
         let guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref().map_or(0, |w| w.accounts.map.len())
+        guard.as_ref().map_or(0, |w| w.accounts.len())
     }
 
     /// Whether no account is held.
@@ -90,7 +85,8 @@ impl WarmCache {
 #[derive(Debug)]
 pub struct WarmHandoff {
     cache: WarmCache,
-    accounts: WarmAccounts,
+    accounts: AddressMap<Cached>,
+    slots: usize,
 }
 
 impl WarmHandoff {
@@ -99,6 +95,7 @@ impl WarmHandoff {
         self.cache.put(Warm {
             state,
             accounts: self.accounts,
+            slots: self.slots,
         });
     }
 }
@@ -114,6 +111,8 @@ struct Cached {
     wiped: bool,
     /// Slots read or written: (value now, written in this block).
     storage: HashMap<U256, (U256, bool)>,
+    /// Read in this block (otherwise a warm entry from the previous block, as in the parent).
+    in_block: bool,
 }
 
 impl Cached {
@@ -145,15 +144,18 @@ fn fields(info: &AccountInfo) -> AccountFields {
 #[derive(Debug)]
 pub struct BlockState {
     base: SnapshotProvider,
+    /// The accounts read in this block, and warm ones from the previous block not read yet.
     accounts: AddressMap<Cached>,
+    /// The accounts read in this block.
+    loaded: Vec<Address>,
+    /// At least the number of slots `accounts` holds.
+    slots: usize,
     /// Analysed code by hash, read or created in this block.
     code: B256Map<Bytecode>,
     /// Code created in this block.
     created: BTreeMap<B256, Bytes>,
     /// Accounts committed to since the last [`take_touched`](Self::take_touched).
     touched: Vec<Address>,
-    /// Accounts of the previous block, as they are in `base`, not used yet.
-    warm: WarmAccounts,
 }
 
 impl BlockState {
@@ -161,13 +163,24 @@ impl BlockState {
     /// chain's [`WarmCache`] describes exactly this state.
     pub fn with_capacity(base: SnapshotProvider, accounts: usize) -> Self {
         let warm = base.chain.warm_cache().and_then(|c| c.take(&base.snapshot));
+        let (map, slots) = match warm {
+            Some(mut w) => {
+                w.accounts.reserve(accounts);
+                (w.accounts, w.slots)
+            }
+            None => (
+                HashMap::with_capacity_and_hasher(accounts, Default::default()),
+                0,
+            ),
+        };
         Self {
             base,
-            accounts: HashMap::with_capacity_and_hasher(accounts, Default::default()),
+            accounts: map,
+            loaded: Vec::with_capacity(accounts),
+            slots,
             code: HashMap::default(),
             created: BTreeMap::new(),
             touched: Vec::with_capacity(accounts),
-            warm: warm.map(|w| w.accounts).unwrap_or_default(),
         }
     }
 
@@ -176,26 +189,30 @@ impl BlockState {
     /// block's changes are all committed and its diff taken.
     pub fn into_warm(&mut self) -> Option<WarmHandoff> {
         let cache = self.base.chain.warm_cache()?.clone();
-        // This block's accounts as they are now, then what it left of the previous block's
-        // (untouched, so unchanged), within the bounds.
-        let mut map = std::mem::take(&mut self.accounts);
-        let mut slots = 0;
-        for cached in map.values_mut() {
-            cached.original = cached.info.as_ref().map(fields);
-            cached.wiped = false;
-            for (_, written) in cached.storage.values_mut() {
-                *written = false;
+        // Past the bounds, keep only this block's accounts (counting slots exactly first: the
+        // running count over-estimates).
+        if self.accounts.len() > WARM_MAX_ACCOUNTS || self.slots > WARM_MAX_SLOTS {
+            self.slots = self.accounts.values().map(|c| c.storage.len()).sum();
+            if self.accounts.len() > WARM_MAX_ACCOUNTS || self.slots > WARM_MAX_SLOTS {
+                self.accounts.retain(|_, c| c.in_block);
+                self.slots = self.accounts.values().map(|c| c.storage.len()).sum();
             }
-            slots += cached.storage.len();
         }
-        let left = std::mem::take(&mut self.warm);
-        if map.len() + left.map.len() <= WARM_MAX_ACCOUNTS && slots + left.slots <= WARM_MAX_SLOTS {
-            slots += left.slots;
-            map.extend(left.map);
+        // This block's accounts as they are now are the next block's parent values.
+        for address in self.loaded.drain(..) {
+            if let Some(cached) = self.accounts.get_mut(&address) {
+                cached.original = cached.info.as_ref().map(fields);
+                cached.wiped = false;
+                cached.in_block = false;
+                for (_, written) in cached.storage.values_mut() {
+                    *written = false;
+                }
+            }
         }
         Some(WarmHandoff {
             cache,
-            accounts: WarmAccounts { map, slots },
+            accounts: std::mem::take(&mut self.accounts),
+            slots: self.slots,
         })
     }
 
@@ -207,7 +224,7 @@ impl BlockState {
     fn account(&mut self, address: Address) -> Result<&mut Cached, StateError> {
         cached(
             &mut self.accounts,
-            &mut self.warm,
+            &mut self.loaded,
             &mut self.code,
             &self.base,
             address,
@@ -230,7 +247,13 @@ impl BlockState {
             self.code.insert(hash, code.clone());
         }
         // Accounts revm changes were loaded through `basic` first; state reads cannot fail.
-        let Ok(entry) = self.account(address) else {
+        let Ok(entry) = cached(
+            &mut self.accounts,
+            &mut self.loaded,
+            &mut self.code,
+            &self.base,
+            address,
+        ) else {
             return;
         };
         if account.is_selfdestructed() || (!created && account.is_empty()) {
@@ -245,8 +268,13 @@ impl BlockState {
             }
             entry.info = Some(account.info);
             for (slot, value) in account.storage {
-                if created || value.is_changed() {
-                    entry.storage.insert(slot, (value.present_value, true));
+                if (created || value.is_changed())
+                    && entry
+                        .storage
+                        .insert(slot, (value.present_value, true))
+                        .is_none()
+                {
+                    self.slots += 1;
                 }
             }
         }
@@ -255,11 +283,13 @@ impl BlockState {
 
     /// The changes of the whole block so far, relative to the parent state.
     pub fn diff(&self) -> StateDiff {
+        // Sorting references first is cheaper than letting the map sort the changes.
+        let mut accounts: Vec<&Address> = self.loaded.iter().collect();
+        accounts.sort_unstable();
         StateDiff {
-            accounts: self
-                .accounts
-                .iter()
-                .filter_map(|(a, c)| Some((*a, c.change()?)))
+            accounts: accounts
+                .into_iter()
+                .filter_map(|a| Some((*a, self.accounts[a].change()?)))
                 .collect(),
             contracts: self.created.clone(),
         }
@@ -291,22 +321,27 @@ impl BlockState {
     }
 }
 
-/// The account from the block's cache; on first use from the warm cache or the parent state.
+/// The account from the block's cache (warm from the previous block, or read from the parent
+/// state on first use).
 fn cached<'a>(
     accounts: &'a mut AddressMap<Cached>,
-    warm: &mut WarmAccounts,
+    loaded: &mut Vec<Address>,
     code: &mut B256Map<Bytecode>,
     base: &SnapshotProvider,
     address: Address,
 ) -> Result<&'a mut Cached, StateError> {
     let entry = match accounts.entry(address) {
-        Entry::Occupied(e) => return Ok(e.into_mut()),
+        Entry::Occupied(e) => {
+            let cached = e.into_mut();
+            if !cached.in_block {
+                cached.in_block = true;
+                loaded.push(address);
+            }
+            return Ok(cached);
+        }
         Entry::Vacant(e) => e,
     };
-    if let Some(cached) = warm.map.remove(&address) {
-        warm.slots -= cached.storage.len();
-        return Ok(entry.insert(cached));
-    }
+    loaded.push(address);
     let original = base.snapshot.account(&address).map(|a| AccountFields {
         nonce: a.nonce,
         balance: a.balance,
@@ -327,6 +362,7 @@ fn cached<'a>(
         info,
         wiped: false,
         storage: HashMap::default(),
+        in_block: true,
     }))
 }
 
@@ -363,7 +399,7 @@ impl Database for BlockState {
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, StateError> {
         let entry = cached(
             &mut self.accounts,
-            &mut self.warm,
+            &mut self.loaded,
             &mut self.code,
             &self.base,
             address,
@@ -377,6 +413,7 @@ impl Database for BlockState {
             self.base.snapshot.storage(&address, &index)
         };
         entry.storage.insert(index, (value, false));
+        self.slots += 1;
         Ok(value)
     }
 
