@@ -36,9 +36,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-/// At most this many accounts, and slots, are carried from one block to the next.
-const WARM_MAX_ACCOUNTS: usize = 1 << 17;
-const WARM_MAX_SLOTS: usize = 1 << 20;
+/// At most this many accounts, and slots, are carried from one block to the next (some tens of
+/// MB at most).
+const WARM_MAX_ACCOUNTS: usize = 1 << 16;
+const WARM_MAX_SLOTS: usize = 1 << 19;
 
 /// The accounts the last executed block touched, as they are in the state after it; shared by
 /// everything that executes blocks of one chain (cheap to clone).
