@@ -217,11 +217,6 @@ impl BlockState {
         })
     }
 
-    /// The parent's state.
-    pub fn base(&self) -> &SnapshotProvider {
-        &self.base
-    }
-
     fn account(&mut self, address: Address) -> Result<&mut Cached, StateError> {
         cached(
             &mut self.accounts,
@@ -438,7 +433,7 @@ impl DatabaseCommit for BlockState {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! [`BlockState`] against revm's own bundle-tracking `State` on the cases where the two
     //! could differ: creation, self-destruction in the creating transaction, slots set to zero,
     //! touched empty accounts, EIP-7702 delegations, failed transactions; and the warm cache.
@@ -584,7 +579,8 @@ mod tests {
         (txs, store, factory)
     }
 
-    fn attrs(parent: &Header) -> BlockAttributes {
+    /// Attributes of a test block on `parent` (also used by the execution tests).
+    pub(crate) fn attrs(parent: &Header) -> BlockAttributes {
         BlockAttributes {
             timestamp: parent.timestamp + 2,
             fee_recipient: Address::repeat_byte(0xfe),

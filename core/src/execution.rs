@@ -734,15 +734,7 @@ mod tests {
         let state = StateSnapshot::default().apply(&genesis);
         let code: Arc<dyn ChainData> =
             Arc::new(Code(genesis.contracts.clone().into_iter().collect()));
-        let attrs = BlockAttributes {
-            timestamp: spec.genesis_header().timestamp + 2,
-            fee_recipient: Address::repeat_byte(0xfe),
-            prev_randao: B256::ZERO,
-            withdrawals: Vec::new(),
-            parent_beacon_block_root: Some(B256::ZERO),
-            gas_limit: 30_000_000,
-            extra_data: Bytes::new(),
-        };
+        let attrs = crate::block_state::tests::attrs(spec.genesis_header());
         let builder = || {
             let provider = SnapshotProvider {
                 snapshot: state.clone(),
