@@ -155,7 +155,7 @@ pub struct BlockState {
     code: B256Map<Bytecode>,
     /// Code created in this block.
     created: BTreeMap<B256, Bytes>,
-    /// Accounts committed to since the last [`take_touched`](Self::take_touched).
+    /// Accounts committed to since the last [`take_pending`](Self::take_pending).
     touched: Vec<Address>,
 }
 
@@ -291,10 +291,20 @@ impl BlockState {
         }
     }
 
-    /// The block's whole change (relative to the parent) of the accounts committed to since the
-    /// previous call, and every contract created in the block: applied on top of the state
-    /// after the previous call, it gives the state now.
-    pub fn take_touched(&mut self) -> StateDiff {
+    /// The parent's state.
+    pub fn parent(&self) -> &StateSnapshot {
+        &self.base.snapshot
+    }
+
+    /// The changes since the previous call, to apply on top of the state it gave (on the
+    /// first call: [`diff`](Self::diff), to apply on the parent). After the first call these are
+    /// the block's whole changes of the accounts committed to since the previous call, and every
+    /// contract created in the block.
+    pub fn take_pending(&mut self, first: bool) -> StateDiff {
+        if first {
+            self.touched.clear();
+            return self.diff();
+        }
         let mut accounts = BTreeMap::new();
         for address in std::mem::take(&mut self.touched) {
             if accounts.contains_key(&address) {

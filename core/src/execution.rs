@@ -178,7 +178,6 @@ pub struct BlockBuilder {
     withdrawals: Option<Vec<Withdrawal>>,
     transactions: Vec<Transaction>,
     senders: Vec<Address>,
-    parent_state: StateSnapshot,
     /// The state returned by the last [`pending_state`](Self::pending_state).
     pending: Option<StateSnapshot>,
     fees: U256,
@@ -286,7 +285,6 @@ impl BlockBuilder {
             .map(|p| p.max_blob_gas_per_block())
             .unwrap_or(0);
         Ok(Self {
-            parent_state: provider.snapshot.clone(),
             pending: None,
             spec,
             executor,
@@ -366,14 +364,8 @@ impl BlockBuilder {
     /// flashblock costs what it touched, not what the block has touched so far.
     pub fn pending_state(&mut self) -> (StateSnapshot, HashMap<B256, Bytes>) {
         let db = self.executor.evm_mut().db_mut();
-        let (base, diff) = match &self.pending {
-            Some(prev) => (prev, db.take_touched()),
-            None => {
-                db.take_touched();
-                (&self.parent_state, db.diff())
-            }
-        };
-        let snapshot = base.apply(&diff);
+        let diff = db.take_pending(self.pending.is_none());
+        let snapshot = self.pending.as_ref().unwrap_or(db.parent()).apply(&diff);
         self.pending = Some(snapshot.clone());
         (snapshot, diff.contracts.into_iter().collect())
     }
@@ -394,7 +386,6 @@ impl BlockBuilder {
             withdrawals,
             transactions,
             senders,
-            parent_state,
             fees,
             blob_gas_used,
             ..
@@ -402,8 +393,10 @@ impl BlockBuilder {
         let (mut evm, result) = executor
             .finish()
             .map_err(|e| BlockError::Internal(e.to_string()))?;
-        let diff = evm.db_mut().diff();
-        let warm = evm.db_mut().into_warm();
+        let db = evm.db_mut();
+        let parent_state = db.parent().clone();
+        let diff = db.diff();
+        let warm = db.into_warm();
         header.gas_used = result.gas_used;
         if header.blob_gas_used.is_some() {
             header.blob_gas_used = Some(blob_gas_used);
