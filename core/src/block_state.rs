@@ -1,5 +1,5 @@
 //! The database one block executes against: a flat, change-tracking cache over the parent's
-//! [`StateSnapshot`](crate::state::StateSnapshot).
+//! [`StateSnapshot`].
 //!
 //! Every account and slot is read from the parent's trie at most once per block and kept in a
 //! hash map; revm's per-transaction changes are written straight into that map, and the block's
