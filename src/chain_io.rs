@@ -15,7 +15,7 @@ use std::{io::Write, path::PathBuf, time::Instant};
 use tracing::info;
 
 fn open(args: &ChainFileArgs) -> eyre::Result<ChainReader> {
-    let spec = crate::run::chainspec(&args.common)?;
+    let spec = args.common.chainspec()?;
     let datadir = args
         .common
         .datadir

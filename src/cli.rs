@@ -3,6 +3,7 @@
 //! `port = 8545` is `--http.port 8545`). Precedence: command line, then environment, then file.
 
 use clap::{Args, Parser, Subcommand};
+use preconf_core::chainspec::ChainSpec;
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 /// All-in-one Berachain preconfirmation (BRIP-0007) devnet node.
@@ -96,9 +97,19 @@ pub(crate) struct CommonArgs {
     pub(crate) config: Option<PathBuf>,
 }
 
+impl CommonArgs {
+    /// The chain: `--genesis`, or the built-in devnet genesis with `--gas-limit`.
+    pub(crate) fn chainspec(&self) -> eyre::Result<std::sync::Arc<ChainSpec>> {
+        Ok(match &self.genesis {
+            Some(path) => ChainSpec::from_file(path)?,
+            None => std::sync::Arc::new(preconf_core::devnet::devnet_chainspec(self.gas_limit)),
+        })
+    }
+}
+
 /// Flags of a running node.
 #[derive(Debug, Clone, Args)]
-pub(crate) struct ServerArgs {
+pub(crate) struct NetworkArgs {
     /// JSON-RPC (HTTP and WebSocket) listen address.
     #[arg(
         long = "http.addr",
@@ -278,7 +289,7 @@ pub(crate) struct DevnetArgs {
     #[command(flatten)]
     pub(crate) common: CommonArgs,
     #[command(flatten)]
-    pub(crate) server: ServerArgs,
+    pub(crate) server: NetworkArgs,
     /// Time between blocks, e.g. `2s`, `500ms`.
     #[arg(long = "block-time", env = "PRECONF_BLOCK_TIME", default_value = "2s", value_parser = parse_duration, help_heading = "Devnet")]
     pub(crate) block_time: Duration,
@@ -322,7 +333,7 @@ pub(crate) struct NodeArgs {
     #[command(flatten)]
     pub(crate) common: CommonArgs,
     #[command(flatten)]
-    pub(crate) server: ServerArgs,
+    pub(crate) server: NetworkArgs,
     /// Roles besides execution (repeatable or comma-separated): sequencer, rpc.
     #[arg(
         long,

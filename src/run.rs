@@ -1,12 +1,12 @@
 //! Running the commands: build a `NodeConfig`, start the node, print the banner, wait for
 //! Ctrl-C.
 
-use crate::cli::{Cli, Command, CommonArgs, PreconfArgs, Role, ServerArgs};
+use crate::cli::{Cli, Command, NetworkArgs, PreconfArgs, Role};
 use alloy_primitives::{Address, hex};
 use alloy_signer_local::PrivateKeySigner;
 use preconf_actors::{
+    api::rpc::MAX_SYNC_TIMEOUT,
     node::{self, NodeConfig, NodeHandle, OverlayConfig, SequencerConfig},
-    rpc::MAX_SYNC_TIMEOUT,
 };
 use preconf_core::{chainspec::ChainSpec, devnet, flashblock, jwt::JwtSecret, txpool::PoolConfig};
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -19,13 +19,6 @@ pub(crate) fn init_logging(level: &str) {
         .with_target(true)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .try_init();
-}
-
-pub(crate) fn chainspec(common: &CommonArgs) -> eyre::Result<Arc<ChainSpec>> {
-    Ok(match &common.genesis {
-        Some(path) => ChainSpec::from_file(path)?,
-        None => Arc::new(devnet::devnet_chainspec(common.gas_limit)),
-    })
 }
 
 pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
@@ -44,7 +37,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                     (tmp.path().to_path_buf(), Some(tmp))
                 }
             };
-            let spec = chainspec(&args.common)?;
+            let spec = args.common.chainspec()?;
             let mut config = node_config(spec, datadir.clone(), &args.server, &args.preconf)?;
             config.block_time = Some(args.block_time);
             config.dev_accounts = devnet::dev_signers();
@@ -83,7 +76,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
         }
         Command::Node(args) => {
             init_logging(&args.common.log_level);
-            let spec = chainspec(&args.common)?;
+            let spec = args.common.chainspec()?;
             let datadir = args
                 .common
                 .datadir
@@ -190,7 +183,7 @@ fn overlay_config(p: &PreconfArgs) -> OverlayConfig {
 fn node_config(
     spec: Arc<ChainSpec>,
     datadir: PathBuf,
-    s: &ServerArgs,
+    s: &NetworkArgs,
     p: &PreconfArgs,
 ) -> eyre::Result<NodeConfig> {
     let jwt_path = s

@@ -4,7 +4,7 @@
 use crate::{
     chain::{ChainHandle, sender_state},
     metrics as m,
-    supervisor::Slot,
+    supervisor::ChildRef,
 };
 use alloy_primitives::{Address, B256};
 use preconf_core::{
@@ -232,14 +232,14 @@ impl Actor for MempoolActor {
 /// Typed access to the mempool actor.
 #[derive(Debug, Clone)]
 pub struct MempoolHandle {
-    actor: Slot<MempoolMsg>,
+    actor: ChildRef<MempoolMsg>,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 impl MempoolHandle {
     /// A handle over a supervised slot.
-    pub fn new(actor: Slot<MempoolMsg>) -> Self {
+    pub fn new(actor: ChildRef<MempoolMsg>) -> Self {
         Self { actor }
     }
 

@@ -1,10 +1,8 @@
-//! Metric names (one place, Prometheus base units, one `preconf_` prefix), their descriptions,
-//! the recorder, and the HTTP endpoint that serves `/metrics` and `/healthz`.
+//! Metric names (one place, Prometheus base units, one `preconf_` prefix), their descriptions and
+//! the recorder. The HTTP endpoint that serves them is [`crate::api::ops`].
 
-use crate::supervisor::HealthMap;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::{net::SocketAddr, sync::OnceLock};
-use warp::Filter;
+use std::sync::OnceLock;
 
 /// Blocks committed to the canonical chain.
 pub const CHAIN_BLOCKS_IMPORTED: &str = "preconf_chain_blocks_imported_total";
@@ -307,33 +305,4 @@ fn describe() {
     ] {
         metrics::counter!(name).increment(0);
     }
-}
-
-/// Serves `/metrics` (Prometheus text) and `/healthz` (JSON of every actor's health; 503 when
-/// one is degraded) until the returned task is aborted.
-pub async fn serve(
-    addr: SocketAddr,
-    health: HealthMap,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let handle = install();
-    let metrics = warp::path("metrics")
-        .and(warp::path::end())
-        .map(move || handle.render());
-    let healthz = warp::path("healthz").and(warp::path::end()).map(move || {
-        let h = health.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let ok = h.values().all(|c| c.running && !c.degraded);
-        let status = if ok {
-            warp::http::StatusCode::OK
-        } else {
-            warp::http::StatusCode::SERVICE_UNAVAILABLE
-        };
-        warp::reply::with_status(
-            warp::reply::json(&serde_json::json!({ "healthy": ok, "actors": h })),
-            status,
-        )
-    });
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let server = warp::serve(metrics.or(healthz)).incoming(listener);
-    Ok((bound, tokio::spawn(server.run())))
 }

@@ -3,19 +3,22 @@
 //! the handle (or [`NodeHandle::stop`]) shuts the node down, so tests can start nodes on port 0.
 
 use crate::{
-    broadcaster::{BroadcasterActor, BroadcasterArgs, BroadcasterHandle},
-    builder::{BuilderActor, BuilderArgs, BuilderHandle, FlashblockConfig},
+    api::rpc::{self, DevAccounts, EthApi},
+    api::server::{ServerActor, ServerSpec, StartServer, Stopper},
+    api::{
+        self,
+        engine::{self, EngineApi},
+    },
     chain::{ChainActor, ChainHandle, ChainReader},
-    devnet::{ProducerActor, ProducerArgs},
-    engine::{self, EngineApi},
     mempool::{MempoolActor, MempoolArgs, MempoolHandle, PreconfState},
     metrics,
     overlay::{OverlayActor, OverlayArgs, OverlayHandle, PendingView},
-    rpc::{self, DevAccounts, EthApi},
-    sealer::{SealerActor, SealerArgs, SealerHandle},
-    server::{ServerActor, ServerArgs, StartServer, Stopper},
+    producer::{ProducerActor, ProducerArgs},
+    sequencer::{BroadcasterActor, BroadcasterArgs, BroadcasterHandle},
+    sequencer::{BuilderActor, BuilderArgs, BuilderHandle, FlashblockConfig},
+    sequencer::{SealerActor, SealerArgs, SealerHandle},
     supervisor::{
-        ChildSpec, HealthMap, RestartPolicy, Slot, Supervisor, SupervisorArgs, SupervisorMsg,
+        ChildRef, ChildSpec, HealthMap, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
     },
 };
 use alloy_primitives::Address;
@@ -104,7 +107,7 @@ pub struct SequencerConfig {
     pub key: PrivateKeySigner,
     /// Time between flashblocks.
     pub interval: Duration,
-    /// Slot length (forkchoiceUpdated → getPayload).
+    /// ChildRef length (forkchoiceUpdated → getPayload).
     pub slot: Duration,
     /// Flashblock stream address (port 0 picks a free port).
     pub ws_addr: SocketAddr,
@@ -189,13 +192,13 @@ fn server_child(
     start: StartServer,
 ) -> (ChildSpec, Arc<Mutex<SocketAddr>>) {
     let shared = Arc::new(Mutex::new(addr));
-    let args = ServerArgs {
+    let args = ServerSpec {
         name,
         addr: shared.clone(),
         start,
     };
     (
-        ChildSpec::new(name, ServerActor, move || args.clone(), Slot::default()),
+        ChildSpec::new(name, ServerActor, move || args.clone(), ChildRef::default()),
         shared,
     )
 }
@@ -220,13 +223,13 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let store = Store::open(&config.datadir)?;
     let reader = ChainReader::open(config.spec.clone(), store)?;
 
-    let chain_slot = Slot::default();
-    let mempool_slot = Slot::default();
-    let builder_slot = Slot::default();
+    let chain_slot = ChildRef::default();
+    let mempool_slot = ChildRef::default();
+    let builder_slot = ChildRef::default();
     let chain = ChainHandle::new(chain_slot.clone(), reader.clone());
     let mempool = MempoolHandle::new(mempool_slot.clone());
     let builder = BuilderHandle::new(builder_slot.clone());
-    let sealer_slot = Slot::default();
+    let sealer_slot = ChildRef::default();
     let (announce, _) = broadcast::channel(4096);
     let (local_stream, _) = broadcast::channel(1024);
     let pending = PendingView::default();
@@ -279,7 +282,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
 
     let mut flashblocks_addr = None;
     if let Some(seq) = &config.sequencer {
-        let broadcaster_slot = Slot::default();
+        let broadcaster_slot = ChildRef::default();
         let addr = Arc::new(Mutex::new(seq.ws_addr));
         flashblocks_addr = Some(addr.clone());
         let b = BroadcasterArgs {
@@ -307,7 +310,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     }
     let mut overlay = None;
     if let Some(o) = &config.overlay {
-        let overlay_slot = Slot::default();
+        let overlay_slot = ChildRef::default();
         overlay = Some(OverlayHandle::new(overlay_slot.clone()));
         let a = OverlayArgs {
             chain: reader.clone(),
@@ -385,7 +388,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let metrics_start: StartServer = Arc::new(move |addr| {
         let h = h.clone();
         Box::pin(async move {
-            let (bound, task) = metrics::serve(addr, h).await?;
+            let (bound, task) = api::ops::serve(addr, h).await?;
             let stop: Stopper = Box::new(move || task.abort());
             Ok((bound, stop))
         })
@@ -430,7 +433,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             "devnet-producer",
             ProducerActor,
             move || args.clone(),
-            Slot::default(),
+            ChildRef::default(),
         );
         sup.cast(SupervisorMsg::Add(spec))
             .map_err(|e| NodeError::Startup(e.to_string()))?;

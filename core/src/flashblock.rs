@@ -81,6 +81,22 @@ pub struct FlashblockMetadata {
     pub sealed_at_us: Option<u64>,
 }
 
+impl FlashblockMetadata {
+    /// Microseconds since the Unix epoch, the clock of [`Self::sealed_at_us`].
+    pub fn now_us() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0)
+    }
+
+    /// Seconds since this flashblock was sealed (`None` when it carries no seal time).
+    pub fn since_sealed_secs(&self) -> Option<f64> {
+        self.sealed_at_us
+            .map(|sealed| Self::now_us().saturating_sub(sealed) as f64 / 1e6)
+    }
+}
+
 /// One flashblock, exactly as streamed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flashblock {

@@ -574,13 +574,6 @@ pub struct BestTransactions {
     base_fee: u64,
 }
 
-impl BestTransactions {
-    /// Drops the rest of a sender's transactions (call after one of them failed or did not fit).
-    pub fn skip_sender(&mut self, sender: &Address) {
-        self.queues.remove(sender);
-    }
-}
-
 impl Iterator for BestTransactions {
     type Item = Arc<PooledTx>;
 

@@ -21,8 +21,8 @@ mod stream;
 pub use pending::{PendingBlock, PendingUpdate, PendingView};
 
 use crate::{
-    broadcaster::FlashblockText, chain::ChainReader, exec_thread::ExecThread,
-    mempool::PreconfState, metrics as m, sealer::now_us, supervisor::Slot,
+    chain::ChainReader, exec_thread::ExecThread, mempool::PreconfState, metrics as m,
+    sequencer::FlashblockText, supervisor::ChildRef,
 };
 use alloy_consensus::TxReceipt;
 use alloy_eips::eip2718::Decodable2718;
@@ -451,9 +451,8 @@ async fn apply(st: &mut OverlayState, fb: Flashblock) -> Result<(), Reject> {
             .collect(),
     );
     metrics::histogram!(m::OVERLAY_APPLY_SECONDS).record(started.elapsed().as_secs_f64());
-    if let Some(sealed) = fb.metadata.sealed_at_us {
-        metrics::histogram!(m::OVERLAY_SEAL_TO_APPLIED_SECONDS)
-            .record(now_us().saturating_sub(sealed) as f64 / 1e6);
+    if let Some(secs) = fb.metadata.since_sealed_secs() {
+        metrics::histogram!(m::OVERLAY_SEAL_TO_APPLIED_SECONDS).record(secs);
     }
     metrics::gauge!(m::OVERLAY_PENDING_NUMBER).set(seq.number as f64);
     metrics::gauge!(m::OVERLAY_PENDING_INDEX).set(fb.index as f64);
@@ -585,12 +584,12 @@ async fn on_new_head(st: &mut OverlayState, block: Arc<SealedBlock>) {
 /// Typed access to the overlay.
 #[derive(Debug, Clone)]
 pub struct OverlayHandle {
-    actor: Slot<OverlayMsg>,
+    actor: ChildRef<OverlayMsg>,
 }
 
 impl OverlayHandle {
     /// A handle over a supervised slot.
-    pub fn new(actor: Slot<OverlayMsg>) -> Self {
+    pub fn new(actor: ChildRef<OverlayMsg>) -> Self {
         Self { actor }
     }
 

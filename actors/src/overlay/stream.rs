@@ -4,7 +4,7 @@
 //! considered dead and reconnected with exponential backoff.
 
 use super::OverlayMsg;
-use crate::{broadcaster::FlashblockText, metrics as m};
+use crate::{metrics as m, sequencer::FlashblockText};
 use futures::{SinkExt, StreamExt};
 use ractor::ActorRef;
 use std::io::Read;

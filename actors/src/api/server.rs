@@ -19,7 +19,7 @@ pub type StartServer = Arc<
 
 /// Arguments of a server actor.
 #[derive(Clone)]
-pub struct ServerArgs {
+pub struct ServerSpec {
     /// Name for logs.
     pub name: &'static str,
     /// The address to bind; after the first start, the address actually bound.
@@ -28,9 +28,9 @@ pub struct ServerArgs {
     pub start: StartServer,
 }
 
-impl std::fmt::Debug for ServerArgs {
+impl std::fmt::Debug for ServerSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerArgs")
+        f.debug_struct("ServerSpec")
             .field("name", &self.name)
             .field("addr", &self.addr)
             .finish()
@@ -53,12 +53,12 @@ impl std::fmt::Debug for ServerState {
 impl Actor for ServerActor {
     type Msg = ();
     type State = ServerState;
-    type Arguments = ServerArgs;
+    type Arguments = ServerSpec;
 
     async fn pre_start(
         &self,
         _me: ActorRef<()>,
-        args: ServerArgs,
+        args: ServerSpec,
     ) -> Result<ServerState, ActorProcessingErr> {
         let addr = *args.addr.lock().unwrap_or_else(|e| e.into_inner());
         let (bound, stop) = (args.start)(addr).await?;

@@ -2,18 +2,16 @@
 //! payload id. Without flashblocks, `engine_getPayload` builds the block from the mempool's best
 //! transactions on top of the job's parent (off the actor's task) and returns it. With flashblocks
 //! (the sequencer role) the job builds the block in slices on a schedule anchored on the
-//! forkchoiceUpdated ([`flash`]) and hands each slice to the sealer; `getPayload` ends the
+//! forkchoiceUpdated (`super::flash`) and hands each slice to the sealer; `getPayload` ends the
 //! schedule and returns the block assembled from exactly those slices. A built payload is kept,
 //! so repeated `getPayload` calls return the same block.
-
-mod flash;
 
 use crate::{
     chain::ChainHandle,
     mempool::{MempoolHandle, PreconfState},
     metrics as m,
-    sealer::SealerHandle,
-    supervisor::Slot,
+    sequencer::SealerHandle,
+    supervisor::ChildRef,
 };
 use alloy_eips::eip7594::BlobTransactionSidecarVariant;
 use alloy_primitives::{B256, keccak256};
@@ -33,7 +31,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 /// How many candidate transactions a build (or a flashblock slice) considers.
-const MAX_CANDIDATES: usize = 10_000;
+pub(super) const MAX_CANDIDATES: usize = 10_000;
 /// How many payload jobs are remembered.
 const MAX_JOBS: usize = 64;
 
@@ -330,7 +328,7 @@ fn start_flash_job(
         .then(|| attrs.withdrawals.clone());
     let (stop, stop_rx) = watch::channel(false);
     let ticks = (cfg.slot.as_nanos() / cfg.interval.as_nanos().max(1)).max(1) as u64;
-    let job = flash::FlashJob {
+    let job = super::flash::FlashJob {
         id,
         anchor: Instant::now(),
         interval: cfg.interval,
@@ -370,7 +368,7 @@ fn build(
     let mut builder =
         BlockBuilder::new(spec, provider, header, withdrawals).map_err(|e| e.to_string())?;
     let gas_limit = builder.header().gas_limit;
-    let done = flash::slice(&mut builder, Default::default(), candidates, gas_limit);
+    let done = super::flash::slice(&mut builder, Default::default(), candidates, gas_limit);
     if !done.invalid.is_empty() {
         mempool.remove(done.invalid);
     }
@@ -384,12 +382,12 @@ fn build(
 /// Typed access to the builder actor.
 #[derive(Debug, Clone)]
 pub struct BuilderHandle {
-    actor: Slot<BuilderMsg>,
+    actor: ChildRef<BuilderMsg>,
 }
 
 impl BuilderHandle {
     /// A handle over a supervised slot.
-    pub fn new(actor: Slot<BuilderMsg>) -> Self {
+    pub fn new(actor: ChildRef<BuilderMsg>) -> Self {
         Self { actor }
     }
 

@@ -146,8 +146,8 @@ macro_rules! method {
     ($module:expr, $name:literal, |$params:ident, $ctx:ident| $body:expr) => {
         $module.register_async_method($name, |$params, $ctx, _| async move {
             let started = std::time::Instant::now();
-            let result: $crate::rpc::RpcResult<_> = async { $body }.await;
-            $crate::rpc::record($name, started, result.is_ok());
+            let result: $crate::api::rpc::RpcResult<_> = async { $body }.await;
+            $crate::api::rpc::record($name, started, result.is_ok());
             result.map_err(jsonrpsee::types::ErrorObjectOwned::from)
         })?;
     };

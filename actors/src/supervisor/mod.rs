@@ -5,17 +5,22 @@
 //!
 //! ractor's default policy stops a parent when any child dies and has no restart of its own, so
 //! this actor overrides `handle_supervisor_evt` explicitly. Other code reaches an actor through a
-//! [`Slot`], which the supervisor points at the new actor after a restart, so handles held
+//! [`ChildRef`], which the supervisor points at the new actor after a restart, so handles held
 //! elsewhere stay valid.
 
+mod budget;
+
+pub use budget::RestartPolicy;
+
 use crate::metrics as m;
+use budget::{AfterFailure, RestartBudget};
 use futures::future::BoxFuture;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, Message, SpawnErr, SupervisionEvent,
     rpc::CallResult,
 };
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap},
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -23,21 +28,21 @@ use tracing::{error, info, warn};
 
 /// A reference to an actor that survives restarts.
 #[derive(Debug)]
-pub struct Slot<M: Message>(Arc<RwLock<Option<ActorRef<M>>>>);
+pub struct ChildRef<M: Message>(Arc<RwLock<Option<ActorRef<M>>>>);
 
-impl<M: Message> Clone for Slot<M> {
+impl<M: Message> Clone for ChildRef<M> {
     fn clone(&self) -> Self {
         Self(self.0.clone())
     }
 }
 
-impl<M: Message> Default for Slot<M> {
+impl<M: Message> Default for ChildRef<M> {
     fn default() -> Self {
         Self(Arc::new(RwLock::new(None)))
     }
 }
 
-impl<M: Message> Slot<M> {
+impl<M: Message> ChildRef<M> {
     /// Points the slot at a (new) actor.
     pub fn set(&self, actor: ActorRef<M>) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(actor);
@@ -76,7 +81,7 @@ type StartFn =
 /// How to start (and restart) one child.
 #[derive(Clone)]
 pub struct ChildSpec {
-    /// Unique name (also the actor's registered name).
+    /// Unique name (in logs, metrics and `/healthz`; the actor itself is not registered).
     pub name: String,
     start: StartFn,
 }
@@ -96,7 +101,7 @@ impl ChildSpec {
         name: &str,
         actor: A,
         args: impl Fn() -> A::Arguments + Send + Sync + 'static,
-        slot: Slot<A::Msg>,
+        slot: ChildRef<A::Msg>,
     ) -> Self
     where
         A: Actor + Clone + Sync,
@@ -133,27 +138,6 @@ pub struct ChildHealth {
 /// Shared view of every child's health.
 pub type HealthMap = Arc<RwLock<BTreeMap<String, ChildHealth>>>;
 
-/// Restart policy.
-#[derive(Debug, Clone)]
-pub struct RestartPolicy {
-    /// Failures allowed within `window` before the child is left stopped.
-    pub max_restarts: usize,
-    /// The window the budget counts over.
-    pub window: Duration,
-    /// First backoff; doubles per recent failure.
-    pub backoff: Duration,
-}
-
-impl Default for RestartPolicy {
-    fn default() -> Self {
-        Self {
-            max_restarts: 5,
-            window: Duration::from_secs(60),
-            backoff: Duration::from_millis(100),
-        }
-    }
-}
-
 /// Supervisor messages.
 #[derive(Debug)]
 pub enum SupervisorMsg {
@@ -181,7 +165,7 @@ pub struct SupervisorArgs {
 #[derive(Debug)]
 struct Child {
     spec: ChildSpec,
-    failures: VecDeque<Instant>,
+    budget: RestartBudget,
 }
 
 /// Supervisor state.
@@ -235,7 +219,7 @@ impl Actor for Supervisor {
                 spec.name.clone(),
                 Child {
                     spec,
-                    failures: VecDeque::new(),
+                    budget: RestartBudget::default(),
                 },
             );
         }
@@ -269,7 +253,7 @@ impl Actor for Supervisor {
                     name.clone(),
                     Child {
                         spec,
-                        failures: VecDeque::new(),
+                        budget: RestartBudget::default(),
                     },
                 );
                 if let Err(e) = st.start(&me.get_cell(), &name).await {
@@ -324,22 +308,15 @@ fn schedule_restart(me: &ActorRef<SupervisorMsg>, st: &mut SupervisorState, name
     let Some(child) = st.children.get_mut(name) else {
         return;
     };
-    let now = Instant::now();
-    child.failures.push_back(now);
-    while child
-        .failures
-        .front()
-        .is_some_and(|t| now.duration_since(*t) > policy.window)
-    {
-        child.failures.pop_front();
+    match child.budget.on_failure(Instant::now(), &policy) {
+        AfterFailure::Degrade => {
+            error!(target: "supervisor", actor = %name, "restart budget exhausted: running degraded without it");
+            metrics::gauge!(m::SUPERVISOR_DEGRADED, "actor" => name.to_string()).set(1.0);
+            st.set_health(name, |h| h.degraded = true);
+        }
+        AfterFailure::RestartAfter(delay) => {
+            let name = name.to_string();
+            me.send_after(delay, move || SupervisorMsg::Restart(name));
+        }
     }
-    if child.failures.len() > policy.max_restarts {
-        error!(target: "supervisor", actor = %name, "restart budget exhausted: running degraded without it");
-        metrics::gauge!(m::SUPERVISOR_DEGRADED, "actor" => name.to_string()).set(1.0);
-        st.set_health(name, |h| h.degraded = true);
-        return;
-    }
-    let delay = policy.backoff * 2u32.saturating_pow(child.failures.len() as u32 - 1);
-    let name = name.to_string();
-    me.send_after(delay, move || SupervisorMsg::Restart(name));
 }

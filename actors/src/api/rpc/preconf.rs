@@ -3,7 +3,7 @@
 //! the sequencer.
 
 use super::{EthApi, RpcErr, RpcResult, convert};
-use crate::{broadcaster::FlashblockText, metrics as m};
+use crate::{metrics as m, sequencer::FlashblockText};
 use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_eth::TransactionReceipt;
 use jsonrpsee::{

@@ -4,261 +4,20 @@
 //! actor's view of the chain behind a lock and opens its own database read transactions, so reads
 //! never queue behind execution.
 
+mod reader;
+
 use crate::metrics as m;
-use alloy_primitives::{Address, B256, Bytes};
+use alloy_primitives::{Address, B256};
 use preconf_core::{
-    block_state::WarmCache,
-    chainspec::ChainSpec,
     execution::{ExecutedBlock, execute_block},
-    primitives::{Header, Receipt, SealedBlock, SenderCache},
-    state::{ChainData, SnapshotProvider, StateError, StateProvider, StateSnapshot},
-    storage::{StorageError, Store},
+    primitives::{Header, SealedBlock},
+    state::StateSnapshot,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, RwLock},
-    time::Instant,
-};
-use tokio::sync::broadcast;
+use std::{collections::HashMap, sync::Arc, time::Instant};
 use tracing::{debug, info, warn};
 
-/// How many recent canonical states stay in memory (for reads at recent blocks and proofs).
-const RECENT_STATES: u64 = 128;
-/// How many recovered senders are remembered (a few blocks' worth at high load; ~10 MB).
-const SENDER_CACHE: usize = 1 << 17;
-
-/// A header with its hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealedHeader {
-    /// Block hash.
-    pub hash: B256,
-    /// The header.
-    pub header: Header,
-}
-
-/// What the chain looks like now; shared by the actor (writer) and readers.
-#[derive(Debug, Clone)]
-struct ChainView {
-    head: SealedHeader,
-    head_state: StateSnapshot,
-    recent: BTreeMap<u64, (B256, StateSnapshot)>,
-    safe: B256,
-    finalized: B256,
-}
-
-/// A change of the canonical chain.
-#[derive(Debug, Clone)]
-pub struct NewHead {
-    /// The new head block.
-    pub block: Arc<SealedBlock>,
-    /// Its receipts.
-    pub receipts: Arc<Vec<Receipt>>,
-}
-
-/// Read access to the chain: headers, blocks, receipts, and the state at any block. Cheap to
-/// clone; safe to use from any task.
-#[derive(Debug, Clone)]
-pub struct ChainReader {
-    /// The chain specification.
-    pub spec: Arc<ChainSpec>,
-    /// The database.
-    pub store: Store,
-    /// Senders recovered so far (by the RPC, the overlay and block import), shared.
-    pub senders: SenderCache,
-    /// The accounts the last executed block touched, for the next block built on it.
-    warm: WarmCache,
-    view: Arc<RwLock<ChainView>>,
-    events: broadcast::Sender<NewHead>,
-}
-
-impl ChainData for ChainReader {
-    fn code(&self, hash: &B256) -> Result<Option<Bytes>, StateError> {
-        Ok(self.store.code(hash)?)
-    }
-    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
-        Ok(self.store.canonical_hash(number)?.unwrap_or_default())
-    }
-    fn warm_cache(&self) -> Option<&WarmCache> {
-        Some(&self.warm)
-    }
-}
-
-impl ChainReader {
-    /// Opens the chain in a store (writing genesis on first use) and loads the head state.
-    pub fn open(spec: Arc<ChainSpec>, store: Store) -> Result<Self, StorageError> {
-        if store.init_genesis(&spec)? {
-            info!(target: "chain", hash = %spec.genesis_hash(), "wrote genesis");
-        }
-        let head_hash = store.head_hash()?.unwrap_or(spec.genesis_hash());
-        let header = store.header(&head_hash)?.ok_or(StorageError::Corrupt {
-            table: "headers",
-            detail: "head header missing".into(),
-        })?;
-        let started = Instant::now();
-        let state = store.load_state(|n| info!(target: "chain", accounts = n, "loading state"))?;
-        if state.root() != header.state_root {
-            return Err(StorageError::Corrupt {
-                table: "accounts",
-                detail: format!(
-                    "state root {} does not match head {} root {}",
-                    state.root(),
-                    header.number,
-                    header.state_root
-                ),
-            });
-        }
-        info!(target: "chain", number = header.number, hash = %head_hash, elapsed = ?started.elapsed(), "head loaded");
-        let safe = store.safe_hash()?.unwrap_or(head_hash);
-        let finalized = store.finalized_hash()?.unwrap_or(head_hash);
-        let mut recent = BTreeMap::new();
-        recent.insert(header.number, (head_hash, state.clone()));
-        let view = ChainView {
-            head: SealedHeader {
-                hash: head_hash,
-                header,
-            },
-            head_state: state,
-            recent,
-            safe,
-            finalized,
-        };
-        let (events, _) = broadcast::channel(256);
-        Ok(Self {
-            spec,
-            store,
-            senders: SenderCache::new(SENDER_CACHE),
-            warm: WarmCache::default(),
-            view: Arc::new(RwLock::new(view)),
-            events,
-        })
-    }
-
-    fn view(&self) -> std::sync::RwLockReadGuard<'_, ChainView> {
-        self.view.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The head header.
-    pub fn head(&self) -> SealedHeader {
-        self.view().head.clone()
-    }
-
-    /// The head block's hash.
-    pub fn head_hash(&self) -> B256 {
-        self.view().head.hash
-    }
-
-    /// The safe block hash.
-    pub fn safe_hash(&self) -> B256 {
-        self.view().safe
-    }
-
-    /// The finalized block hash.
-    pub fn finalized_hash(&self) -> B256 {
-        self.view().finalized
-    }
-
-    /// Subscribes to head changes.
-    pub fn subscribe(&self) -> broadcast::Receiver<NewHead> {
-        self.events.subscribe()
-    }
-
-    /// The head state.
-    pub fn head_state(&self) -> SnapshotProvider {
-        self.provider(self.view().head_state.clone())
-    }
-
-    /// Wraps a snapshot with this chain's code and block hashes.
-    pub fn provider(&self, snapshot: StateSnapshot) -> SnapshotProvider {
-        SnapshotProvider {
-            snapshot,
-            chain: Arc::new(self.clone()),
-            extra_code: Default::default(),
-        }
-    }
-
-    /// The in-memory state of a recent canonical block, if still held.
-    pub fn recent_state(&self, number: u64) -> Option<StateSnapshot> {
-        self.view().recent.get(&number).map(|(_, s)| s.clone())
-    }
-
-    /// The state after canonical block `number`: in memory when recent, else from history.
-    pub fn state_at(&self, number: u64) -> Result<Arc<dyn StateProvider>, StorageError> {
-        if let Some(s) = self.recent_state(number) {
-            return Ok(Arc::new(self.provider(s)));
-        }
-        Ok(Arc::new(self.store.historical_state(number)?))
-    }
-
-    /// A canonical header by number.
-    pub fn header_by_number(&self, number: u64) -> Result<Option<SealedHeader>, StorageError> {
-        let Some(hash) = self.store.canonical_hash(number)? else {
-            return Ok(None);
-        };
-        Ok(self
-            .store
-            .header(&hash)?
-            .map(|header| SealedHeader { hash, header }))
-    }
-
-    /// A header by hash (canonical or not).
-    pub fn header_by_hash(&self, hash: &B256) -> Result<Option<SealedHeader>, StorageError> {
-        Ok(self.store.header(hash)?.map(|header| SealedHeader {
-            hash: *hash,
-            header,
-        }))
-    }
-
-    /// True when the block with this hash is on the canonical chain.
-    pub fn is_canonical(&self, hash: &B256, number: u64) -> Result<bool, StorageError> {
-        Ok(self.store.canonical_hash(number)?.as_ref() == Some(hash))
-    }
-
-    /// A stored block by hash with its senders (as recorded at import; recovered again only for a
-    /// block stored without them).
-    pub fn block(&self, hash: &B256) -> Result<Option<SealedBlock>, StorageError> {
-        let (Some(header), Some(body)) = (self.store.header(hash)?, self.store.body(hash)?) else {
-            return Ok(None);
-        };
-        if let Some(senders) = self.store.senders(hash)?
-            && senders.len() == body.transactions.len()
-        {
-            return Ok(Some(SealedBlock::new(header, body, senders)));
-        }
-        let block = preconf_core::primitives::Block { header, body };
-        SealedBlock::recover(block)
-            .map(Some)
-            .map_err(|e| StorageError::Corrupt {
-                table: "bodies",
-                detail: e.to_string(),
-            })
-    }
-
-    fn set_head(&self, executed: &ExecutedBlock) {
-        let mut v = self.view.write().unwrap_or_else(|e| e.into_inner());
-        let number = executed.block.number();
-        v.head = SealedHeader {
-            hash: executed.block.hash,
-            header: executed.block.header.clone(),
-        };
-        v.head_state = executed.state.clone();
-        v.recent
-            .insert(number, (executed.block.hash, executed.state.clone()));
-        while v.recent.len() as u64 > RECENT_STATES {
-            v.recent.pop_first();
-        }
-    }
-
-    fn set_safe_finalized(&self, safe: B256, finalized: B256) {
-        let mut v = self.view.write().unwrap_or_else(|e| e.into_inner());
-        if !safe.is_zero() {
-            v.safe = safe;
-        }
-        if !finalized.is_zero() {
-            v.finalized = finalized;
-        }
-    }
-}
+pub use reader::{ChainReader, NewHead, SealedHeader, sender_state};
 
 /// Result of validating a payload, in Engine API terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,8 +79,6 @@ pub enum ChainMsg {
         /// Where the verdict goes.
         reply: RpcReplyPort<ForkchoiceVerdict>,
     },
-    /// Commit an already-executed block as the new head (used by the local builder and import).
-    Insert(Box<ExecutedBlock>, RpcReplyPort<Result<(), String>>),
     /// A block our own builder executed: `newPayload` for it need not execute it again.
     Prevalidated(Box<ExecutedBlock>),
     /// Whether a block is executed and valid (canonical or waiting for forkchoice).
@@ -499,10 +256,6 @@ impl Actor for ChainActor {
                     || st.reader.is_canonical(&hash, number).unwrap_or(false);
                 let _ = reply.send(valid);
             }
-            ChainMsg::Insert(executed, reply) => {
-                let result = st.commit(*executed).await;
-                let _ = reply.send(result);
-            }
         }
         Ok(())
     }
@@ -561,7 +314,7 @@ async fn forkchoice(st: &mut ChainState, head: B256) -> ForkchoiceVerdict {
 /// Typed access to the chain actor.
 #[derive(Debug, Clone)]
 pub struct ChainHandle {
-    actor: crate::supervisor::Slot<ChainMsg>,
+    actor: crate::supervisor::ChildRef<ChainMsg>,
     /// Reads.
     pub reader: ChainReader,
 }
@@ -575,7 +328,7 @@ const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl ChainHandle {
     /// A handle over a slot the supervisor keeps current.
-    pub fn new(actor: crate::supervisor::Slot<ChainMsg>, reader: ChainReader) -> Self {
+    pub fn new(actor: crate::supervisor::ChildRef<ChainMsg>, reader: ChainReader) -> Self {
         Self { actor, reader }
     }
 
@@ -625,28 +378,8 @@ impl ChainHandle {
             .map_err(ChainUnavailable)
     }
 
-    /// Commits an executed block on the head.
-    pub async fn insert(&self, block: ExecutedBlock) -> Result<(), ChainUnavailable> {
-        self.actor
-            .call(|r| ChainMsg::Insert(Box::new(block), r), CALL_TIMEOUT)
-            .await
-            .map_err(ChainUnavailable)?
-            .map_err(ChainUnavailable)
-    }
-
     /// The account state of an address at the head (for the mempool).
     pub fn head_account(&self, address: &Address) -> preconf_core::txpool::SenderState {
         sender_state(&self.reader.view().head_state, address)
     }
-}
-
-/// An account's nonce and balance in a state (for the mempool).
-pub fn sender_state(state: &StateSnapshot, address: &Address) -> preconf_core::txpool::SenderState {
-    state
-        .account(address)
-        .map(|a| preconf_core::txpool::SenderState {
-            nonce: a.nonce,
-            balance: a.balance,
-        })
-        .unwrap_or_default()
 }

@@ -4,9 +4,9 @@
 //! specification's statuses and error codes.
 
 use crate::{
-    builder::BuilderHandle,
     chain::{ChainHandle, ForkchoiceVerdict, PayloadVerdict},
     metrics as m,
+    sequencer::BuilderHandle,
 };
 use alloy_eips::eip7685::Requests;
 use alloy_primitives::{B256, Bytes};

@@ -11,7 +11,7 @@
 //! - **In process**: a broadcast channel for an overlay in the same process, which parses and
 //!   verifies the same JSON a remote node would.
 
-use crate::{metrics as m, sealer::now_us, supervisor::Slot};
+use crate::{metrics as m, supervisor::ChildRef};
 use futures::{SinkExt, StreamExt};
 use preconf_core::flashblock::Flashblock;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -155,9 +155,8 @@ impl Actor for BroadcasterActor {
         match msg {
             BroadcasterMsg::Publish(fb) => {
                 let text = FlashblockText::from(serde_json::to_string(&*fb)?);
-                if let Some(sealed) = fb.metadata.sealed_at_us {
-                    metrics::histogram!(m::FLASHBLOCK_SEAL_TO_SEND_SECONDS)
-                        .record(now_us().saturating_sub(sealed) as f64 / 1e6);
+                if let Some(secs) = fb.metadata.since_sealed_secs() {
+                    metrics::histogram!(m::FLASHBLOCK_SEAL_TO_SEND_SECONDS).record(secs);
                 }
                 let _ = st.args.local.send(text.clone());
                 st.peers.retain(|id, peer| match peer.queue.try_send(text.clone()) {
@@ -332,12 +331,12 @@ async fn push_loop(url: String, mut queue: mpsc::Receiver<FlashblockText>) {
 /// Typed access to the broadcaster.
 #[derive(Debug, Clone)]
 pub struct BroadcasterHandle {
-    actor: Slot<BroadcasterMsg>,
+    actor: ChildRef<BroadcasterMsg>,
 }
 
 impl BroadcasterHandle {
     /// A handle over a supervised slot.
-    pub fn new(actor: Slot<BroadcasterMsg>) -> Self {
+    pub fn new(actor: ChildRef<BroadcasterMsg>) -> Self {
         Self { actor }
     }
 

@@ -2,11 +2,11 @@
 //! key (the digest is in [`preconf_core::flashblock`]), stamps the seal time into the metadata and
 //! passes it to the broadcaster.
 
-use crate::{broadcaster::BroadcasterHandle, metrics as m, supervisor::Slot};
+use crate::{metrics as m, sequencer::BroadcasterHandle, supervisor::ChildRef};
 use alloy_signer_local::PrivateKeySigner;
-use preconf_core::flashblock::Flashblock;
+use preconf_core::flashblock::{Flashblock, FlashblockMetadata};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tracing::warn;
 
 /// Messages of the sealer.
@@ -31,14 +31,6 @@ pub struct SealerArgs {
 #[derive(Debug, Clone)]
 pub struct SealerActor;
 
-/// Microseconds since the Unix epoch.
-pub(crate) fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
-
 impl Actor for SealerActor {
     type Msg = SealerMsg;
     type State = SealerArgs;
@@ -60,7 +52,7 @@ impl Actor for SealerActor {
     ) -> Result<(), ActorProcessingErr> {
         let SealerMsg::Seal(mut fb) = msg;
         let started = Instant::now();
-        fb.metadata.sealed_at_us = Some(now_us());
+        fb.metadata.sealed_at_us = Some(FlashblockMetadata::now_us());
         if let Err(e) = fb.sign(st.chain_id, &st.key) {
             metrics::counter!(m::SEALER_FAILURES).increment(1);
             warn!(target: "sealer", error = %e, "signing failed: flashblock dropped");
@@ -78,12 +70,12 @@ impl Actor for SealerActor {
 /// Typed access to the sealer.
 #[derive(Debug, Clone)]
 pub struct SealerHandle {
-    actor: Slot<SealerMsg>,
+    actor: ChildRef<SealerMsg>,
 }
 
 impl SealerHandle {
     /// A handle over a supervised slot.
-    pub fn new(actor: Slot<SealerMsg>) -> Self {
+    pub fn new(actor: ChildRef<SealerMsg>) -> Self {
         Self { actor }
     }
 

@@ -32,7 +32,7 @@ pub struct ProducerArgs {
     pub engine_url: String,
     /// Engine API secret.
     pub jwt: JwtSecret,
-    /// Slot length.
+    /// ChildRef length.
     pub block_time: Duration,
     /// Fee recipient of produced blocks.
     pub fee_recipient: Address,

@@ -10,12 +10,12 @@
 //! it may use the whole gas limit. The block is assembled from exactly the transactions the
 //! flashblocks carried.
 
-use super::{BuiltPayload, MAX_CANDIDATES};
+use super::builder::{BuiltPayload, MAX_CANDIDATES};
 use crate::{
     exec_thread::ExecThread,
     mempool::{MempoolHandle, PreconfState},
     metrics as m,
-    sealer::SealerHandle,
+    sequencer::SealerHandle,
 };
 use alloy_consensus::Transaction as _;
 use alloy_eips::{

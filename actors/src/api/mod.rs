@@ -1,0 +1,9 @@
+//! What the node serves over the network: the JSON-RPC API ([`rpc`], `eth_` and friends on
+//! :8545), the Engine API ([`engine`], JWT-authenticated, :8551), the operator endpoint
+//! ([`ops`], `/metrics` and `/healthz`), and the actor that owns each listening server
+//! ([`server`]).
+
+pub mod engine;
+pub mod ops;
+pub mod rpc;
+pub mod server;

@@ -1,0 +1,22 @@
+//! The sequencer role: the payload [`builder`] (with its flashblock schedule in `flash`), the
+//! [`sealer`] that signs each flashblock, and the [`broadcaster`] that streams them to rpc nodes.
+//!
+//! Data flow: `engine_forkchoiceUpdated` with attributes → builder job → every interval a slice of
+//! the best pool transactions, executed on the parent → sealer (sign) → broadcaster (WebSocket
+//! stream, `preconf_newPartialBlock` pushes). `engine_getPayload` ends the schedule and returns the
+//! block assembled from exactly those slices.
+
+mod broadcaster;
+mod builder;
+mod flash;
+mod sealer;
+
+pub use broadcaster::{
+    BroadcasterActor, BroadcasterArgs, BroadcasterHandle, BroadcasterMsg, FlashblockText,
+    MAX_CONNECTIONS, PEER_QUEUE,
+};
+pub use builder::{
+    BuilderActor, BuilderArgs, BuilderHandle, BuilderMsg, BuiltPayload, FlashblockConfig,
+    payload_id,
+};
+pub use sealer::{SealerActor, SealerArgs, SealerHandle, SealerMsg};
