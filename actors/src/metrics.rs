@@ -108,6 +108,8 @@ pub const OVERLAY_PRECONF_REORGED: &str = "preconf_overlay_preconfirmations_reor
 pub const OVERLAY_STREAM_RECONNECTS: &str = "preconf_overlay_stream_reconnects_total";
 /// Raw transactions that could not be forwarded to the sequencer.
 pub const RPC_FORWARD_ERRORS: &str = "preconf_rpc_forward_errors_total";
+/// Heavy JSON-RPC calls (EVM calls, log scans) refused because the heavy-work queue was full.
+pub const RPC_HEAVY_REFUSED: &str = "preconf_rpc_heavy_refused_total";
 /// eth_sendRawTransactionSync calls that timed out.
 pub const RPC_SYNC_TIMEOUTS: &str = "preconf_rpc_send_sync_timeouts_total";
 
@@ -286,6 +288,10 @@ fn describe() {
     describe_counter!(
         RPC_FORWARD_ERRORS,
         "Raw transactions that could not be forwarded to the sequencer"
+    );
+    describe_counter!(
+        RPC_HEAVY_REFUSED,
+        "Heavy JSON-RPC calls (EVM calls, log scans) refused because the heavy-work queue was full"
     );
     describe_counter!(
         RPC_SYNC_TIMEOUTS,

@@ -71,6 +71,8 @@ pub struct NodeConfig {
     pub send_sync_timeout: (Duration, Duration),
     /// Devnet only: other nodes' Engine APIs that every produced block is imported into.
     pub engine_peers: Vec<(String, JwtSecret)>,
+    /// Threads and queue for EVM calls and wide block scans.
+    pub heavy: rpc::HeavyLimits,
 }
 
 impl NodeConfig {
@@ -96,6 +98,7 @@ impl NodeConfig {
             forward_to: None,
             send_sync_timeout: (Duration::from_secs(2), rpc::MAX_SYNC_TIMEOUT),
             engine_peers: Vec::new(),
+            heavy: rpc::HeavyLimits::default(),
         }
     }
 }
@@ -341,6 +344,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         forward: rpc::Forwarder::new(config.forward_to.as_deref())
             .map_err(|e| NodeError::Startup(e.to_string()))?,
         send_sync_timeout: config.send_sync_timeout,
+        heavy: rpc::HeavyPool::new(config.heavy).map_err(|e| NodeError::Startup(e.to_string()))?,
     };
     let mut rpc_module = RpcModule::new(());
     rpc_module

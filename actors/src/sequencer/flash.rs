@@ -178,11 +178,7 @@ impl FlashJob {
                     .record(started.saturating_duration_since(due).as_secs_f64());
             }
             let closing = stopped || tick >= self.ticks;
-            let budget = if closing {
-                gas_limit
-            } else {
-                (gas_limit / self.ticks * (tick + 1)).min(gas_limit)
-            };
+            let budget = gas_budget(gas_limit, self.ticks, tick, closing);
             let candidates = self
                 .mempool
                 .best_after(MAX_CANDIDATES, included.next_nonces.clone())
@@ -244,14 +240,11 @@ impl FlashJob {
             if is_last {
                 break;
             }
-            // Skip ticks whose time has already passed (tick `ticks` is the deadline).
-            let next =
-                (self.anchor.elapsed().as_nanos() / self.interval.as_nanos().max(1)) as u64 + 1;
-            let missed = next.min(self.ticks).saturating_sub(tick + 1);
+            let (next, missed) = next_tick(self.anchor.elapsed(), self.interval, tick, self.ticks);
             if missed > 0 {
                 metrics::counter!(m::FLASHBLOCK_MISSED_TICKS).increment(missed);
             }
-            tick = (tick + 1).max(next).min(self.ticks);
+            tick = next;
         }
         let executed = exec
             .run(|slot| slot.take().map(BlockBuilder::finish))
@@ -262,5 +255,68 @@ impl FlashJob {
             executed,
             sidecars: included.sidecars,
         })
+    }
+}
+
+/// The cumulative gas budget of tick `tick` of `ticks`: `(tick + 1) / ticks` of the gas limit,
+/// and all of it on the closing flashblock.
+fn gas_budget(gas_limit: u64, ticks: u64, tick: u64, closing: bool) -> u64 {
+    if closing {
+        return gas_limit;
+    }
+    (gas_limit / ticks.max(1))
+        .saturating_mul(tick + 1)
+        .min(gas_limit)
+}
+
+/// The tick after `tick`, given the time since the anchor: the next one not yet due, skipping
+/// those whose time has already passed (a slow flashblock does not cause a burst), never past
+/// `ticks` (the deadline). Returns it with the number of ticks skipped.
+fn next_tick(elapsed: Duration, interval: Duration, tick: u64, ticks: u64) -> (u64, u64) {
+    let due_next = (elapsed.as_nanos() / interval.as_nanos().max(1)) as u64 + 1;
+    let missed = due_next.min(ticks).saturating_sub(tick + 1);
+    ((tick + 1).max(due_next).min(ticks), missed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn budget_grows_by_one_share_per_tick_and_closes_with_everything() {
+        assert_eq!(gas_budget(30_000_000, 10, 0, false), 3_000_000);
+        assert_eq!(gas_budget(30_000_000, 10, 4, false), 15_000_000);
+        assert_eq!(gas_budget(30_000_000, 10, 9, false), 30_000_000);
+        assert_eq!(gas_budget(30_000_000, 10, 3, true), 30_000_000);
+        // Rounding down never exceeds the limit, and a tick past the end is clamped.
+        assert_eq!(gas_budget(10, 3, 2, false), 9);
+        assert_eq!(gas_budget(10, 3, 7, false), 10);
+        assert_eq!(gas_budget(10, 0, 0, false), 10);
+    }
+
+    #[test]
+    fn on_time_ticks_advance_by_one() {
+        // Tick 0 ran at 1 ms: tick 1 (due at 200 ms) is next, nothing skipped.
+        assert_eq!(next_tick(MS, 200 * MS, 0, 10), (1, 0));
+        assert_eq!(next_tick(1_005 * MS, 200 * MS, 5, 10), (6, 0));
+    }
+
+    #[test]
+    fn late_ticks_are_skipped_and_counted() {
+        // Tick 1 finished at 650 ms: ticks 2 and 3 (400, 600 ms) are past, so 4 is next.
+        assert_eq!(next_tick(650 * MS, 200 * MS, 1, 10), (4, 2));
+    }
+
+    #[test]
+    fn never_past_the_deadline_tick() {
+        assert_eq!(next_tick(5_000 * MS, 200 * MS, 3, 10), (10, 6));
+        assert_eq!(next_tick(5_000 * MS, 200 * MS, 10, 10), (10, 0));
+    }
+
+    #[test]
+    fn a_zero_interval_does_not_divide_by_zero() {
+        assert_eq!(next_tick(MS, Duration::ZERO, 0, 10).0, 10);
     }
 }

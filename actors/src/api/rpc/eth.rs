@@ -71,6 +71,8 @@ pub struct EthApi {
     pub forward: Option<super::Forwarder>,
     /// `eth_sendRawTransactionSync` timeouts: (default, maximum).
     pub send_sync_timeout: (std::time::Duration, std::time::Duration),
+    /// Where EVM calls and wide block scans run (off the async runtime).
+    pub heavy: super::HeavyPool,
 }
 
 /// Maximum block range of one `eth_getLogs` query.
@@ -293,7 +295,12 @@ impl EthApi {
         }
         if req.gas.is_none() {
             let (h, state) = self.state_for(None)?;
-            req.gas = Some(call::estimate_gas(self, &h, state, req.clone())?);
+            let (api, estimate) = (self.clone(), req.clone());
+            req.gas = Some(
+                self.heavy
+                    .run(move || call::estimate_gas(&api, &h, state, estimate))
+                    .await?,
+            );
         }
         let mut typed: TypedTransaction = req
             .build_typed_tx()
@@ -597,7 +604,10 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
         let count: U64 = s.next()?;
         let newest: BlockNumberOrTag = s.next()?;
         let pct: Option<Vec<f64>> = s.optional_next()?;
-        c.fee_history(count.to(), newest, pct)
+        let api = c.clone();
+        c.heavy
+            .run(move || api.fee_history(count.to(), newest, pct))
+            .await
     });
 
     method!(m, "eth_getBalance", |p, c| {
@@ -712,19 +722,28 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
         let mut s = p.sequence();
         let req: TransactionRequest = s.next()?;
         let (h, st) = c.state_for(s.optional_next()?)?;
-        call::call(&c, &h, st, req)
+        let api = c.clone();
+        c.heavy.run(move || call::call(&api, &h, st, req)).await
     });
     method!(m, "eth_estimateGas", |p, c| {
         let mut s = p.sequence();
         let req: TransactionRequest = s.next()?;
         let (h, st) = c.state_for(s.optional_next()?)?;
-        Ok(U64::from(call::estimate_gas(&c, &h, st, req)?))
+        let api = c.clone();
+        let gas = c
+            .heavy
+            .run(move || call::estimate_gas(&api, &h, st, req))
+            .await?;
+        Ok(U64::from(gas))
     });
     method!(m, "eth_createAccessList", |p, c| {
         let mut s = p.sequence();
         let req: TransactionRequest = s.next()?;
         let (h, st) = c.state_for(s.optional_next()?)?;
-        call::create_access_list(&c, &h, st, req)
+        let api = c.clone();
+        c.heavy
+            .run(move || call::create_access_list(&api, &h, st, req))
+            .await
     });
 
     method!(m, "eth_sendRawTransaction", |p, c| {
@@ -878,7 +897,8 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
     });
     method!(m, "eth_getLogs", |p, c| {
         let f: Filter = p.one()?;
-        c.logs(&f)
+        let api = c.clone();
+        c.heavy.run(move || api.logs(&f)).await
     });
 
     method!(m, "txpool_status", |_p, c| {

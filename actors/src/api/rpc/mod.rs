@@ -5,10 +5,12 @@
 mod call;
 mod convert;
 mod eth;
+mod heavy;
 mod preconf;
 mod subscriptions;
 
 pub use eth::{DevAccounts, EthApi, module as eth_module};
+pub use heavy::{HeavyLimits, HeavyPool};
 pub use preconf::{Forwarder, MAX_SYNC_TIMEOUT};
 
 use crate::metrics as m;
