@@ -4,17 +4,15 @@
 use crate::{
     chain::{ChainHandle, sender_state},
     metrics as m,
+    overlay::PendingView,
     supervisor::ChildRef,
 };
 use alloy_primitives::{Address, B256};
-use preconf_core::{
-    state::StateSnapshot,
-    txpool::{PoolConfig, PoolError, PooledTx, TxPool},
-};
+use preconf_core::txpool::{PoolConfig, PoolError, PooledTx, TxPool};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
@@ -60,32 +58,10 @@ pub struct MempoolArgs {
     pub config: PoolConfig,
     /// Where hashes of newly pending transactions are announced.
     pub announce: broadcast::Sender<B256>,
-    /// The preconfirmed state new transactions are checked against (the head's when none).
-    pub preconf: PreconfState,
-}
-
-/// The newest preconfirmed state, so a transaction may spend what a preconfirmation gave it (a
-/// balance received in a flashblock is spendable at once, not only after the block). Written by
-/// the overlay (rpc role) or by the sequencer's flashblock job (a sequencer without the rpc
-/// role); used only while it builds on the current head, and shared (cheap to clone).
-#[derive(Debug, Clone, Default)]
-pub struct PreconfState(Arc<RwLock<Option<(B256, StateSnapshot)>>>);
-
-impl PreconfState {
-    /// Records the state after the latest flashblock of the block on `parent`.
-    pub fn set(&self, parent: B256, state: StateSnapshot) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some((parent, state));
-    }
-
-    /// The preconfirmed state if it builds on `head`.
-    pub fn on(&self, head: &B256) -> Option<StateSnapshot> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .filter(|(parent, _)| parent == head)
-            .map(|(_, state)| state.clone())
-    }
+    /// The preconfirmed state new transactions are checked against while it builds on the head
+    /// (the head's state otherwise), so a balance received in a flashblock is spendable at once:
+    /// the very block `pending` reads show, cleared with it.
+    pub preconf: PendingView,
 }
 
 /// State of the mempool actor.
@@ -172,7 +148,7 @@ impl Actor for MempoolActor {
             MempoolMsg::Add(tx, reply) => {
                 let head = st.args.chain.reader.head_hash();
                 let account = match st.args.preconf.on(&head) {
-                    Some(state) => sender_state(&state, &tx.sender()),
+                    Some(p) => sender_state(&p.state.snapshot, &tx.sender()),
                     None => st.args.chain.head_account(&tx.sender()),
                 };
                 let result = st.pool.add(*tx, account);

@@ -10,7 +10,7 @@ use crate::{
         engine::{self, EngineApi},
     },
     chain::{ChainActor, ChainHandle, ChainReader},
-    mempool::{MempoolActor, MempoolArgs, MempoolHandle, PreconfState},
+    mempool::{MempoolActor, MempoolArgs, MempoolHandle},
     metrics,
     overlay::{OverlayActor, OverlayArgs, OverlayHandle, PendingView},
     producer::{ProducerActor, ProducerArgs},
@@ -153,7 +153,7 @@ pub struct NodeHandle {
     pub metrics_addr: SocketAddr,
     /// Bound flashblock stream address (sequencer role).
     pub flashblocks_addr: Option<SocketAddr>,
-    /// The preconfirmed state (rpc role; empty otherwise).
+    /// The preconfirmed state (sequencer and rpc roles; empty otherwise).
     pub pending: PendingView,
     /// Chain reads.
     pub chain: ChainReader,
@@ -236,7 +236,6 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let (announce, _) = broadcast::channel(4096);
     let (local_stream, _) = broadcast::channel(1024);
     let pending = PendingView::default();
-    let preconf = PreconfState::default();
 
     let mut children = vec![
         ChildSpec::new(
@@ -256,7 +255,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
                     chain: chain.clone(),
                     config: config.pool.clone(),
                     announce: announce.clone(),
-                    preconf: preconf.clone(),
+                    preconf: pending.clone(),
                 };
                 move || a.clone()
             },
@@ -273,8 +272,6 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
                         interval: s.interval,
                         slot: s.slot,
                         sealer: SealerHandle::new(sealer_slot.clone()),
-                        // With an overlay in the process, the overlay publishes it.
-                        preconf: config.overlay.is_none().then(|| preconf.clone()),
                     }),
                 };
                 move || a.clone()
@@ -311,8 +308,19 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             sealer_slot,
         ));
     }
+    // The overlay is the one writer of the preconfirmed state (`pending`): on an rpc node it
+    // follows the sequencer's stream; on a sequencer without the rpc role it verifies and applies
+    // the sequencer's own flashblocks from the in-process stream, so that node's pool and its
+    // `pending` reads see the same preconfirmed block.
+    let overlay_config = config.overlay.clone().or_else(|| {
+        config.sequencer.as_ref().map(|s| OverlayConfig {
+            sequencer_address: s.key.address(),
+            urls: Vec::new(),
+            preconf_latest: false,
+        })
+    });
     let mut overlay = None;
-    if let Some(o) = &config.overlay {
+    if let Some(o) = &overlay_config {
         let overlay_slot = ChildRef::default();
         overlay = Some(OverlayHandle::new(overlay_slot.clone()));
         let a = OverlayArgs {
@@ -321,7 +329,6 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             view: pending.clone(),
             urls: o.urls.clone(),
             local: config.sequencer.is_some().then(|| local_stream.clone()),
-            preconf: preconf.clone(),
         };
         children.push(ChildSpec::new(
             "overlay",

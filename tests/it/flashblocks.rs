@@ -305,42 +305,56 @@ fn rpc_node_serves_preconfirmations_from_a_sequencer_process() {
 /// Flashblocks pushed with `preconf_newPartialBlock` to an rpc node (no sequencer anywhere):
 /// forged ones are refused before any work, duplicates ignored, gaps and unknown payloads clear
 /// the pending state, and a fresh index 0 starts again.
-#[test]
-fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = PrivateKeySigner::random();
-    let p = Proc::start(&[
-        "node",
-        "--role",
-        "rpc",
-        "--datadir",
-        dir.path().to_str().unwrap(),
-        "--flashblocks.sequencer-address",
-        &key.address().to_string(),
-    ]);
-    let genesis = p.call("eth_getBlockByNumber", json!(["latest", false]))["result"].clone();
-    let base_fee = hex_u64(&p.call("eth_gasPrice", json!([]))["result"]) - 1_000_000_000;
-    let base = FlashblockBase {
-        parent_beacon_block_root: B256::repeat_byte(1),
-        parent_hash: serde_json::from_value(genesis["hash"].clone()).unwrap(),
-        fee_recipient: Address::ZERO,
-        prev_randao: B256::repeat_byte(2),
-        block_number: U64::from(1),
-        gas_limit: U64::from(hex_u64(&genesis["gasLimit"])),
-        timestamp: U64::from(hex_u64(&genesis["timestamp"]) + 2),
-        extra_data: Bytes::new(),
-        base_fee_per_gas: U256::from(base_fee),
-        prev_proposer_pubkey: None,
-    };
-    let make = |id: u8,
-                index: u64,
-                base: Option<FlashblockBase>,
-                txs: Vec<Bytes>,
-                signer: &PrivateKeySigner| {
+/// An rpc node (no sequencer anywhere) that trusts `key`, and flashblocks for its block 1 built
+/// and signed by hand, pushed with `preconf_newPartialBlock`.
+struct PushedNode {
+    p: Proc,
+    key: PrivateKeySigner,
+    base: FlashblockBase,
+    _dir: tempfile::TempDir,
+}
+
+impl PushedNode {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = PrivateKeySigner::random();
+        let p = Proc::start(&[
+            "node",
+            "--role",
+            "rpc",
+            "--datadir",
+            dir.path().to_str().unwrap(),
+            "--flashblocks.sequencer-address",
+            &key.address().to_string(),
+        ]);
+        let genesis = p.call("eth_getBlockByNumber", json!(["latest", false]))["result"].clone();
+        let base_fee = hex_u64(&p.call("eth_gasPrice", json!([]))["result"]) - 1_000_000_000;
+        let base = FlashblockBase {
+            parent_beacon_block_root: B256::repeat_byte(1),
+            parent_hash: serde_json::from_value(genesis["hash"].clone()).unwrap(),
+            fee_recipient: Address::ZERO,
+            prev_randao: B256::repeat_byte(2),
+            block_number: U64::from(1),
+            gas_limit: U64::from(hex_u64(&genesis["gasLimit"])),
+            timestamp: U64::from(hex_u64(&genesis["timestamp"]) + 2),
+            extra_data: Bytes::new(),
+            base_fee_per_gas: U256::from(base_fee),
+            prev_proposer_pubkey: None,
+        };
+        Self {
+            p,
+            key,
+            base,
+            _dir: dir,
+        }
+    }
+
+    /// Flashblock `index` of payload `[id; 8]` for block 1, with `base` on index 0.
+    fn make(&self, id: u8, index: u64, txs: Vec<Bytes>, signer: &PrivateKeySigner) -> Value {
         let mut fb = Flashblock {
             payload_id: PayloadId::new([id; 8]),
             index,
-            base,
+            base: (index == 0).then(|| self.base.clone()),
             diff: FlashblockDiff {
                 transactions: txs,
                 withdrawals: Vec::new(),
@@ -354,21 +368,30 @@ fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
         };
         fb.sign(DEVNET_CHAIN_ID, signer).unwrap();
         serde_json::to_value(fb).unwrap()
-    };
-    let push = |fb: &Value| p.call("preconf_newPartialBlock", json!([fb]));
+    }
+
+    /// A flashblock signed by the trusted key.
+    fn signed(&self, id: u8, index: u64, txs: Vec<Bytes>) -> Value {
+        self.make(id, index, txs, &self.key)
+    }
+
+    fn push(&self, fb: &Value) -> Value {
+        self.p.call("preconf_newPartialBlock", json!([fb]))
+    }
+}
+
+#[test]
+fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
+    let node = PushedNode::start();
+    let p = &node.p;
+    let push = |fb: &Value| node.push(fb);
     let recipient = Address::repeat_byte(0x55);
     let balance = || p.call("eth_getBalance", json!([recipient, "pending"]))["result"].clone();
     let (a, tx_a) = transfer(5, 0, recipient, 1);
     let (b, tx_b) = transfer(5, 1, recipient, 2);
 
     // Forged: refused with -32602, counted, no state.
-    let forged = make(
-        1,
-        0,
-        Some(base.clone()),
-        vec![tx_a.clone()],
-        &PrivateKeySigner::random(),
-    );
+    let forged = node.make(1, 0, vec![tx_a.clone()], &PrivateKeySigner::random());
     let r = push(&forged);
     assert_eq!(r["error"]["code"], -32602, "{r}");
     assert!(
@@ -383,23 +406,22 @@ fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
     );
     assert_eq!(balance(), "0x0");
     // A tampered body no longer matches its signature.
-    let mut tampered = make(1, 0, Some(base.clone()), vec![tx_a.clone()], &key);
+    let mut tampered = node.signed(1, 0, vec![tx_a.clone()]);
     tampered["diff"]["transactions"] = json!([tx_b.clone()]);
     assert_eq!(push(&tampered)["error"]["code"], -32602);
     // Not a flashblock at all.
     assert_eq!(push(&json!({"index": 0}))["error"]["code"], -32602);
 
     // Index 0 without base.
-    assert_eq!(
-        push(&make(1, 0, None, vec![], &key))["error"]["code"],
-        -32602
-    );
+    let mut no_base = node.signed(1, 0, vec![]);
+    no_base["base"] = Value::Null;
+    assert_eq!(push(&no_base)["error"]["code"], -32602);
     // Reordered: index 1 before its index 0 is refused.
-    let one = make(1, 1, None, vec![tx_b.clone()], &key);
+    let one = node.signed(1, 1, vec![tx_b.clone()]);
     assert_eq!(push(&one)["error"]["code"], -32602);
 
     // In order: index 0 then 1; duplicates of either change nothing.
-    let zero = make(1, 0, Some(base.clone()), vec![tx_a.clone()], &key);
+    let zero = node.signed(1, 0, vec![tx_a.clone()]);
     assert_eq!(push(&zero)["result"], true, "{}", push(&zero));
     assert_eq!(balance(), "0x1");
     assert_eq!(push(&zero)["result"], true);
@@ -414,7 +436,7 @@ fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
     assert!(p.metric("preconf_overlay_flashblocks_total{outcome=\"duplicate\"}") >= 2.0);
 
     // A gap clears the pending state until the next index 0.
-    let three = make(1, 3, None, vec![], &key);
+    let three = node.signed(1, 3, vec![]);
     assert_eq!(push(&three)["error"]["code"], -32602);
     assert_eq!(
         p.metric("preconf_overlay_rejected_total{reason=\"gap\"}"),
@@ -422,11 +444,11 @@ fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
     );
     assert_eq!(balance(), "0x0");
     assert!(p.call("eth_getTransactionReceipt", json!([a]))["result"].is_null());
-    let after_gap = make(1, 2, None, vec![], &key);
+    let after_gap = node.signed(1, 2, vec![]);
     assert_eq!(push(&after_gap)["error"]["code"], -32602);
 
     // A new sequence starts cleanly.
-    let fresh = make(2, 0, Some(base), vec![tx_a, tx_b], &key);
+    let fresh = node.signed(2, 0, vec![tx_a, tx_b]);
     assert_eq!(push(&fresh)["result"], true);
     assert_eq!(balance(), "0x3");
     assert_eq!(
@@ -442,5 +464,45 @@ fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
             json!([dev_signer(5).address(), "latest"])
         )["result"],
         "0x0"
+    );
+}
+
+/// After a gap the pool admits against the same state `pending` reads show: a balance that only
+/// the cleared flashblocks gave is no longer spendable.
+#[test]
+fn after_a_gap_the_pool_sees_what_pending_reads_show() {
+    let node = PushedNode::start();
+    let p = &node.p;
+    let (a, b) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+    let (_, fund_a) = transfer(6, 0, a.address(), 10u64.pow(18));
+    let (_, fund_b) = transfer(6, 1, b.address(), 10u64.pow(18));
+    let zero = node.signed(1, 0, vec![fund_a, fund_b]);
+    assert_eq!(node.push(&zero)["result"], true);
+    let balance = |k: &PrivateKeySigner| {
+        p.call("eth_getBalance", json!([k.address(), "pending"]))["result"].clone()
+    };
+    assert_eq!(balance(&b), "0xde0b6b3a7640000");
+
+    // Preconfirmed funds are spendable while the preconfirmed block stands.
+    let (_, spend_a) = signed_transfer(&a, 0, Address::repeat_byte(0x66), 1);
+    let r = p.call("eth_sendRawTransaction", json!([spend_a]));
+    assert!(r["result"].is_string(), "{r}");
+
+    // A gap clears the preconfirmed block: `pending` reads no longer show the funds...
+    assert_eq!(
+        node.push(&node.signed(1, 2, vec![]))["error"]["code"],
+        -32602
+    );
+    assert_eq!(balance(&b), "0x0");
+    // ...and neither does the pool.
+    let (_, spend_b) = signed_transfer(&b, 0, Address::repeat_byte(0x66), 1);
+    let r = p.call("eth_sendRawTransaction", json!([spend_b]));
+    assert_eq!(r["error"]["code"], -32000, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient funds"),
+        "{r}"
     );
 }

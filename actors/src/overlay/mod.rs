@@ -21,8 +21,8 @@ mod stream;
 pub use pending::{PendingBlock, PendingUpdate, PendingView};
 
 use crate::{
-    chain::ChainReader, exec_thread::ExecThread, mempool::PreconfState, metrics as m,
-    sequencer::FlashblockText, supervisor::ChildRef,
+    chain::ChainReader, exec_thread::ExecThread, metrics as m, sequencer::FlashblockText,
+    supervisor::ChildRef,
 };
 use alloy_consensus::TxReceipt;
 use alloy_eips::eip2718::Decodable2718;
@@ -69,8 +69,6 @@ pub struct OverlayArgs {
     pub urls: Vec<String>,
     /// A sequencer in the same process.
     pub local: Option<broadcast::Sender<FlashblockText>>,
-    /// Where the mempool reads the preconfirmed state.
-    pub preconf: PreconfState,
 }
 
 /// Why a flashblock was not applied.
@@ -457,9 +455,6 @@ async fn apply(st: &mut OverlayState, fb: Flashblock) -> Result<(), Reject> {
     metrics::gauge!(m::OVERLAY_PENDING_NUMBER).set(seq.number as f64);
     metrics::gauge!(m::OVERLAY_PENDING_INDEX).set(fb.index as f64);
     debug!(target: "overlay", number = seq.number, index = fb.index, txs = block.block.body.transactions.len() - first_new, "flashblock applied");
-    st.args
-        .preconf
-        .set(block.block.header.parent_hash, block.state.snapshot.clone());
     st.args.view.publish(PendingUpdate {
         block,
         first_new,

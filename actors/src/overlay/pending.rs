@@ -59,7 +59,8 @@ pub struct PendingUpdate {
     pub flashblock: Arc<Flashblock>,
 }
 
-/// Shared access to the preconfirmed state: written by the overlay, read by the RPC.
+/// The one owner of the preconfirmed state: written only by the overlay, read by the RPC (`pending`
+/// reads) and the mempool (admission), cleared for all of them at once.
 #[derive(Debug, Clone)]
 pub struct PendingView {
     current: Arc<RwLock<Option<Arc<PendingBlock>>>>,

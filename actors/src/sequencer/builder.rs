@@ -7,10 +7,7 @@
 //! so repeated `getPayload` calls return the same block.
 
 use crate::{
-    chain::ChainHandle,
-    mempool::{MempoolHandle, PreconfState},
-    metrics as m,
-    sequencer::SealerHandle,
+    chain::ChainHandle, mempool::MempoolHandle, metrics as m, sequencer::SealerHandle,
     supervisor::ChildRef,
 };
 use alloy_eips::eip7594::BlobTransactionSidecarVariant;
@@ -100,9 +97,6 @@ pub struct FlashblockConfig {
     pub slot: Duration,
     /// Where slices go to be signed.
     pub sealer: SealerHandle,
-    /// Where the block's state after each slice is published for the mempool (a sequencer
-    /// without an overlay of its own).
-    pub preconf: Option<PreconfState>,
 }
 
 /// The builder actor.
@@ -339,7 +333,6 @@ fn start_flash_job(
         withdrawals,
         mempool: args.mempool.clone(),
         sealer: cfg.sealer.clone(),
-        preconf: cfg.preconf.clone(),
         stop: stop_rx,
     };
     let me = me.clone();

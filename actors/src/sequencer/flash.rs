@@ -12,10 +12,7 @@
 
 use super::builder::{BuiltPayload, MAX_CANDIDATES};
 use crate::{
-    exec_thread::ExecThread,
-    mempool::{MempoolHandle, PreconfState},
-    metrics as m,
-    sequencer::SealerHandle,
+    exec_thread::ExecThread, mempool::MempoolHandle, metrics as m, sequencer::SealerHandle,
 };
 use alloy_consensus::Transaction as _;
 use alloy_eips::{
@@ -54,7 +51,6 @@ pub(crate) struct FlashJob {
     pub(crate) withdrawals: Option<Vec<Withdrawal>>,
     pub(crate) mempool: MempoolHandle,
     pub(crate) sealer: SealerHandle,
-    pub(crate) preconf: Option<PreconfState>,
     pub(crate) stop: watch::Receiver<bool>,
 }
 
@@ -188,20 +184,13 @@ impl FlashJob {
                     Vec::new()
                 });
             let gas_before = gas_used;
-            let publish = self.preconf.is_some();
-            let (done, state) = exec
+            let done = exec
                 .run(move |slot| {
-                    slot.as_mut().map(|b| {
-                        let done = slice(b, included, candidates, budget);
-                        let state = (publish && !done.txs.is_empty()).then(|| b.pending_state().0);
-                        (done, state)
-                    })
+                    slot.as_mut()
+                        .map(|b| slice(b, included, candidates, budget))
                 })
                 .await?
                 .ok_or("the block being built was lost")?;
-            if let (Some(preconf), Some(state)) = (&self.preconf, state) {
-                preconf.set(self.header.parent_hash, state);
-            }
             included = done.included;
             gas_used = done.gas_used;
             if !done.invalid.is_empty() {
