@@ -302,9 +302,6 @@ fn rpc_node_serves_preconfirmations_from_a_sequencer_process() {
     drop(seq);
 }
 
-/// Flashblocks pushed with `preconf_newPartialBlock` to an rpc node (no sequencer anywhere):
-/// forged ones are refused before any work, duplicates ignored, gaps and unknown payloads clear
-/// the pending state, and a fresh index 0 starts again.
 /// An rpc node (no sequencer anywhere) that trusts `key`, and flashblocks for its block 1 built
 /// and signed by hand, pushed with `preconf_newPartialBlock`.
 struct PushedNode {
@@ -380,6 +377,9 @@ impl PushedNode {
     }
 }
 
+/// Flashblocks pushed with `preconf_newPartialBlock` to an rpc node (no sequencer anywhere):
+/// forged ones are refused before any work, duplicates ignored, a gap clears the pending state, a
+/// fresh index 0 starts again, and a replayed flashblock of an old payload changes nothing.
 #[test]
 fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
     let node = PushedNode::start();
@@ -451,6 +451,10 @@ fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
     let fresh = node.signed(2, 0, vec![tx_a, tx_b]);
     assert_eq!(push(&fresh)["result"], true);
     assert_eq!(balance(), "0x3");
+    // A replayed flashblock of the superseded payload is refused and changes nothing.
+    assert_eq!(push(&one)["error"]["code"], -32602);
+    assert_eq!(balance(), "0x3");
+    assert!(p.metric("preconf_overlay_rejected_total{reason=\"unknown_payload\"}") >= 2.0);
     assert_eq!(
         p.call(
             "eth_getTransactionCount",

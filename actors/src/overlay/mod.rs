@@ -5,20 +5,25 @@
 //!
 //! 1. parse, then verify the signature against `--flashblocks.sequencer-address` — anything else
 //!    is rejected and counted before any other work;
-//! 2. order: index 0 must carry `base` and build on the local head; later indices must be
-//!    contiguous within the same payload; duplicates are ignored; a gap, an unknown payload or a
-//!    wrong parent clears the pending state until the next index 0 (a sequence for the block
-//!    after a head we have not imported yet is parked and replayed when that head arrives);
+//! 2. order ([`ordering`], a pure function): index 0 must carry `base` and build on the local
+//!    head; later indices must be contiguous within the same payload; duplicates are ignored; a
+//!    gap or a wrong parent for the next block clears the pending state until the next index 0,
+//!    while a stale flashblock (an old block, an unknown payload) is refused without touching it;
+//!    a sequence for the block after a head we have not imported yet is parked and replayed when
+//!    that head arrives;
 //! 3. re-execute the transactions on the head state (with the same top-of-block calls) and
 //!    publish one new [`PendingBlock`] atomically through the [`PendingView`].
 //!
 //! When a canonical block arrives, what was preconfirmed for its height is compared with its
 //! transactions (honored or reorged, counted per transaction) and the pending state is cleared.
 
+mod ordering;
 pub mod pending;
 mod stream;
 
 pub use pending::{PendingBlock, PendingUpdate, PendingView};
+
+use ordering::{Arrival, Current, OutOfOrder, Parked, Verdict};
 
 use crate::{
     chain::ChainReader, exec_thread::ExecThread, metrics as m, sequencer::FlashblockText,
@@ -43,9 +48,6 @@ use std::{
 };
 use tokio::{sync::broadcast, task::JoinHandle};
 use tracing::{debug, info, warn};
-
-/// Most flashblocks parked while waiting for their parent block.
-const MAX_PARKED: usize = 256;
 
 /// Messages of the overlay.
 #[derive(Debug)]
@@ -78,20 +80,10 @@ enum Reject {
     Parse(String),
     #[error(transparent)]
     Signature(SignatureError),
-    #[error("index 0 without base")]
-    MissingBase,
+    #[error(transparent)]
+    Order(#[from] OutOfOrder),
     #[error("{0}")]
     BadBase(String),
-    #[error("parent {got} is not the local head {head}")]
-    WrongParent { got: B256, head: B256 },
-    #[error("index {got} of payload {payload} without its index 0")]
-    UnknownPayload { payload: PayloadId, got: u64 },
-    #[error("gap: expected index {expected}, got {got}")]
-    Gap { expected: u64, got: u64 },
-    #[error("index {0} after the last flashblock")]
-    AfterLast(u64),
-    #[error("metadata block number {got}, expected {expected}")]
-    BadNumber { expected: u64, got: u64 },
     #[error("invalid transaction {index}: {reason}")]
     InvalidTransaction { index: usize, reason: String },
     #[error("overlay failure: {0}")]
@@ -103,13 +95,8 @@ impl Reject {
         match self {
             Self::Parse(_) => "malformed",
             Self::Signature(e) => e.reason(),
-            Self::MissingBase => "missing_base",
+            Self::Order(e) => e.reason(),
             Self::BadBase(_) => "bad_base",
-            Self::WrongParent { .. } => "wrong_parent",
-            Self::UnknownPayload { .. } => "unknown_payload",
-            Self::Gap { .. } => "gap",
-            Self::AfterLast(_) => "after_last",
-            Self::BadNumber { .. } => "bad_number",
             Self::InvalidTransaction { .. } => "invalid_transaction",
             Self::Internal(_) => "internal",
         }
@@ -276,75 +263,46 @@ impl Actor for OverlayActor {
     }
 }
 
-/// Orders and applies a verified flashblock.
+/// Orders (see [`ordering`]) and applies a verified flashblock.
 async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject> {
     let head = st.args.chain.head();
-    if fb.index == 0 {
-        let base = fb.base.as_ref().ok_or(Reject::MissingBase)?;
-        let number = base.block_number.to::<u64>();
-        if fb.metadata.block_number != number {
-            return Err(Reject::BadNumber {
-                expected: number,
-                got: fb.metadata.block_number,
-            });
-        }
-        if st
-            .seq
+    let arrival = Arrival {
+        payload_id: fb.payload_id,
+        index: fb.index,
+        base: fb
+            .base
             .as_ref()
-            .is_some_and(|s| s.payload_id == fb.payload_id)
-        {
-            return Ok(Outcome::Duplicate);
+            .map(|b| (b.parent_hash, b.block_number.to::<u64>())),
+        metadata_number: fb.metadata.block_number,
+    };
+    let current = st.seq.as_ref().map(|s| Current {
+        payload_id: s.payload_id,
+        number: s.number,
+        next_index: s.next_index,
+        finished: s.finished,
+    });
+    let parked = st.parked.first().map(|p| Parked {
+        payload_id: p.payload_id,
+        len: st.parked.len(),
+    });
+    match ordering::order(arrival, (head.hash, head.header.number), current, parked) {
+        Verdict::Duplicate => return Ok(Outcome::Duplicate),
+        Verdict::ParkFirst => {
+            st.parked = vec![fb];
+            return Ok(Outcome::Parked);
         }
-        if base.parent_hash != head.hash {
-            st.clear();
-            if number == head.header.number + 2 {
-                // Built on a block we have not imported yet: wait for it.
-                st.parked = vec![fb];
-                return Ok(Outcome::Parked);
+        Verdict::ParkNext => {
+            st.parked.push(fb);
+            return Ok(Outcome::Parked);
+        }
+        Verdict::Refuse(e) => {
+            if e.clears() {
+                st.clear();
             }
-            return Err(Reject::WrongParent {
-                got: base.parent_hash,
-                head: head.hash,
-            });
+            return Err(e.into());
         }
-        start_sequence(st, &fb).await?;
-    } else {
-        let Some(seq) = st.seq.as_ref().filter(|s| s.payload_id == fb.payload_id) else {
-            if st
-                .parked
-                .first()
-                .is_some_and(|p| p.payload_id == fb.payload_id)
-                && st.parked.len() < MAX_PARKED
-            {
-                st.parked.push(fb);
-                return Ok(Outcome::Parked);
-            }
-            st.clear();
-            return Err(Reject::UnknownPayload {
-                payload: fb.payload_id,
-                got: fb.index,
-            });
-        };
-        if fb.index < seq.next_index {
-            return Ok(Outcome::Duplicate);
-        }
-        if seq.finished {
-            return Err(Reject::AfterLast(fb.index));
-        }
-        if fb.index > seq.next_index {
-            let expected = seq.next_index;
-            st.clear();
-            return Err(Reject::Gap {
-                expected,
-                got: fb.index,
-            });
-        }
-        if fb.metadata.block_number != seq.number {
-            return Err(Reject::BadNumber {
-                expected: seq.number,
-                got: fb.metadata.block_number,
-            });
-        }
+        Verdict::Start => start_sequence(st, &fb).await.inspect_err(|_| st.clear())?,
+        Verdict::Next => {}
     }
     apply(st, fb).await.inspect_err(|_| st.clear())?;
     Ok(Outcome::Applied)
@@ -353,7 +311,10 @@ async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject
 /// Starts the sequence of a new payload on the head: the block's header from `base`, the
 /// top-of-block system calls applied.
 async fn start_sequence(st: &mut OverlayState, fb: &Flashblock) -> Result<(), Reject> {
-    let base = fb.base.as_ref().ok_or(Reject::MissingBase)?;
+    let base = fb
+        .base
+        .as_ref()
+        .ok_or(Reject::Order(OutOfOrder::MissingBase))?;
     let reader = &st.args.chain;
     let head = reader.head();
     let spec = reader.spec.clone();
