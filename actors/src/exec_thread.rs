@@ -34,14 +34,24 @@ impl ExecThread {
     pub(crate) async fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Option<BlockBuilder>) -> R + Send + 'static,
-    ) -> Result<R, String> {
+    ) -> Result<R, ExecThreadError> {
         let (tx, rx) = oneshot::channel();
         self.jobs
             .send(Box::new(move |slot| {
                 let _ = tx.send(f(slot));
             }))
-            .map_err(|_| "execution thread stopped".to_string())?;
-        rx.await
-            .map_err(|_| "execution thread failed (panic)".to_string())
+            .map_err(|_| ExecThreadError::Stopped)?;
+        rx.await.map_err(|_| ExecThreadError::Panicked)
     }
+}
+
+/// The execution thread could not run a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ExecThreadError {
+    /// The thread is gone (an earlier job panicked).
+    #[error("execution thread stopped")]
+    Stopped,
+    /// The job panicked (the thread is gone with it).
+    #[error("execution thread failed (panic)")]
+    Panicked,
 }

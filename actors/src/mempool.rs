@@ -5,7 +5,7 @@ use crate::{
     chain::{ChainHandle, sender_state},
     metrics as m,
     overlay::PendingView,
-    supervisor::ChildRef,
+    supervisor::{ActorError, ChildRef},
 };
 use alloy_primitives::{Address, B256};
 use preconf_core::txpool::{PoolConfig, PoolError, PooledTx, TxPool};
@@ -62,6 +62,17 @@ pub struct MempoolArgs {
     /// (the head's state otherwise), so a balance received in a flashblock is spendable at once:
     /// the very block `pending` reads show, cleared with it.
     pub preconf: PendingView,
+}
+
+/// Why a transaction was not added.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MempoolError {
+    /// The pool refused it (geth's message).
+    #[error(transparent)]
+    Refused(#[from] PoolError),
+    /// The pool actor is not available.
+    #[error("mempool unavailable: {0}")]
+    Unavailable(#[from] ActorError),
 }
 
 /// State of the mempool actor.
@@ -220,14 +231,15 @@ impl MempoolHandle {
     }
 
     /// Adds a transaction.
-    pub async fn add(&self, tx: PooledTx) -> Result<Result<B256, PoolError>, String> {
-        self.actor
+    pub async fn add(&self, tx: PooledTx) -> Result<B256, MempoolError> {
+        Ok(self
+            .actor
             .call(|r| MempoolMsg::Add(Box::new(tx), r), TIMEOUT)
-            .await
+            .await??)
     }
 
     /// The best `n` executable transactions.
-    pub async fn best(&self, n: usize) -> Result<Vec<Arc<PooledTx>>, String> {
+    pub async fn best(&self, n: usize) -> Result<Vec<Arc<PooledTx>>, ActorError> {
         self.best_after(n, HashMap::new()).await
     }
 
@@ -237,7 +249,7 @@ impl MempoolHandle {
         &self,
         n: usize,
         after: HashMap<Address, u64>,
-    ) -> Result<Vec<Arc<PooledTx>>, String> {
+    ) -> Result<Vec<Arc<PooledTx>>, ActorError> {
         self.actor
             .call(|r| MempoolMsg::Best(n, after, r), TIMEOUT)
             .await
@@ -249,17 +261,20 @@ impl MempoolHandle {
     }
 
     /// (pending, queued).
-    pub async fn content(&self) -> Result<PoolContent, String> {
+    pub async fn content(&self) -> Result<PoolContent, ActorError> {
         self.actor.call(MempoolMsg::Content, TIMEOUT).await
     }
 
     /// A pooled transaction by hash.
-    pub async fn get(&self, hash: B256) -> Result<Option<Arc<PooledTx>>, String> {
+    pub async fn get(&self, hash: B256) -> Result<Option<Arc<PooledTx>>, ActorError> {
         self.actor.call(|r| MempoolMsg::Get(hash, r), TIMEOUT).await
     }
 
     /// The sender's next nonce counting pending transactions.
-    pub async fn next_nonce(&self, addr: alloy_primitives::Address) -> Result<Option<u64>, String> {
+    pub async fn next_nonce(
+        &self,
+        addr: alloy_primitives::Address,
+    ) -> Result<Option<u64>, ActorError> {
         self.actor
             .call(|r| MempoolMsg::NextNonce(addr, r), TIMEOUT)
             .await

@@ -110,7 +110,7 @@ pub struct SequencerConfig {
     pub key: PrivateKeySigner,
     /// Time between flashblocks.
     pub interval: Duration,
-    /// ChildRef length (forkchoiceUpdated → getPayload).
+    /// Slot length (forkchoiceUpdated → getPayload).
     pub slot: Duration,
     /// Flashblock stream address (port 0 picks a free port).
     pub ws_addr: SocketAddr,
@@ -135,9 +135,22 @@ pub enum NodeError {
     /// The database could not be opened or is inconsistent.
     #[error(transparent)]
     Storage(#[from] preconf_core::storage::StorageError),
-    /// An actor or server could not start.
+    /// JSON-RPC methods could not be registered (a name registered twice).
     #[error("startup failed: {0}")]
-    Startup(String),
+    Methods(#[from] jsonrpsee::core::RegisterMethodError),
+    /// The supervisor could not start its children (a server could not bind, an actor failed in
+    /// `pre_start`).
+    #[error("startup failed: {0}")]
+    Actors(#[from] ractor::SpawnErr),
+    /// The supervisor stopped before the block producer could be added.
+    #[error("startup failed: supervisor stopped")]
+    Supervisor,
+    /// The heavy-work threads could not be started.
+    #[error("startup failed: cannot start threads: {0}")]
+    Threads(#[from] std::io::Error),
+    /// `--sequencer.http` is not a usable URL.
+    #[error("invalid --sequencer.http: {0}")]
+    SequencerUrl(#[from] jsonrpsee::core::ClientError),
 }
 
 /// A running node.
@@ -348,15 +361,12 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         pending: pending.clone(),
         overlay,
         preconf_latest: config.overlay.as_ref().is_some_and(|o| o.preconf_latest),
-        forward: rpc::Forwarder::new(config.forward_to.as_deref())
-            .map_err(|e| NodeError::Startup(e.to_string()))?,
+        forward: rpc::Forwarder::new(config.forward_to.as_deref())?,
         send_sync_timeout: config.send_sync_timeout,
-        heavy: rpc::HeavyPool::new(config.heavy).map_err(|e| NodeError::Startup(e.to_string()))?,
+        heavy: rpc::HeavyPool::new(config.heavy)?,
     };
     let mut rpc_module = RpcModule::new(());
-    rpc_module
-        .merge(rpc::eth_module(eth.clone()).map_err(|e| NodeError::Startup(e.to_string()))?)
-        .map_err(|e| NodeError::Startup(e.to_string()))?;
+    rpc_module.merge(rpc::eth_module(eth.clone())?)?;
     let (rpc_child, http_addr) = server_child(
         "rpc",
         config.http_addr,
@@ -365,20 +375,13 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     children.push(rpc_child);
 
     let mut engine_module = RpcModule::new(());
-    engine_module
-        .merge(
-            engine::module(EngineApi {
-                chain: chain.clone(),
-                builder,
-            })
-            .map_err(|e| NodeError::Startup(e.to_string()))?,
-        )
-        .map_err(|e| NodeError::Startup(e.to_string()))?;
+    engine_module.merge(engine::module(EngineApi {
+        chain: chain.clone(),
+        builder,
+    })?)?;
     // Like geth and reth, the authenticated port also serves `eth_` (consensus clients read
     // blocks there).
-    engine_module
-        .merge(rpc::eth_module(eth).map_err(|e| NodeError::Startup(e.to_string()))?)
-        .map_err(|e| NodeError::Startup(e.to_string()))?;
+    engine_module.merge(rpc::eth_module(eth)?)?;
     let jwt = config.jwt.clone();
     let engine_start: StartServer = Arc::new(move |addr| {
         let module = engine_module.clone();
@@ -418,8 +421,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             health: health.clone(),
         },
     )
-    .await
-    .map_err(|e| NodeError::Startup(e.to_string()))?;
+    .await?;
     let authrpc_bound = *authrpc_addr.lock().unwrap_or_else(|e| e.into_inner());
     let handle = NodeHandle {
         supervisor: Some(sup.clone()),
@@ -447,7 +449,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             ChildRef::default(),
         );
         sup.cast(SupervisorMsg::Add(spec))
-            .map_err(|e| NodeError::Startup(e.to_string()))?;
+            .map_err(|_| NodeError::Supervisor)?;
     }
     Ok(handle)
 }

@@ -32,7 +32,7 @@ pub struct ProducerArgs {
     pub engine_url: String,
     /// Engine API secret.
     pub jwt: JwtSecret,
-    /// ChildRef length.
+    /// Slot length.
     pub block_time: Duration,
     /// Fee recipient of produced blocks.
     pub fee_recipient: Address,
@@ -74,16 +74,30 @@ pub struct ProducerState {
     )>,
 }
 
-fn client(url: &str, jwt: &JwtSecret) -> Result<HttpClient, String> {
+/// Why a slot (or a peer import) failed.
+#[derive(Debug, thiserror::Error)]
+enum ProducerError {
+    #[error(transparent)]
+    Rpc(#[from] jsonrpsee::core::ClientError),
+    #[error("invalid authorization header: {0}")]
+    Header(#[from] warp::http::header::InvalidHeaderValue),
+    #[error("unexpected response: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{what} not valid: {status:?}")]
+    NotValid {
+        what: &'static str,
+        status: alloy_rpc_types_engine::PayloadStatusEnum,
+    },
+}
+
+fn client(url: &str, jwt: &JwtSecret) -> Result<HttpClient, ProducerError> {
     let mut headers = HeaderMap::new();
-    let value =
-        HeaderValue::from_str(&format!("Bearer {}", jwt.token())).map_err(|e| e.to_string())?;
+    let value = HeaderValue::from_str(&format!("Bearer {}", jwt.token()))?;
     headers.insert("authorization", value);
-    HttpClientBuilder::default()
+    Ok(HttpClientBuilder::default()
         .set_headers(headers)
         .request_timeout(Duration::from_secs(10))
-        .build(url)
-        .map_err(|e| e.to_string())
+        .build(url)?)
 }
 
 /// Imports blocks into one engine peer, in order.
@@ -93,20 +107,19 @@ async fn follow_peer(
     mut blocks: tokio::sync::mpsc::Receiver<PeerBlock>,
 ) {
     while let Some(b) = blocks.recv().await {
-        let result: Result<(), String> = async {
+        let result: Result<(), ProducerError> = async {
             let c = client(&url, &jwt)?;
             let status: PayloadStatus = c
                 .request(
                     "engine_newPayloadV4",
                     rpc_params![b.payload, b.versioned, b.beacon_root, b.requests],
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if status.status.is_invalid() {
-                return Err(format!(
-                    "peer rejected block {}: {:?}",
-                    b.hash, status.status
-                ));
+                return Err(ProducerError::NotValid {
+                    what: "block",
+                    status: status.status,
+                });
             }
             let state = ForkchoiceState {
                 head_block_hash: b.hash,
@@ -115,8 +128,7 @@ async fn follow_peer(
             };
             let _: ForkchoiceUpdated = c
                 .request("engine_forkchoiceUpdatedV3", rpc_params![state])
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             Ok(())
         }
         .await;
@@ -153,17 +165,15 @@ impl ProducerState {
         }
     }
 
-    async fn slot(&mut self) -> Result<(), String> {
+    async fn slot(&mut self) -> Result<(), ProducerError> {
         let c = client(&self.args.engine_url, &self.args.jwt)?;
         let (head, head_ts) = match self.head {
             Some(h) => h,
             None => {
                 let block: serde_json::Value = c
                     .request("eth_getBlockByNumber", rpc_params!["latest", false])
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let hash: B256 =
-                    serde_json::from_value(block["hash"].clone()).map_err(|e| e.to_string())?;
+                    .await?;
+                let hash: B256 = serde_json::from_value(block["hash"].clone())?;
                 let ts = u64::from_str_radix(
                     block["timestamp"]
                         .as_str()
@@ -177,10 +187,8 @@ impl ProducerState {
         };
         let mut new_head = (head, head_ts);
         if let Some(id) = self.pending.take() {
-            let env: ExecutionPayloadEnvelopeV4 = c
-                .request("engine_getPayloadV4", rpc_params![id])
-                .await
-                .map_err(|e| e.to_string())?;
+            let env: ExecutionPayloadEnvelopeV4 =
+                c.request("engine_getPayloadV4", rpc_params![id]).await?;
             let payload = env.envelope_inner.execution_payload;
             let hash = payload.payload_inner.payload_inner.block_hash;
             let ts = payload.payload_inner.payload_inner.timestamp;
@@ -193,16 +201,18 @@ impl ProducerState {
                 .collect();
             let root = beacon_root(head);
             let requests: Vec<Bytes> = env.execution_requests.take();
-            let payload_json = serde_json::to_value(&payload).map_err(|e| e.to_string())?;
+            let payload_json = serde_json::to_value(&payload)?;
             let status: PayloadStatus = c
                 .request(
                     "engine_newPayloadV4",
                     rpc_params![&payload_json, &versioned, root, &requests],
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if !status.status.is_valid() {
-                return Err(format!("own payload not valid: {:?}", status.status));
+                return Err(ProducerError::NotValid {
+                    what: "own payload",
+                    status: status.status,
+                });
             }
             let block = PeerBlock {
                 payload: payload_json,
@@ -226,13 +236,12 @@ impl ProducerState {
         let attrs = self.attributes(new_head.0, new_head.1);
         let fcu: ForkchoiceUpdated = c
             .request("engine_forkchoiceUpdatedV3", rpc_params![state, attrs])
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if !fcu.payload_status.status.is_valid() {
-            return Err(format!(
-                "forkchoice not valid: {:?}",
-                fcu.payload_status.status
-            ));
+            return Err(ProducerError::NotValid {
+                what: "forkchoice",
+                status: fcu.payload_status.status,
+            });
         }
         self.head = Some(new_head);
         self.pending = fcu.payload_id;

@@ -264,7 +264,7 @@ impl EngineApi {
         let id = self
             .builder
             .start(head, block_attrs)
-            .map_err(EngineErr::Internal)?;
+            .map_err(|e| EngineErr::Internal(e.to_string()))?;
         out.payload_id = Some(id);
         Ok(out)
     }
@@ -278,7 +278,7 @@ impl EngineApi {
             .builder
             .get(id)
             .await
-            .map_err(EngineErr::Internal)?
+            .map_err(|e| EngineErr::Internal(e.to_string()))?
             .ok_or(EngineErr::UnknownPayload)?;
         let block = &built.executed.block;
         let prague = self

@@ -6,18 +6,28 @@
 
 mod reader;
 
-use crate::metrics as m;
+use crate::{metrics as m, supervisor::ActorError};
 use alloy_primitives::{Address, B256};
 use preconf_core::{
-    execution::{ExecutedBlock, execute_block},
+    execution::{BlockError, ExecutedBlock, execute_block},
     primitives::{Header, SealedBlock},
     state::StateSnapshot,
+    storage::StorageError,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::{collections::HashMap, sync::Arc, time::Instant};
 use tracing::{debug, info, warn};
 
 pub use reader::{ChainReader, NewHead, SealedHeader, sender_state};
+
+/// Why a block could not be committed.
+#[derive(Debug, thiserror::Error)]
+enum CommitError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("commit task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
 
 /// Result of validating a payload, in Engine API terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +74,7 @@ pub enum ChainMsg {
     Executed(
         B256,
         B256,
-        Box<Result<ExecutedBlock, String>>,
+        Box<Result<ExecutedBlock, BlockError>>,
         RpcReplyPort<PayloadVerdict>,
     ),
     /// Make a block the head (committing it and any executed ancestors), and record safe and
@@ -119,7 +129,7 @@ impl ChainState {
     }
 
     /// Commits `executed` (whose parent must be the head) and updates the shared view.
-    async fn commit(&mut self, executed: ExecutedBlock) -> Result<(), String> {
+    async fn commit(&mut self, executed: ExecutedBlock) -> Result<(), CommitError> {
         let store = self.reader.store.clone();
         let started = Instant::now();
         let executed = tokio::task::spawn_blocking(move || {
@@ -127,9 +137,7 @@ impl ChainState {
                 .commit_block(&executed.block, &executed.receipts, &executed.diff)
                 .map(|()| executed)
         })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .await??;
         metrics::histogram!(m::CHAIN_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         self.reader.set_head(&executed);
         let block = &executed.block;
@@ -203,8 +211,7 @@ impl Actor for ChainActor {
                 let provider = st.reader.provider(state);
                 tokio::task::spawn_blocking(move || {
                     let started = Instant::now();
-                    let result =
-                        execute_block(spec, &parent, provider, *block).map_err(|e| e.to_string());
+                    let result = execute_block(spec, &parent, provider, *block);
                     metrics::histogram!(m::CHAIN_EXECUTION_SECONDS)
                         .record(started.elapsed().as_secs_f64());
                     let _ = me.cast(ChainMsg::Executed(
@@ -221,6 +228,7 @@ impl Actor for ChainActor {
                     let _ = reply.send(PayloadVerdict::Valid);
                 }
                 Err(error) => {
+                    let error = error.to_string();
                     warn!(target: "chain", %hash, %error, "invalid payload");
                     metrics::counter!(m::CHAIN_INVALID_BLOCKS).increment(1);
                     st.invalid.insert(hash, error.clone());
@@ -322,7 +330,7 @@ pub struct ChainHandle {
 /// The chain actor could not be reached or did not answer in time.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("chain actor unavailable: {0}")]
-pub struct ChainUnavailable(pub String);
+pub struct ChainUnavailable(#[from] pub ActorError);
 
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 

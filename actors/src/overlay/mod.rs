@@ -23,11 +23,15 @@ mod stream;
 
 pub use pending::{PendingBlock, PendingUpdate, PendingView};
 
-use ordering::{Arrival, Current, OutOfOrder, Parked, Verdict};
+pub use ordering::OutOfOrder;
+use ordering::{Arrival, Current, Parked, Verdict};
 
 use crate::{
-    chain::ChainReader, exec_thread::ExecThread, metrics as m, sequencer::FlashblockText,
-    supervisor::ChildRef,
+    chain::ChainReader,
+    exec_thread::{ExecThread, ExecThreadError},
+    metrics as m,
+    sequencer::FlashblockText,
+    supervisor::{ActorError, ChildRef},
 };
 use alloy_consensus::TxReceipt;
 use alloy_eips::eip2718::Decodable2718;
@@ -53,7 +57,7 @@ use tracing::{debug, info, warn};
 #[derive(Debug)]
 pub enum OverlayMsg {
     /// A flashblock as received (JSON text); the reply, if any, says whether it was accepted.
-    Flashblock(FlashblockText, Option<RpcReplyPort<Result<(), String>>>),
+    Flashblock(FlashblockText, Option<RpcReplyPort<Result<(), Reject>>>),
     /// A new canonical head.
     NewHead(Arc<SealedBlock>),
 }
@@ -74,20 +78,45 @@ pub struct OverlayArgs {
 }
 
 /// Why a flashblock was not applied.
-#[derive(Debug, thiserror::Error)]
-enum Reject {
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Reject {
+    /// Not a flashblock (JSON that does not parse as one).
     #[error("not a flashblock: {0}")]
     Parse(String),
+    /// The signature is missing, malformed or not the sequencer's.
     #[error(transparent)]
     Signature(SignatureError),
+    /// Out of order ([`ordering`]).
     #[error(transparent)]
     Order(#[from] OutOfOrder),
+    /// `base` does not follow the local head (base fee, timestamp) or its top-of-block calls fail.
     #[error("{0}")]
     BadBase(String),
+    /// A transaction does not decode, recover or execute.
     #[error("invalid transaction {index}: {reason}")]
-    InvalidTransaction { index: usize, reason: String },
+    InvalidTransaction {
+        /// Position in the block.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The re-execution thread failed.
     #[error("overlay failure: {0}")]
-    Internal(String),
+    Thread(#[from] ExecThreadError),
+    /// The block being preconfirmed is gone (its thread was replaced after a failure).
+    #[error("overlay failure: the block being preconfirmed was lost")]
+    Lost,
+}
+
+/// Why `preconf_newPartialBlock` did not apply a flashblock.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubmitError {
+    /// The overlay refused it.
+    #[error("flashblock rejected: {0}")]
+    Rejected(#[from] Reject),
+    /// The overlay is not running.
+    #[error("overlay unavailable: {0}")]
+    Unavailable(#[from] ActorError),
 }
 
 impl Reject {
@@ -98,7 +127,7 @@ impl Reject {
             Self::Order(e) => e.reason(),
             Self::BadBase(_) => "bad_base",
             Self::InvalidTransaction { .. } => "invalid_transaction",
-            Self::Internal(_) => "internal",
+            Self::Thread(_) | Self::Lost => "internal",
         }
     }
 }
@@ -250,7 +279,7 @@ impl Actor for OverlayActor {
                             .increment(1);
                         metrics::counter!(m::OVERLAY_REJECTED, "reason" => e.reason()).increment(1);
                         debug!(target: "overlay", error = %e, "flashblock rejected");
-                        Err(format!("flashblock rejected: {e}"))
+                        Err(e)
                     }
                 };
                 if let Some(r) = reply {
@@ -346,8 +375,7 @@ async fn start_sequence(st: &mut OverlayState, fb: &Flashblock) -> Result<(), Re
             *slot = None;
             BlockBuilder::new(spec, provider, header, withdrawals).map(|b| *slot = Some(b))
         })
-        .await
-        .map_err(Reject::Internal)?
+        .await?
         .map_err(|e| Reject::BadBase(e.to_string()))?;
     st.seq = Some(Sequence {
         payload_id: fb.payload_id,
@@ -362,10 +390,7 @@ async fn start_sequence(st: &mut OverlayState, fb: &Flashblock) -> Result<(), Re
 /// Re-executes a flashblock's transactions and publishes the new pending block.
 async fn apply(st: &mut OverlayState, fb: Flashblock) -> Result<(), Reject> {
     let started = Instant::now();
-    let seq = st
-        .seq
-        .as_mut()
-        .ok_or_else(|| Reject::Internal("no sequence".into()))?;
+    let seq = st.seq.as_mut().ok_or(Reject::Lost)?;
     let prev = seq.block.clone();
     let chain = st.args.chain.head_state().chain;
     let senders = st.args.chain.senders.clone();
@@ -375,9 +400,7 @@ async fn apply(st: &mut OverlayState, fb: Flashblock) -> Result<(), Reject> {
         .exec
         .run(move |slot| match slot.as_mut() {
             Some(builder) => execute(builder, &job, prev.as_deref(), chain, &senders),
-            None => Err(Reject::Internal(
-                "the block being preconfirmed was lost".into(),
-            )),
+            None => Err(Reject::Lost),
         })
         .await;
     let result = match result {
@@ -387,15 +410,12 @@ async fn apply(st: &mut OverlayState, fb: Flashblock) -> Result<(), Reject> {
             if let Ok(fresh) = ExecThread::spawn("overlay") {
                 st.exec = fresh;
             }
-            Err(Reject::Internal(e))
+            Err(Reject::Thread(e))
         }
     };
     let (block, first_new) = result?;
     let block = Arc::new(block);
-    let seq = st
-        .seq
-        .as_mut()
-        .ok_or_else(|| Reject::Internal("no sequence".into()))?;
+    let seq = st.seq.as_mut().ok_or(Reject::Lost)?;
     seq.block = Some(block.clone());
     seq.next_index = fb.index + 1;
     seq.finished = fb.is_last;
@@ -550,12 +570,13 @@ impl OverlayHandle {
     }
 
     /// Hands a flashblock (JSON text) to the overlay and waits for the verdict.
-    pub async fn submit(&self, text: FlashblockText) -> Result<(), String> {
-        self.actor
+    pub async fn submit(&self, text: FlashblockText) -> Result<(), SubmitError> {
+        Ok(self
+            .actor
             .call(
                 |r| OverlayMsg::Flashblock(text, Some(r)),
                 Duration::from_secs(5),
             )
-            .await?
+            .await??)
     }
 }

@@ -51,19 +51,27 @@ pub(crate) struct Parked {
 
 /// Why a flashblock is refused by the ordering rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum OutOfOrder {
+#[allow(missing_docs)] // the variants' messages say what their fields are
+pub enum OutOfOrder {
+    /// Index 0 without `base`.
     #[error("index 0 without base")]
     MissingBase,
+    /// `metadata.block_number` disagrees with `base` or the sequence.
     #[error("metadata block number {got}, expected {expected}")]
     BadNumber { expected: u64, got: u64 },
+    /// Index 0 of a block at or below the local head.
     #[error("block {number} is not after the local head {head}")]
     Stale { number: u64, head: u64 },
+    /// Index 0 of the next block on a parent other than the local head.
     #[error("parent {got} is not the local head {head}")]
     WrongParent { got: B256, head: B256 },
+    /// A later index of a payload that is neither current nor parked.
     #[error("index {got} of payload {payload} without its index 0")]
     UnknownPayload { payload: PayloadId, got: u64 },
+    /// An index past the next one.
     #[error("gap: expected index {expected}, got {got}")]
     Gap { expected: u64, got: u64 },
+    /// An index after the one marked `is_last`.
     #[error("index {0} after the last flashblock")]
     AfterLast(u64),
 }

@@ -31,17 +31,28 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Largest decompressed flashblock accepted.
 const MAX_FLASHBLOCK_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Why a binary frame is not a flashblock.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecompressError {
+    #[error("bad brotli frame: {0}")]
+    Brotli(std::io::Error),
+    #[error("decompressed flashblock larger than {MAX_FLASHBLOCK_BYTES} bytes")]
+    TooLarge,
+    #[error("decompressed flashblock is not UTF-8")]
+    NotUtf8(#[from] std::string::FromUtf8Error),
+}
+
 /// Decompresses a brotli frame into JSON text.
-pub(crate) fn decompress(data: &[u8]) -> Result<String, String> {
+pub(crate) fn decompress(data: &[u8]) -> Result<String, DecompressError> {
     let mut out = Vec::new();
     brotli_decompressor::Decompressor::new(data, 4096)
         .take(MAX_FLASHBLOCK_BYTES + 1)
         .read_to_end(&mut out)
-        .map_err(|e| format!("bad brotli frame: {e}"))?;
+        .map_err(DecompressError::Brotli)?;
     if out.len() as u64 > MAX_FLASHBLOCK_BYTES {
-        return Err("decompressed flashblock too large".into());
+        return Err(DecompressError::TooLarge);
     }
-    String::from_utf8(out).map_err(|_| "decompressed flashblock is not UTF-8".into())
+    Ok(String::from_utf8(out)?)
 }
 
 /// Reads the stream at `url` forever, handing every flashblock to the overlay.

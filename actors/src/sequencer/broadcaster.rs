@@ -11,7 +11,10 @@
 //! - **In process**: a broadcast channel for an overlay in the same process, which parses and
 //!   verifies the same JSON a remote node would.
 
-use crate::{metrics as m, supervisor::ChildRef};
+use crate::{
+    metrics as m,
+    supervisor::{ActorError, ChildRef},
+};
 use futures::{SinkExt, StreamExt};
 use preconf_core::flashblock::Flashblock;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -341,7 +344,7 @@ impl BroadcasterHandle {
     }
 
     /// Sends a signed flashblock to every consumer.
-    pub fn publish(&self, fb: Flashblock) -> Result<(), String> {
+    pub fn publish(&self, fb: Flashblock) -> Result<(), ActorError> {
         self.actor.cast(BroadcasterMsg::Publish(Box::new(fb)))
     }
 }

@@ -7,15 +7,19 @@
 //! so repeated `getPayload` calls return the same block.
 
 use crate::{
-    chain::ChainHandle, mempool::MempoolHandle, metrics as m, sequencer::SealerHandle,
-    supervisor::ChildRef,
+    chain::ChainHandle,
+    exec_thread::ExecThreadError,
+    mempool::MempoolHandle,
+    metrics as m,
+    sequencer::SealerHandle,
+    supervisor::{ActorError, ChildRef},
 };
 use alloy_eips::eip7594::BlobTransactionSidecarVariant;
 use alloy_primitives::{B256, keccak256};
 use alloy_rpc_types_engine::PayloadId;
 use preconf_core::{
     chainspec::EthereumHardforks as _,
-    execution::{BlockAttributes, BlockBuilder, ExecutedBlock, next_header},
+    execution::{BlockAttributes, BlockBuilder, BlockError, ExecutedBlock, next_header},
     txpool::PooledTx,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -39,6 +43,40 @@ pub struct BuiltPayload {
     pub executed: ExecutedBlock,
     /// Sidecars of the blob transactions, in block order.
     pub sidecars: Vec<Arc<BlobTransactionSidecarVariant>>,
+}
+
+/// Why a payload could not be built.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BuildError {
+    /// The builder actor is not running (restarting or degraded).
+    #[error("builder unavailable: {0}")]
+    Unavailable(#[from] ActorError),
+    /// The head moved after the job started.
+    #[error("payload parent {parent} is no longer the head {head}")]
+    StaleParent {
+        /// The job's parent.
+        parent: B256,
+        /// The head now.
+        head: B256,
+    },
+    /// Executing the block failed (top-of-block calls, sealing).
+    #[error("block execution failed: {0}")]
+    Block(Arc<BlockError>),
+    /// The flashblock job's execution thread could not start.
+    #[error("cannot start the execution thread: {0}")]
+    Spawn(Arc<std::io::Error>),
+    /// The flashblock job's execution thread failed.
+    #[error(transparent)]
+    Thread(#[from] ExecThreadError),
+    /// The block being built is gone (its thread failed).
+    #[error("the block being built was lost")]
+    Lost,
+}
+
+impl From<BlockError> for BuildError {
+    fn from(e: BlockError) -> Self {
+        Self::Block(Arc::new(e))
+    }
 }
 
 /// Derives the payload id from the parent and the attributes (the same inputs always give the
@@ -76,16 +114,16 @@ pub enum BuilderMsg {
     /// The payload of a job, built now if not yet built; `None` for an unknown id.
     Get(
         PayloadId,
-        RpcReplyPort<Result<Option<Arc<BuiltPayload>>, String>>,
+        RpcReplyPort<Result<Option<Arc<BuiltPayload>>, BuildError>>,
     ),
     /// A build finished (sent by the actor to itself).
     Built(
         PayloadId,
-        Box<Result<BuiltPayload, String>>,
-        RpcReplyPort<Result<Option<Arc<BuiltPayload>>, String>>,
+        Box<Result<BuiltPayload, BuildError>>,
+        RpcReplyPort<Result<Option<Arc<BuiltPayload>>, BuildError>>,
     ),
     /// A flashblock job finished (sent by the job).
-    FlashDone(PayloadId, Box<Result<BuiltPayload, String>>),
+    FlashDone(PayloadId, Box<Result<BuiltPayload, BuildError>>),
 }
 
 /// Flashblock settings of a sequencer's builder.
@@ -114,7 +152,7 @@ pub struct BuilderArgs {
     pub flashblocks: Option<FlashblockConfig>,
 }
 
-type Reply = RpcReplyPort<Result<Option<Arc<BuiltPayload>>, String>>;
+type Reply = RpcReplyPort<Result<Option<Arc<BuiltPayload>>, BuildError>>;
 
 /// A running flashblock job: how to end it, and who waits for its block.
 #[derive(Debug)]
@@ -253,10 +291,10 @@ impl Actor for BuilderActor {
                 let reader = st.args.chain.reader.clone();
                 let head = reader.head();
                 if head.hash != job.parent {
-                    let _ = reply.send(Err(format!(
-                        "payload parent {} is no longer the head {}",
-                        job.parent, head.hash
-                    )));
+                    let _ = reply.send(Err(BuildError::StaleParent {
+                        parent: job.parent,
+                        head: head.hash,
+                    }));
                     return Ok(());
                 }
                 let candidates = st.args.mempool.best(MAX_CANDIDATES).await.unwrap_or_else(|e| {
@@ -354,18 +392,17 @@ fn build(
     attrs: BlockAttributes,
     candidates: Vec<Arc<PooledTx>>,
     mempool: &MempoolHandle,
-) -> Result<BuiltPayload, String> {
+) -> Result<BuiltPayload, BuildError> {
     let withdrawals = spec
         .is_shanghai_active_at_timestamp(attrs.timestamp)
         .then(|| attrs.withdrawals.clone());
-    let mut builder =
-        BlockBuilder::new(spec, provider, header, withdrawals).map_err(|e| e.to_string())?;
+    let mut builder = BlockBuilder::new(spec, provider, header, withdrawals)?;
     let gas_limit = builder.header().gas_limit;
     let done = super::flash::slice(&mut builder, Default::default(), candidates, gas_limit);
     if !done.invalid.is_empty() {
         mempool.remove(done.invalid);
     }
-    let executed = builder.finish().map_err(|e| e.to_string())?;
+    let executed = builder.finish()?;
     Ok(BuiltPayload {
         executed,
         sidecars: done.included.sidecars,
@@ -385,14 +422,14 @@ impl BuilderHandle {
     }
 
     /// Starts a job; returns its id.
-    pub fn start(&self, parent: B256, attrs: BlockAttributes) -> Result<PayloadId, String> {
+    pub fn start(&self, parent: B256, attrs: BlockAttributes) -> Result<PayloadId, BuildError> {
         let id = payload_id(&parent, &attrs);
         self.actor.cast(BuilderMsg::Start { id, parent, attrs })?;
         Ok(id)
     }
 
     /// The payload of a job (`None` when unknown).
-    pub async fn get(&self, id: PayloadId) -> Result<Option<Arc<BuiltPayload>>, String> {
+    pub async fn get(&self, id: PayloadId) -> Result<Option<Arc<BuiltPayload>>, BuildError> {
         self.actor
             .call(|r| BuilderMsg::Get(id, r), Duration::from_secs(10))
             .await?

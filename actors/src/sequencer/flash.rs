@@ -10,7 +10,7 @@
 //! it may use the whole gas limit. The block is assembled from exactly the transactions the
 //! flashblocks carried.
 
-use super::builder::{BuiltPayload, MAX_CANDIDATES};
+use super::builder::{BuildError, BuiltPayload, MAX_CANDIDATES};
 use crate::{
     exec_thread::ExecThread, mempool::MempoolHandle, metrics as m, sequencer::SealerHandle,
 };
@@ -141,9 +141,8 @@ fn base_of(header: &Header) -> FlashblockBase {
 
 impl FlashJob {
     /// Runs the schedule and returns the assembled block.
-    pub(crate) async fn run(mut self) -> Result<BuiltPayload, String> {
-        let exec = ExecThread::spawn("flashblocks")
-            .map_err(|e| format!("cannot start the execution thread: {e}"))?;
+    pub(crate) async fn run(mut self) -> Result<BuiltPayload, BuildError> {
+        let exec = ExecThread::spawn("flashblocks").map_err(|e| BuildError::Spawn(Arc::new(e)))?;
         let header = self.header.clone();
         let (spec, provider, withdrawals) = (
             self.spec.clone(),
@@ -153,8 +152,7 @@ impl FlashJob {
         exec.run(move |slot| {
             BlockBuilder::new(spec, provider, header, withdrawals).map(|b| *slot = Some(b))
         })
-        .await?
-        .map_err(|e| format!("top-of-block calls failed: {e}"))?;
+        .await??;
         let gas_limit = self.header.gas_limit;
         let number = self.header.number;
         let mut included = Included::default();
@@ -190,7 +188,7 @@ impl FlashJob {
                         .map(|b| slice(b, included, candidates, budget))
                 })
                 .await?
-                .ok_or("the block being built was lost")?;
+                .ok_or(BuildError::Lost)?;
             included = done.included;
             gas_used = done.gas_used;
             if !done.invalid.is_empty() {
@@ -238,8 +236,7 @@ impl FlashJob {
         let executed = exec
             .run(|slot| slot.take().map(BlockBuilder::finish))
             .await?
-            .ok_or("the block being built was lost")?
-            .map_err(|e| e.to_string())?;
+            .ok_or(BuildError::Lost)??;
         Ok(BuiltPayload {
             executed,
             sidecars: included.sidecars,

@@ -16,7 +16,7 @@ pub use broadcaster::{
     MAX_CONNECTIONS, PEER_QUEUE,
 };
 pub use builder::{
-    BuilderActor, BuilderArgs, BuilderHandle, BuilderMsg, BuiltPayload, FlashblockConfig,
-    payload_id,
+    BuildError, BuilderActor, BuilderArgs, BuilderHandle, BuilderMsg, BuiltPayload,
+    FlashblockConfig, payload_id,
 };
 pub use sealer::{SealerActor, SealerArgs, SealerHandle, SealerMsg};

@@ -2,7 +2,11 @@
 //! key (the digest is in [`preconf_core::flashblock`]), stamps the seal time into the metadata and
 //! passes it to the broadcaster.
 
-use crate::{metrics as m, sequencer::BroadcasterHandle, supervisor::ChildRef};
+use crate::{
+    metrics as m,
+    sequencer::BroadcasterHandle,
+    supervisor::{ActorError, ChildRef},
+};
 use alloy_signer_local::PrivateKeySigner;
 use preconf_core::flashblock::{Flashblock, FlashblockMetadata};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -80,7 +84,7 @@ impl SealerHandle {
     }
 
     /// Signs and publishes a flashblock.
-    pub fn seal(&self, fb: Flashblock) -> Result<(), String> {
+    pub fn seal(&self, fb: Flashblock) -> Result<(), ActorError> {
         self.actor.cast(SealerMsg::Seal(Box::new(fb)))
     }
 }

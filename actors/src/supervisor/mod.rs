@@ -54,9 +54,9 @@ impl<M: Message> ChildRef<M> {
     }
 
     /// Sends without waiting for an answer.
-    pub fn cast(&self, msg: M) -> Result<(), String> {
-        let actor = self.get().ok_or("actor not running")?;
-        actor.cast(msg).map_err(|e| e.to_string())
+    pub fn cast(&self, msg: M) -> Result<(), ActorError> {
+        let actor = self.get().ok_or(ActorError::NotRunning)?;
+        actor.cast(msg).map_err(|_| ActorError::NotRunning)
     }
 
     /// Sends and waits for the reply, at most `timeout`.
@@ -64,15 +64,29 @@ impl<M: Message> ChildRef<M> {
         &self,
         msg: impl FnOnce(ractor::RpcReplyPort<T>) -> M,
         timeout: Duration,
-    ) -> Result<T, String> {
-        let actor = self.get().ok_or("actor not running")?;
+    ) -> Result<T, ActorError> {
+        let actor = self.get().ok_or(ActorError::NotRunning)?;
         match actor.call(msg, Some(timeout)).await {
             Ok(CallResult::Success(v)) => Ok(v),
-            Ok(CallResult::Timeout) => Err("timed out".into()),
-            Ok(CallResult::SenderError) => Err("actor dropped the request".into()),
-            Err(e) => Err(e.to_string()),
+            Ok(CallResult::Timeout) => Err(ActorError::Timeout(timeout)),
+            Ok(CallResult::SenderError) => Err(ActorError::Dropped),
+            Err(_) => Err(ActorError::NotRunning),
         }
     }
+}
+
+/// Why a message to a supervised actor got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActorError {
+    /// The actor is down (restarting, or degraded past its restart budget).
+    #[error("actor not running")]
+    NotRunning,
+    /// No reply within the timeout.
+    #[error("actor did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The actor dropped the request without replying (it failed while handling it).
+    #[error("actor dropped the request")]
+    Dropped,
 }
 
 type StartFn =

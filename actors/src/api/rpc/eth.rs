@@ -255,15 +255,11 @@ impl EthApi {
             size,
             seq: 0,
         };
-        match self.mempool.add(pooled).await.map_err(RpcErr::Internal)? {
-            Ok(h) => {
-                if let Some((f, raw)) = forward {
-                    f.forward(raw);
-                }
-                Ok((h, sender, nonce))
-            }
-            Err(e) => Err(RpcErr::Server(e.to_string())),
+        let h = self.mempool.add(pooled).await?;
+        if let Some((f, raw)) = forward {
+            f.forward(raw);
         }
+        Ok((h, sender, nonce))
     }
 
     /// Fills and signs a request from an unlocked account.
@@ -279,11 +275,7 @@ impl EthApi {
         let head = self.chain.reader.head().header;
         let spec = &self.chain.reader.spec;
         if req.nonce.is_none() {
-            let pooled = self
-                .mempool
-                .next_nonce(from)
-                .await
-                .map_err(RpcErr::Internal)?;
+            let pooled = self.mempool.next_nonce(from).await?;
             req.nonce = Some(pooled.unwrap_or_else(|| self.chain.head_account(&from).nonce));
         }
         req.chain_id.get_or_insert(spec.chain_id());
@@ -623,7 +615,7 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
         let (_, st) = c.state_for(id)?;
         let nonce = st.account(&addr)?.map(|a| a.nonce).unwrap_or_default();
         if id.is_some_and(|i| i.is_pending())
-            && let Some(n) = c.mempool.next_nonce(addr).await.map_err(RpcErr::Internal)?
+            && let Some(n) = c.mempool.next_nonce(addr).await?
         {
             return Ok(U64::from(n.max(nonce)));
         }
@@ -843,8 +835,7 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
         }
         Ok(c.mempool
             .get(h)
-            .await
-            .map_err(RpcErr::Internal)?
+            .await?
             .map(|t| convert::rpc_tx(t.tx.inner(), t.sender(), None)))
     });
     method!(m, "eth_getTransactionByBlockHashAndIndex", |p, c| {
@@ -902,13 +893,13 @@ pub fn module(api: EthApi) -> Result<RpcModule<EthApi>, jsonrpsee::core::Registe
     });
 
     method!(m, "txpool_status", |_p, c| {
-        let (pending, queued) = c.mempool.content().await.map_err(RpcErr::Internal)?;
+        let (pending, queued) = c.mempool.content().await?;
         Ok(
             serde_json::json!({ "pending": U64::from(pending.len()), "queued": U64::from(queued.len()) }),
         )
     });
     method!(m, "txpool_content", |_p, c| {
-        let (pending, queued) = c.mempool.content().await.map_err(RpcErr::Internal)?;
+        let (pending, queued) = c.mempool.content().await?;
         let group = |txs: Vec<Arc<PooledTx>>| {
             let mut out: HashMap<
                 Address,

@@ -124,6 +124,21 @@ impl From<preconf_core::state::StateError> for RpcErr {
     }
 }
 
+impl From<crate::supervisor::ActorError> for RpcErr {
+    fn from(e: crate::supervisor::ActorError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<crate::mempool::MempoolError> for RpcErr {
+    fn from(e: crate::mempool::MempoolError) -> Self {
+        match e {
+            crate::mempool::MempoolError::Refused(e) => Self::Server(e.to_string()),
+            crate::mempool::MempoolError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
 impl From<jsonrpsee::types::ErrorObjectOwned> for RpcErr {
     fn from(e: ErrorObjectOwned) -> Self {
         Self::InvalidParams(e.message().to_string())

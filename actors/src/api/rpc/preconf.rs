@@ -3,11 +3,11 @@
 //! the sequencer.
 
 use super::{EthApi, RpcErr, RpcResult, convert};
-use crate::{metrics as m, sequencer::FlashblockText};
+use crate::{metrics as m, overlay::SubmitError, sequencer::FlashblockText};
 use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_eth::TransactionReceipt;
 use jsonrpsee::{
-    core::client::ClientT,
+    core::{ClientError, client::ClientT},
     http_client::{HttpClient, HttpClientBuilder},
     rpc_params,
 };
@@ -26,14 +26,13 @@ pub struct Forwarder {
 
 impl Forwarder {
     /// A forwarder to `url`, or `None` without one.
-    pub fn new(url: Option<&str>) -> Result<Option<Self>, String> {
+    pub fn new(url: Option<&str>) -> Result<Option<Self>, jsonrpsee::core::ClientError> {
         let Some(url) = url else {
             return Ok(None);
         };
         let client = HttpClientBuilder::default()
             .request_timeout(Duration::from_secs(5))
-            .build(url)
-            .map_err(|e| format!("invalid --sequencer.http {url}: {e}"))?;
+            .build(url)?;
         Ok(Some(Self { client }))
     }
 
@@ -45,11 +44,13 @@ impl Forwarder {
             let sent: Result<B256, _> = client
                 .request("eth_sendRawTransaction", rpc_params![raw])
                 .await;
-            if let Err(e) = sent {
-                let text = e.to_string();
-                if !text.contains("already known") {
+            match sent {
+                Ok(_) => {}
+                // The sequencer has it already (geth's message for a known transaction).
+                Err(ClientError::Call(e)) if e.message() == "already known" => {}
+                Err(e) => {
                     metrics::counter!(m::RPC_FORWARD_ERRORS).increment(1);
-                    debug!(target: "rpc", error = %text, "forwarding to the sequencer failed");
+                    debug!(target: "rpc", error = %e, "forwarding to the sequencer failed");
                 }
             }
         });
@@ -97,11 +98,7 @@ impl EthApi {
         if let Some(r) = self.find_receipt(&hash)? {
             return Ok(r);
         }
-        let next = self
-            .mempool
-            .next_nonce(sender)
-            .await
-            .map_err(RpcErr::Internal)?;
+        let next = self.mempool.next_nonce(sender).await?;
         let (_, state) = self.state_for(Some(alloy_eips::BlockId::pending()))?;
         let state_nonce = state.account(&sender)?.map(|a| a.nonce).unwrap_or_default();
         if nonce > state_nonce && next.is_none_or(|n| nonce >= n) {
@@ -164,7 +161,10 @@ impl EthApi {
             RpcErr::Server("this node does not serve preconfirmations (no rpc role)".into())
         })?;
         let text = FlashblockText::from(flashblock.to_string());
-        overlay.submit(text).await.map_err(RpcErr::InvalidParams)?;
+        overlay.submit(text).await.map_err(|e| match e {
+            SubmitError::Rejected(_) => RpcErr::InvalidParams(e.to_string()),
+            SubmitError::Unavailable(e) => e.into(),
+        })?;
         Ok(true)
     }
 }
