@@ -61,7 +61,7 @@ fn gas_cap_calls_do_not_delay_flashblocks_or_cheap_reads() {
         .collect();
 
     let mut balance_ms = Vec::new();
-    let until = Instant::now() + Duration::from_secs(12);
+    let until = Instant::now() + Duration::from_secs(25);
     while Instant::now() < until {
         let started = Instant::now();
         let resp = rpc(node.rpc, "eth_getBalance", json!([DEV0, "latest"]));
@@ -85,11 +85,13 @@ fn gas_cap_calls_do_not_delay_flashblocks_or_cheap_reads() {
     let (within, total) = (within - within_before, total - total_before);
     balance_ms.sort_by(f64::total_cmp);
     let p99 = balance_ms[balance_ms.len() * 99 / 100];
+    let within_25ms = node.metric(&format!("{DEVIATION}_bucket{{le=\"0.025\"}}"));
     eprintln!(
-        "{calls} gas-cap calls; {within} of {total} ticks within 5 ms; eth_getBalance p99 {p99:.1} ms"
+        "{calls} gas-cap calls; {within} of {total} ticks within 5 ms ({within_25ms} within 25 ms since start); eth_getBalance p99 {p99:.1} ms"
     );
+    // p99 needs at least 100 ticks to mean anything (25 s of 200 ms ticks gives ~125).
     assert!(
-        total >= 40.0,
+        total >= 100.0,
         "flashblocks kept coming under load: {total} ticks"
     );
     assert!(

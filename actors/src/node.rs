@@ -366,7 +366,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         heavy: rpc::HeavyPool::new(config.heavy)?,
     };
     let mut rpc_module = RpcModule::new(());
-    rpc_module.merge(rpc::eth_module(eth.clone())?)?;
+    rpc_module.merge(rpc::module(eth.clone())?)?;
     let (rpc_child, http_addr) = server_child(
         "rpc",
         config.http_addr,
@@ -381,7 +381,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     })?)?;
     // Like geth and reth, the authenticated port also serves `eth_` (consensus clients read
     // blocks there).
-    engine_module.merge(rpc::eth_module(eth)?)?;
+    engine_module.merge(rpc::module(eth)?)?;
     let jwt = config.jwt.clone();
     let engine_start: StartServer = Arc::new(move |addr| {
         let module = engine_module.clone();

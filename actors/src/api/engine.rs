@@ -462,6 +462,7 @@ pub async fn serve(
     let server = Server::builder()
         .set_config(super::rpc::server_config())
         .set_http_middleware(tower::ServiceBuilder::new().layer(JwtLayer::new(secret)))
+        .set_rpc_middleware(super::rpc::rpc_middleware(&module))
         .build(addr)
         .await?;
     let bound = server.local_addr()?;

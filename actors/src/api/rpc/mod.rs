@@ -2,28 +2,48 @@
 //! `txpool_` and `debug_` raw methods. Errors are mapped to JSON-RPC codes in exactly one place,
 //! [`RpcErr`]; every method is counted and timed by name.
 
+mod blocks;
 mod call;
 mod convert;
+mod debug;
 mod eth;
+mod fees;
 mod heavy;
+mod info;
+mod logs;
+mod middleware;
 mod preconf;
+mod state;
 mod subscriptions;
+mod transactions;
+mod txpool;
 
-pub use eth::{DevAccounts, EthApi, module as eth_module};
+pub use blocks::BlocksApiServer;
+pub use debug::DebugApiServer;
+pub use eth::{DevAccounts, EthApi, Hash};
+pub use fees::FeesApiServer;
 pub use heavy::{HeavyLimits, HeavyPool};
+pub use info::InfoApiServer;
+pub use logs::LogsApiServer;
+pub use preconf::PreconfApiServer;
 pub use preconf::{Forwarder, MAX_SYNC_TIMEOUT};
+pub use state::StateApiServer;
+pub use transactions::TransactionsApiServer;
+pub use txpool::TxpoolApiServer;
 
-use crate::metrics as m;
 use alloy_primitives::Bytes;
 use jsonrpsee::{
     RpcModule,
     server::{Server, ServerHandle},
     types::ErrorObjectOwned,
 };
-use std::{net::SocketAddr, time::Instant};
+use std::net::SocketAddr;
 
 /// The largest request body accepted (bytes).
 pub const MAX_REQUEST_BYTES: u32 = 15 * 1024 * 1024;
+/// The largest response body sent (bytes); a larger one is refused with -32603 as jsonrpsee
+/// does it.
+const MAX_RESPONSE_BYTES: u32 = u32::MAX / 2;
 
 /// Every error an RPC method can return, with its JSON-RPC code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,28 +168,22 @@ impl From<jsonrpsee::types::ErrorObjectOwned> for RpcErr {
 /// Result type of RPC methods.
 pub type RpcResult<T> = Result<T, RpcErr>;
 
-/// Records a finished call in the metrics.
-pub(crate) fn record(method: &'static str, started: Instant, ok: bool) {
-    metrics::counter!(m::RPC_REQUESTS, "method" => method).increment(1);
-    if !ok {
-        metrics::counter!(m::RPC_ERRORS, "method" => method).increment(1);
-    }
-    metrics::histogram!(m::RPC_LATENCY_SECONDS, "method" => method)
-        .record(started.elapsed().as_secs_f64());
+/// Every `eth_`, `net_`, `web3_`, `txpool_`, `debug_` and `preconf_` method and the
+/// subscriptions, on one module.
+pub fn module(api: EthApi) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+    let mut m = RpcModule::new(());
+    m.merge(InfoApiServer::into_rpc(api.clone()))?;
+    m.merge(StateApiServer::into_rpc(api.clone()))?;
+    m.merge(BlocksApiServer::into_rpc(api.clone()))?;
+    m.merge(TransactionsApiServer::into_rpc(api.clone()))?;
+    m.merge(FeesApiServer::into_rpc(api.clone()))?;
+    m.merge(LogsApiServer::into_rpc(api.clone()))?;
+    m.merge(TxpoolApiServer::into_rpc(api.clone()))?;
+    m.merge(DebugApiServer::into_rpc(api.clone()))?;
+    m.merge(PreconfApiServer::into_rpc(api.clone()))?;
+    m.merge(subscriptions::module(api)?)?;
+    Ok(m)
 }
-
-/// Registers an async method that records metrics and maps [`RpcErr`].
-macro_rules! method {
-    ($module:expr, $name:literal, |$params:ident, $ctx:ident| $body:expr) => {
-        $module.register_async_method($name, |$params, $ctx, _| async move {
-            let started = std::time::Instant::now();
-            let result: $crate::api::rpc::RpcResult<_> = async { $body }.await;
-            $crate::api::rpc::record($name, started, result.is_ok());
-            result.map_err(jsonrpsee::types::ErrorObjectOwned::from)
-        })?;
-    };
-}
-pub(crate) use method;
 
 /// CORS setting: `None` for no CORS headers, or a list of allowed origins (`*` for any).
 fn cors_layer(domains: &[String]) -> Option<tower_http::cors::CorsLayer> {
@@ -200,11 +214,22 @@ impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
     }
 }
 
+/// The JSON-RPC middleware of a server serving `module` (see [`middleware`]).
+pub(crate) fn rpc_middleware<C>(
+    module: &RpcModule<C>,
+) -> jsonrpsee::server::middleware::rpc::RpcServiceBuilder<
+    tower::layer::util::Stack<middleware::MetricsLayer, tower::layer::util::Identity>,
+> {
+    jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer(
+        middleware::MetricsLayer::new(module.method_names(), MAX_RESPONSE_BYTES),
+    )
+}
+
 /// Limits shared by the JSON-RPC and Engine API servers.
 pub(crate) fn server_config() -> jsonrpsee::server::ServerConfig {
     jsonrpsee::server::ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
-        .max_response_body_size(u32::MAX / 2)
+        .max_response_body_size(MAX_RESPONSE_BYTES)
         .max_connections(1024)
         .set_id_provider(HexIdProvider)
         .build()
@@ -220,6 +245,7 @@ pub async fn serve(
     let server = Server::builder()
         .set_config(server_config())
         .set_http_middleware(http)
+        .set_rpc_middleware(rpc_middleware(&module))
         .build(addr)
         .await?;
     let bound = server.local_addr()?;

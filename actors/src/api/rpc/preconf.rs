@@ -4,11 +4,13 @@
 
 use super::{EthApi, RpcErr, RpcResult, convert};
 use crate::{metrics as m, overlay::SubmitError, sequencer::FlashblockText};
-use alloy_primitives::{B256, Bytes};
+use alloy_primitives::{B256, Bytes, U64};
 use alloy_rpc_types_eth::TransactionReceipt;
+use jsonrpsee::core::async_trait;
 use jsonrpsee::{
     core::{ClientError, client::ClientT},
     http_client::{HttpClient, HttpClientBuilder},
+    proc_macros::rpc,
     rpc_params,
 };
 use std::time::{Duration, Instant};
@@ -54,6 +56,50 @@ impl Forwarder {
                 }
             }
         });
+    }
+}
+
+/// Preconfirmation methods.
+#[rpc(server)]
+pub trait PreconfApi {
+    /// EIP-7966: submits a raw transaction and returns its first receipt (preconfirmed or
+    /// canonical); the optional timeout is in milliseconds (a number or a hex quantity).
+    #[method(name = "eth_sendRawTransactionSync")]
+    async fn send_raw_transaction_sync(
+        &self,
+        raw: Bytes,
+        timeout_ms: Option<serde_json::Value>,
+    ) -> RpcResult<TransactionReceipt>;
+    /// A flashblock pushed by the sequencer (BRIP-0007), verified and applied by the overlay.
+    #[method(name = "preconf_newPartialBlock")]
+    async fn new_partial_block(&self, flashblock: serde_json::Value) -> RpcResult<bool>;
+}
+
+#[async_trait]
+impl PreconfApiServer for EthApi {
+    async fn send_raw_transaction_sync(
+        &self,
+        raw: Bytes,
+        timeout_ms: Option<serde_json::Value>,
+    ) -> RpcResult<TransactionReceipt> {
+        let timeout_ms = match timeout_ms {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(v) => serde_json::from_value::<U64>(v).ok().map(|n| n.to::<u64>()),
+        };
+        self.send_raw_sync(raw, timeout_ms).await
+    }
+
+    async fn new_partial_block(&self, flashblock: serde_json::Value) -> RpcResult<bool> {
+        let overlay = self.overlay.as_ref().ok_or_else(|| {
+            RpcErr::Server("this node does not serve preconfirmations (no rpc role)".into())
+        })?;
+        let text = FlashblockText::from(flashblock.to_string());
+        overlay.submit(text).await.map_err(|e| match e {
+            SubmitError::Rejected(_) => RpcErr::InvalidParams(e.to_string()),
+            SubmitError::Unavailable(e) => e.into(),
+        })?;
+        Ok(true)
     }
 }
 
@@ -153,18 +199,5 @@ impl EthApi {
                 }
             }
         }
-    }
-
-    /// `preconf_newPartialBlock`: a flashblock pushed by the sequencer.
-    pub(crate) async fn new_partial_block(&self, flashblock: serde_json::Value) -> RpcResult<bool> {
-        let overlay = self.overlay.as_ref().ok_or_else(|| {
-            RpcErr::Server("this node does not serve preconfirmations (no rpc role)".into())
-        })?;
-        let text = FlashblockText::from(flashblock.to_string());
-        overlay.submit(text).await.map_err(|e| match e {
-            SubmitError::Rejected(_) => RpcErr::InvalidParams(e.to_string()),
-            SubmitError::Unavailable(e) => e.into(),
-        })?;
-        Ok(true)
     }
 }

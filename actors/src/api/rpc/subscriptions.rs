@@ -64,16 +64,17 @@ async fn forward<T: Clone>(
     }
 }
 
-pub(crate) fn register(
-    m: &mut RpcModule<EthApi>,
-) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+pub(crate) fn module(
+    api: EthApi,
+) -> Result<RpcModule<EthApi>, jsonrpsee::core::RegisterMethodError> {
+    let mut m = RpcModule::new(api);
     m.register_subscription(
         "eth_subscribe",
         "eth_subscription",
         "eth_unsubscribe",
         subscribe,
     )?;
-    Ok(())
+    Ok(m)
 }
 
 async fn subscribe(

@@ -1,0 +1,172 @@
+//! The JSON-RPC middleware every server runs: each call (batched or not) is counted and timed by
+//! method, and jsonrpsee's own parameter errors are put in the form this node uses everywhere.
+//!
+//! Method labels come from the served module's method names, so a client inventing method names
+//! cannot grow the metrics without bound (they count as `unknown`).
+
+use crate::metrics as m;
+use jsonrpsee::{
+    core::{
+        middleware::{Batch, BatchEntry, Notification, Request, RpcServiceT},
+        server::{BatchResponseBuilder, MethodResponse},
+    },
+    types::{ErrorCode, ErrorObject},
+};
+use std::{collections::HashSet, future::Future, sync::Arc, time::Instant};
+
+/// Adds [`Metrics`] to a server.
+#[derive(Debug, Clone)]
+pub(crate) struct MetricsLayer {
+    methods: Arc<HashSet<&'static str>>,
+    max_response_bytes: usize,
+}
+
+impl MetricsLayer {
+    /// A layer for a server serving exactly `methods`; every counter starts at zero.
+    pub(crate) fn new(
+        methods: impl IntoIterator<Item = &'static str>,
+        max_response_bytes: u32,
+    ) -> Self {
+        let methods: HashSet<_> = methods.into_iter().collect();
+        for method in methods.iter().copied().chain(["unknown"]) {
+            metrics::counter!(m::RPC_REQUESTS, "method" => method).increment(0);
+            metrics::counter!(m::RPC_ERRORS, "method" => method).increment(0);
+        }
+        Self {
+            methods: Arc::new(methods),
+            max_response_bytes: max_response_bytes as usize,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for MetricsLayer {
+    type Service = Metrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Metrics {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The middleware service.
+#[derive(Debug, Clone)]
+pub(crate) struct Metrics<S> {
+    inner: S,
+    layer: MetricsLayer,
+}
+
+impl<S> RpcServiceT for Metrics<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    type MethodResponse = MethodResponse;
+    type NotificationResponse = MethodResponse;
+    type BatchResponse = MethodResponse;
+
+    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let method = self
+            .layer
+            .methods
+            .get(request.method_name())
+            .copied()
+            .unwrap_or("unknown");
+        let id = request.id().into_owned();
+        let inner = self.inner.clone();
+        async move {
+            let started = Instant::now();
+            let response = inner.call(request).await;
+            metrics::counter!(m::RPC_REQUESTS, "method" => method).increment(1);
+            if response.is_error() {
+                metrics::counter!(m::RPC_ERRORS, "method" => method).increment(1);
+            }
+            metrics::histogram!(m::RPC_LATENCY_SECONDS, "method" => method)
+                .record(started.elapsed().as_secs_f64());
+            match response.as_error_code() {
+                Some(code) if code == ErrorCode::InvalidParams.code() => {
+                    plain_invalid_params(response, id)
+                }
+                _ => response,
+            }
+        }
+    }
+
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        // As the server's own batch handling does, but through `call` above, so calls inside a
+        // batch are counted too.
+        let service = self.clone();
+        async move {
+            let mut responses =
+                BatchResponseBuilder::new_with_limit(service.layer.max_response_bytes);
+            let mut got_notification = false;
+            for entry in batch.into_iter() {
+                let response = match entry {
+                    Ok(BatchEntry::Call(request)) => service.call(request).await,
+                    Ok(BatchEntry::Notification(n)) => {
+                        got_notification = true;
+                        service.inner.notification(n).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        let (error, id) = e.into_parts();
+                        MethodResponse::error(id, error)
+                    }
+                };
+                if let Err(too_large) = responses.append(response) {
+                    return too_large;
+                }
+            }
+            if responses.is_empty() && got_notification {
+                MethodResponse::notification()
+            } else {
+                MethodResponse::from_batch(responses.finish())
+            }
+        }
+    }
+
+    fn notification<'a>(
+        &self,
+        n: Notification<'a>,
+    ) -> impl Future<Output = MethodResponse> + Send + 'a {
+        self.inner.notification(n)
+    }
+}
+
+/// jsonrpsee answers a parameter that does not parse with `"Invalid params"` and the reason in
+/// `data`; this node (like geth) puts the reason in the message and sends no data.
+fn plain_invalid_params(
+    response: MethodResponse,
+    id: jsonrpsee::types::Id<'static>,
+) -> MethodResponse {
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        error: ErrorObject<'a>,
+    }
+    let Ok(body) = serde_json::from_str::<Body<'_>>(response.as_json().get()) else {
+        return response;
+    };
+    let Some(reason) = body
+        .error
+        .data()
+        .and_then(|d| serde_json::from_str::<String>(d.get()).ok())
+    else {
+        return response;
+    };
+    MethodResponse::error(
+        id,
+        ErrorObject::owned(
+            ErrorCode::InvalidParams.code(),
+            format!("invalid params: {reason}"),
+            None::<()>,
+        ),
+    )
+}

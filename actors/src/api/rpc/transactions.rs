@@ -1,0 +1,136 @@
+//! Transactions: submitting (raw, or signed here by an unlocked dev account), signing, and
+//! reading them and their receipts — canonical first, then preconfirmed, then pooled.
+
+use super::{EthApi, RpcErr, RpcResult, convert, eth::Hash};
+use alloy_eips::{BlockId, BlockNumberOrTag, eip2718::Encodable2718};
+use alloy_primitives::{Address, B256, Bytes, U64};
+use alloy_rpc_types_eth::{Transaction, TransactionReceipt, TransactionRequest};
+use alloy_signer::SignerSync;
+use jsonrpsee::{core::async_trait, proc_macros::rpc};
+use preconf_core::primitives::SealedBlock;
+
+/// Transaction submission and reads.
+#[rpc(server, namespace = "eth")]
+pub trait TransactionsApi {
+    /// The unlocked dev accounts.
+    #[method(name = "accounts")]
+    async fn accounts(&self) -> RpcResult<Vec<Address>>;
+    /// Validates a signed transaction and adds it to the pool; returns its hash.
+    #[method(name = "sendRawTransaction")]
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
+    /// Fills, signs (an unlocked account) and submits a transaction; returns its hash.
+    #[method(name = "sendTransaction")]
+    async fn send_transaction(&self, request: TransactionRequest) -> RpcResult<B256>;
+    /// Fills and signs a transaction with an unlocked account; returns its encoding.
+    #[method(name = "signTransaction")]
+    async fn sign_transaction(&self, request: TransactionRequest) -> RpcResult<Bytes>;
+    /// EIP-191 signature of data by an unlocked account.
+    #[method(name = "sign")]
+    async fn sign(&self, address: Address, data: Bytes) -> RpcResult<Bytes>;
+    /// A transaction by hash: in a block, in the preconfirmed block, or in the pool.
+    #[method(name = "getTransactionByHash")]
+    async fn transaction_by_hash(&self, hash: Hash) -> RpcResult<Option<Transaction>>;
+    /// A transaction by block hash and position.
+    #[method(name = "getTransactionByBlockHashAndIndex")]
+    async fn transaction_by_block_hash_and_index(
+        &self,
+        hash: Hash,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>>;
+    /// A transaction by block number (or tag) and position.
+    #[method(name = "getTransactionByBlockNumberAndIndex")]
+    async fn transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>>;
+    /// A receipt: canonical, or preconfirmed.
+    #[method(name = "getTransactionReceipt")]
+    async fn transaction_receipt(&self, hash: Hash) -> RpcResult<Option<TransactionReceipt>>;
+}
+
+fn at(block: &SealedBlock, index: u64) -> Option<Transaction> {
+    let i = usize::try_from(index).ok()?;
+    let tx = block.body.transactions.get(i)?;
+    Some(convert::rpc_tx(
+        tx,
+        block.senders[i],
+        Some((&block.header, block.hash, index)),
+    ))
+}
+
+#[async_trait]
+impl TransactionsApiServer for EthApi {
+    async fn accounts(&self) -> RpcResult<Vec<Address>> {
+        Ok(self.dev.addresses())
+    }
+
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        self.submit_raw(&raw).await
+    }
+
+    async fn send_transaction(&self, request: TransactionRequest) -> RpcResult<B256> {
+        let tx = self.sign_request(request).await?;
+        Ok(self.submit(tx, None, None).await?.0)
+    }
+
+    async fn sign_transaction(&self, request: TransactionRequest) -> RpcResult<Bytes> {
+        Ok(self.sign_request(request).await?.encoded_2718().into())
+    }
+
+    async fn sign(&self, address: Address, data: Bytes) -> RpcResult<Bytes> {
+        let signer = self
+            .dev
+            .get(&address)
+            .ok_or_else(|| RpcErr::Server(format!("unknown account {address}")))?;
+        let sig = signer
+            .sign_message_sync(&data)
+            .map_err(|e| RpcErr::Internal(e.to_string()))?;
+        Ok(Bytes::from(sig.as_bytes().to_vec()))
+    }
+
+    async fn transaction_by_hash(&self, hash: Hash) -> RpcResult<Option<Transaction>> {
+        let r = &self.chain.reader;
+        if let Some(loc) = r.store.tx_location(&hash.0)?
+            && let Some(b) = r.block(&loc.block_hash)?
+        {
+            return Ok(at(&b, loc.index));
+        }
+        if let Some(p) = self.current_pending()
+            && let Some(i) = p.position(&hash.0)
+        {
+            return Ok(at(&p.block, i as u64));
+        }
+        Ok(self
+            .mempool
+            .get(hash.0)
+            .await?
+            .map(|t| convert::rpc_tx(t.tx.inner(), t.sender(), None)))
+    }
+
+    async fn transaction_by_block_hash_and_index(
+        &self,
+        hash: Hash,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
+        Ok(self
+            .chain
+            .reader
+            .block(&hash.0)?
+            .and_then(|b| at(&b, index.to())))
+    }
+
+    async fn transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
+        Ok(self
+            .block_for(BlockId::Number(number))?
+            .and_then(|b| at(&b, index.to())))
+    }
+
+    async fn transaction_receipt(&self, hash: Hash) -> RpcResult<Option<TransactionReceipt>> {
+        self.find_receipt(&hash.0)
+    }
+}
