@@ -115,6 +115,7 @@ impl Actor for MempoolActor {
         me: ActorRef<MempoolMsg>,
         args: MempoolArgs,
     ) -> Result<MempoolState, ActorProcessingErr> {
+        m::zero(m::MEMPOOL_REJECTED, "reason", PoolError::LABELS);
         let reader = &args.chain.reader;
         let head = reader.head().header;
         let pool = TxPool::new(

@@ -115,6 +115,14 @@ pub const RPC_SYNC_TIMEOUTS: &str = "preconf_rpc_send_sync_timeouts_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Creates `name{label=value}` at zero for every value, so dashboards show 0 rather than no data
+/// before the first event. Components call it for their own counters when they start.
+pub(crate) fn zero(name: &'static str, label: &'static str, values: &[&'static str]) {
+    for &value in values {
+        metrics::counter!(name, label => value).increment(0);
+    }
+}
+
 /// Installs the global recorder (once per process) and describes every metric.
 pub fn install() -> PrometheusHandle {
     HANDLE

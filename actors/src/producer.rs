@@ -259,6 +259,7 @@ impl Actor for ProducerActor {
         me: ActorRef<ProducerMsg>,
         args: ProducerArgs,
     ) -> Result<ProducerState, ActorProcessingErr> {
+        m::zero(m::DEVNET_SLOTS, "outcome", &["block", "missed"]);
         let period = args.block_time;
         let timer = tokio::spawn(async move {
             let mut interval = tokio::time::interval(period);

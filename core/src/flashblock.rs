@@ -136,6 +136,9 @@ pub enum SignatureError {
 }
 
 impl SignatureError {
+    /// Every value [`Self::reason`] returns.
+    pub const REASONS: &[&str] = &["malformed", "wrong_signer"];
+
     /// Short label for metrics.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -125,6 +125,23 @@ pub enum PoolError {
 }
 
 impl PoolError {
+    /// Every value [`Self::label`] returns.
+    pub const LABELS: &[&str] = &[
+        "nonce_too_low",
+        "nonce_too_high",
+        "insufficient_funds",
+        "intrinsic_gas",
+        "gas_limit",
+        "fee_cap_too_low",
+        "tip_above_fee_cap",
+        "chain_id",
+        "oversized",
+        "already_known",
+        "replacement_underpriced",
+        "pool_full",
+        "unsupported",
+    ];
+
     /// A short label for metrics.
     pub fn label(&self) -> &'static str {
         match self {
@@ -625,6 +642,42 @@ pub fn encoded_len(tx: &Transaction) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_refusal_label_is_listed_once() {
+        let all = [
+            PoolError::NonceTooLow {
+                expected: 1,
+                got: 0,
+            },
+            PoolError::NonceTooHigh {
+                expected: 0,
+                got: 1,
+            },
+            PoolError::InsufficientFunds {
+                balance: U256::ZERO,
+                cost: U256::from(1),
+            },
+            PoolError::IntrinsicGas {
+                have: 0,
+                want: 21_000,
+            },
+            PoolError::GasLimit,
+            PoolError::FeeCapTooLow {
+                max_fee: 0,
+                base_fee: 1,
+            },
+            PoolError::TipAboveFeeCap,
+            PoolError::ChainId { have: 1, want: 2 },
+            PoolError::Oversized { size: 2, limit: 1 },
+            PoolError::AlreadyKnown,
+            PoolError::ReplacementUnderpriced,
+            PoolError::PoolFull,
+            PoolError::Unsupported(String::new()),
+        ];
+        let labels: Vec<_> = all.iter().map(PoolError::label).collect();
+        assert_eq!(labels, PoolError::LABELS);
+    }
+
     use super::*;
     use crate::devnet::dev_signer;
     use alloy_consensus::{SignableTransaction, TxEip1559};

@@ -312,6 +312,7 @@ impl EngineApi {
 pub fn module(
     api: EngineApi,
 ) -> Result<RpcModule<EngineApi>, jsonrpsee::core::RegisterMethodError> {
+    crate::metrics::zero(m::ENGINE_REQUESTS, "method", CAPABILITIES);
     let mut m = RpcModule::new(api);
     m.register_method("engine_exchangeCapabilities", |_p, _c, _| {
         metrics::counter!(m::ENGINE_REQUESTS, "method" => "engine_exchangeCapabilities")

@@ -132,6 +132,26 @@ impl Reject {
     }
 }
 
+/// Every `reason` of the overlay's rejection counter: [`Reject::reason`]'s values, and the
+/// stream-level ones (`lagged`: the in-process stream overran the overlay; `bad_frame`: a binary
+/// frame that is not brotli JSON).
+const REJECT_REASONS: &[&str] = &[
+    "malformed",
+    "wrong_signer",
+    "missing_base",
+    "bad_number",
+    "stale",
+    "wrong_parent",
+    "unknown_payload",
+    "gap",
+    "after_last",
+    "bad_base",
+    "invalid_transaction",
+    "internal",
+    "lagged",
+    "bad_frame",
+];
+
 /// What happened to an accepted flashblock.
 enum Outcome {
     Applied,
@@ -182,6 +202,22 @@ impl Actor for OverlayActor {
         me: ActorRef<OverlayMsg>,
         args: OverlayArgs,
     ) -> Result<OverlayState, ActorProcessingErr> {
+        m::zero(m::OVERLAY_REJECTED, "reason", REJECT_REASONS);
+        m::zero(
+            m::OVERLAY_SIGNATURE_FAILURES,
+            "reason",
+            SignatureError::REASONS,
+        );
+        m::zero(
+            m::OVERLAY_FLASHBLOCKS,
+            "outcome",
+            &["applied", "duplicate", "parked", "rejected"],
+        );
+        m::zero(
+            m::OVERLAY_STREAM_RECONNECTS,
+            "reason",
+            stream::RECONNECT_REASONS,
+        );
         let mut tasks = Vec::new();
         let mut heads = args.chain.subscribe();
         let to_me = me.clone();

@@ -367,6 +367,35 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_is_a_listed_overlay_reason() {
+        let all = [
+            OutOfOrder::MissingBase,
+            OutOfOrder::BadNumber {
+                expected: 1,
+                got: 2,
+            },
+            OutOfOrder::Stale { number: 1, head: 1 },
+            OutOfOrder::WrongParent {
+                got: B256::ZERO,
+                head: B256::ZERO,
+            },
+            OutOfOrder::UnknownPayload { payload: P, got: 1 },
+            OutOfOrder::Gap {
+                expected: 1,
+                got: 2,
+            },
+            OutOfOrder::AfterLast(1),
+        ];
+        for e in all {
+            assert!(
+                super::super::REJECT_REASONS.contains(&e.reason()),
+                "{}",
+                e.reason()
+            );
+        }
+    }
+
+    #[test]
     fn parking_is_bounded() {
         let full = Some(Parked {
             payload_id: Q,

@@ -31,6 +31,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Largest decompressed flashblock accepted.
 const MAX_FLASHBLOCK_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Every `reason` of the reconnection counter.
+pub(crate) const RECONNECT_REASONS: &[&str] = &["connect", "closed", "error", "silent"];
+
 /// Why a binary frame is not a flashblock.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DecompressError {

@@ -108,6 +108,12 @@ impl Actor for BroadcasterActor {
         me: ActorRef<BroadcasterMsg>,
         args: BroadcasterArgs,
     ) -> Result<BroadcasterState, ActorProcessingErr> {
+        m::zero(m::BROADCAST_DROPPED_PEERS, "reason", &["lagging", "limit"]);
+        m::zero(
+            m::BROADCAST_PUSH_ERRORS,
+            "reason",
+            &["connect", "rejected", "send"],
+        );
         let addr = *args.addr.lock().unwrap_or_else(|e| e.into_inner());
         let listener = TcpListener::bind(addr)
             .await

@@ -201,6 +201,7 @@ impl Actor for BuilderActor {
         _me: ActorRef<BuilderMsg>,
         args: BuilderArgs,
     ) -> Result<BuilderState, ActorProcessingErr> {
+        m::zero(m::BUILDER_SKIPPED, "reason", &["not_head"]);
         Ok(BuilderState {
             args,
             jobs: HashMap::new(),

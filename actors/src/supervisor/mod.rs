@@ -194,10 +194,16 @@ pub struct SupervisorState {
 impl SupervisorState {
     fn set_health(&self, name: &str, f: impl FnOnce(&mut ChildHealth)) {
         let mut h = self.health.write().unwrap_or_else(|e| e.into_inner());
-        let e = h.entry(name.to_string()).or_insert(ChildHealth {
-            running: false,
-            restarts: 0,
-            degraded: false,
+        let e = h.entry(name.to_string()).or_insert_with(|| {
+            // First sight of this child: its series start at zero.
+            metrics::counter!(m::SUPERVISOR_FAILURES, "actor" => name.to_string()).increment(0);
+            metrics::counter!(m::SUPERVISOR_RESTARTS, "actor" => name.to_string()).increment(0);
+            metrics::gauge!(m::SUPERVISOR_DEGRADED, "actor" => name.to_string()).set(0.0);
+            ChildHealth {
+                running: false,
+                restarts: 0,
+                degraded: false,
+            }
         });
         f(e);
     }

@@ -107,7 +107,7 @@ impl RpcErr {
 
     /// An error for a revert with this output.
     pub fn revert(output: Bytes) -> Self {
-        let message = match alloy_sol_types::decode_revert_reason(&output) {
+        let message = match revert_reason(&output) {
             Some(reason) => format!("execution reverted: {reason}"),
             None => "execution reverted".to_string(),
         };
@@ -116,6 +116,30 @@ impl RpcErr {
             data: output,
         }
     }
+}
+
+/// The reason in revert output, as geth words it: the string of `Error(string)`, or for
+/// `Panic(uint256)` what the code means.
+fn revert_reason(output: &[u8]) -> Option<String> {
+    use alloy_sol_types::{Panic, Revert, SolError};
+    if let Ok(revert) = Revert::abi_decode(output) {
+        return Some(revert.reason);
+    }
+    let code = Panic::abi_decode(output).ok()?.code;
+    let reason = match code.to::<u64>() {
+        0x00 => "generic panic",
+        0x01 => "assert(false)",
+        0x11 => "arithmetic underflow or overflow",
+        0x12 => "division or modulo by zero",
+        0x21 => "enum overflow",
+        0x22 => "invalid encoded storage byte array accessed",
+        0x31 => "out-of-bounds array access; popping on an empty array",
+        0x32 => "out-of-bounds access of an array or bytesN",
+        0x41 => "out of memory",
+        0x51 => "uninitialized function",
+        _ => return Some(format!("unknown panic code: {code:#x}")),
+    };
+    Some(reason.to_string())
 }
 
 impl From<RpcErr> for ErrorObjectOwned {
@@ -250,4 +274,86 @@ pub async fn serve(
         .await?;
     let bound = server.local_addr()?;
     Ok((bound, server.start(module)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{mempool::MempoolError, supervisor::ActorError};
+    use alloy_primitives::B256;
+    use preconf_core::txpool::PoolError;
+
+    fn object(e: RpcErr) -> serde_json::Value {
+        serde_json::to_value(ErrorObjectOwned::from(e)).unwrap()
+    }
+
+    #[test]
+    fn every_error_has_its_code_and_data() {
+        let hash = B256::repeat_byte(7);
+        let cases = [
+            (RpcErr::InvalidParams("x".into()), -32602, None),
+            (RpcErr::Server("header not found".into()), -32000, None),
+            (RpcErr::NotFound("gone".into()), -32001, None),
+            (RpcErr::Limit("busy".into()), -32005, None),
+            (RpcErr::Internal("oops".into()), -32603, None),
+            (
+                RpcErr::revert(Bytes::from_static(&[1, 2])),
+                3,
+                Some(serde_json::json!("0x0102")),
+            ),
+            (
+                RpcErr::SyncTimeout {
+                    message: "late".into(),
+                    hash,
+                },
+                4,
+                Some(serde_json::json!(hash)),
+            ),
+            (
+                RpcErr::NotReady {
+                    message: "gap".into(),
+                    hash,
+                },
+                5,
+                Some(serde_json::json!(hash)),
+            ),
+        ];
+        for (err, code, data) in cases {
+            assert_eq!(err.code(), code);
+            let o = object(err);
+            assert_eq!(o["code"], code);
+            assert_eq!(o.get("data").cloned(), data, "{o}");
+        }
+    }
+
+    #[test]
+    fn reverts_carry_geths_message() {
+        // Error(string) "nope".
+        let data = alloy_sol_types::SolError::abi_encode(&alloy_sol_types::Revert::from("nope"));
+        let o = object(RpcErr::revert(data.into()));
+        assert_eq!(o["message"], "execution reverted: nope");
+        let panic = alloy_sol_types::SolError::abi_encode(&alloy_sol_types::Panic {
+            code: alloy_primitives::U256::from(1),
+        });
+        assert_eq!(
+            object(RpcErr::revert(panic.into()))["message"],
+            "execution reverted: assert(false)"
+        );
+        assert_eq!(
+            object(RpcErr::revert(Bytes::new()))["message"],
+            "execution reverted"
+        );
+    }
+
+    #[test]
+    fn actor_and_pool_errors_map_to_their_codes() {
+        let refused = RpcErr::from(MempoolError::Refused(PoolError::AlreadyKnown));
+        assert_eq!(
+            (refused.code(), refused.to_string().as_str()),
+            (-32000, "already known")
+        );
+        let down = RpcErr::from(MempoolError::Unavailable(ActorError::NotRunning));
+        assert_eq!(down.code(), -32603);
+        assert_eq!(RpcErr::from(ActorError::Dropped).code(), -32603);
+    }
 }
