@@ -164,6 +164,16 @@ impl ChainReader {
         self.provider(self.view().head_state.clone())
     }
 
+    /// The head and the state after it, read together (one consistent pair even while a new head
+    /// is being published).
+    pub fn head_with_state(&self) -> (SealedHeader, SnapshotProvider) {
+        let (head, state) = {
+            let v = self.view();
+            (v.head.clone(), v.head_state.clone())
+        };
+        (head, self.provider(state))
+    }
+
     /// Wraps a snapshot with this chain's code and block hashes.
     pub fn provider(&self, snapshot: StateSnapshot) -> SnapshotProvider {
         SnapshotProvider {

@@ -136,10 +136,15 @@ impl EthApi {
         {
             return Ok((p.sealed_header(), Arc::new(p.state.clone())));
         }
+        let r = &self.chain.reader;
+        if let BlockId::Number(BlockNumberOrTag::Latest | BlockNumberOrTag::Pending) = id {
+            // The head is canonical and its state is in memory: no database read.
+            let (header, state) = r.head_with_state();
+            return Ok((header, Arc::new(state)));
+        }
         let header = self
             .header_for(id)?
             .ok_or_else(|| RpcErr::Server("header not found".into()))?;
-        let r = &self.chain.reader;
         if !r.is_canonical(&header.hash, header.header.number)? {
             return Err(RpcErr::NotFound(format!(
                 "state of non-canonical block {} is not available",

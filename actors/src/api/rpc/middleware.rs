@@ -12,12 +12,36 @@ use jsonrpsee::{
     },
     types::{ErrorCode, ErrorObject},
 };
-use std::{collections::HashSet, future::Future, sync::Arc, time::Instant};
+use metrics::{Counter, Histogram};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Instant};
+
+/// One method's series, resolved once (a registry lookup per call would cost more than a cheap
+/// method itself).
+#[derive(Debug)]
+struct Series {
+    requests: Counter,
+    errors: Counter,
+    latency: Histogram,
+}
+
+impl Series {
+    fn new(method: &'static str) -> Self {
+        let s = Self {
+            requests: metrics::counter!(m::RPC_REQUESTS, "method" => method),
+            errors: metrics::counter!(m::RPC_ERRORS, "method" => method),
+            latency: metrics::histogram!(m::RPC_LATENCY_SECONDS, "method" => method),
+        };
+        s.requests.increment(0);
+        s.errors.increment(0);
+        s
+    }
+}
 
 /// Adds [`Metrics`] to a server.
 #[derive(Debug, Clone)]
 pub(crate) struct MetricsLayer {
-    methods: Arc<HashSet<&'static str>>,
+    methods: Arc<HashMap<&'static str, Series>>,
+    unknown: Arc<Series>,
     max_response_bytes: usize,
 }
 
@@ -27,15 +51,15 @@ impl MetricsLayer {
         methods: impl IntoIterator<Item = &'static str>,
         max_response_bytes: u32,
     ) -> Self {
-        let methods: HashSet<_> = methods.into_iter().collect();
-        for method in methods.iter().copied().chain(["unknown"]) {
-            metrics::counter!(m::RPC_REQUESTS, "method" => method).increment(0);
-            metrics::counter!(m::RPC_ERRORS, "method" => method).increment(0);
-        }
         Self {
-            methods: Arc::new(methods),
+            methods: Arc::new(methods.into_iter().map(|n| (n, Series::new(n))).collect()),
+            unknown: Arc::new(Series::new("unknown")),
             max_response_bytes: max_response_bytes as usize,
         }
+    }
+
+    fn series(&self, method: &str) -> &Series {
+        self.methods.get(method).unwrap_or(&self.unknown)
     }
 }
 
@@ -73,23 +97,18 @@ where
     type BatchResponse = MethodResponse;
 
     fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
-        let method = self
-            .layer
-            .methods
-            .get(request.method_name())
-            .copied()
-            .unwrap_or("unknown");
+        let layer = self.layer.clone();
         let id = request.id().into_owned();
         let inner = self.inner.clone();
         async move {
             let started = Instant::now();
+            let series = layer.series(request.method_name());
             let response = inner.call(request).await;
-            metrics::counter!(m::RPC_REQUESTS, "method" => method).increment(1);
+            series.requests.increment(1);
             if response.is_error() {
-                metrics::counter!(m::RPC_ERRORS, "method" => method).increment(1);
+                series.errors.increment(1);
             }
-            metrics::histogram!(m::RPC_LATENCY_SECONDS, "method" => method)
-                .record(started.elapsed().as_secs_f64());
+            series.latency.record(started.elapsed().as_secs_f64());
             match response.as_error_code() {
                 Some(code) if code == ErrorCode::InvalidParams.code() => {
                     plain_invalid_params(response, id)
