@@ -378,7 +378,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     engine_module.merge(engine::module(EngineApi {
         chain: chain.clone(),
         builder,
-    })?)?;
+    }))?;
     // Like geth and reth, the authenticated port also serves `eth_` (consensus clients read
     // blocks there).
     engine_module.merge(rpc::module(eth)?)?;

@@ -18,6 +18,8 @@ use alloy_rpc_types_engine::{
 use futures::future::BoxFuture;
 use jsonrpsee::{
     RpcModule,
+    core::async_trait,
+    proc_macros::rpc,
     server::{HttpBody, HttpRequest, HttpResponse, Server, ServerHandle},
     types::ErrorObjectOwned,
 };
@@ -77,12 +79,6 @@ impl EngineErr {
 impl From<EngineErr> for ErrorObjectOwned {
     fn from(e: EngineErr) -> Self {
         ErrorObjectOwned::owned(e.code(), e.to_string(), None::<()>)
-    }
-}
-
-impl From<ErrorObjectOwned> for EngineErr {
-    fn from(e: ErrorObjectOwned) -> Self {
-        Self::InvalidParams(e.message().to_string())
     }
 }
 
@@ -308,65 +304,116 @@ impl EngineApi {
     }
 }
 
-/// Registers every Engine API method.
-pub fn module(
-    api: EngineApi,
-) -> Result<RpcModule<EngineApi>, jsonrpsee::core::RegisterMethodError> {
+/// The Engine API (execution-apis `engine/`), as the consensus client calls it.
+#[rpc(server, namespace = "engine")]
+pub trait EngineRpc {
+    /// The methods this node serves (the caller's list is not needed).
+    #[method(name = "exchangeCapabilities")]
+    async fn exchange_capabilities(
+        &self,
+        theirs: Option<Vec<String>>,
+    ) -> Result<Vec<&'static str>, EngineErr>;
+    /// Sets the head (committing it), and with attributes starts building a payload on it.
+    #[method(name = "forkchoiceUpdatedV3")]
+    async fn forkchoice_updated_v3(
+        &self,
+        state: ForkchoiceState,
+        attributes: Option<PayloadAttributes>,
+    ) -> Result<ForkchoiceUpdated, EngineErr>;
+    /// Validates (executes) a Cancun payload.
+    #[method(name = "newPayloadV3")]
+    async fn new_payload_v3(
+        &self,
+        payload: ExecutionPayloadV3,
+        versioned_hashes: Vec<B256>,
+        parent_beacon_block_root: B256,
+    ) -> Result<PayloadStatus, EngineErr>;
+    /// Validates (executes) a Prague payload with its execution requests.
+    #[method(name = "newPayloadV4")]
+    async fn new_payload_v4(
+        &self,
+        payload: ExecutionPayloadV3,
+        versioned_hashes: Vec<B256>,
+        parent_beacon_block_root: B256,
+        requests: Vec<Bytes>,
+    ) -> Result<PayloadStatus, EngineErr>;
+    /// A built Cancun payload.
+    #[method(name = "getPayloadV3")]
+    async fn get_payload_v3(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV3, EngineErr>;
+    /// A built Prague payload with its execution requests.
+    #[method(name = "getPayloadV4")]
+    async fn get_payload_v4(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV4, EngineErr>;
+}
+
+#[async_trait]
+impl EngineRpcServer for EngineApi {
+    async fn exchange_capabilities(
+        &self,
+        _theirs: Option<Vec<String>>,
+    ) -> Result<Vec<&'static str>, EngineErr> {
+        count("engine_exchangeCapabilities");
+        Ok(CAPABILITIES.to_vec())
+    }
+
+    async fn forkchoice_updated_v3(
+        &self,
+        state: ForkchoiceState,
+        attributes: Option<PayloadAttributes>,
+    ) -> Result<ForkchoiceUpdated, EngineErr> {
+        count("engine_forkchoiceUpdatedV3");
+        self.forkchoice_updated(state, attributes).await
+    }
+
+    async fn new_payload_v3(
+        &self,
+        payload: ExecutionPayloadV3,
+        versioned_hashes: Vec<B256>,
+        parent_beacon_block_root: B256,
+    ) -> Result<PayloadStatus, EngineErr> {
+        count("engine_newPayloadV3");
+        self.new_payload(payload, versioned_hashes, parent_beacon_block_root, None)
+            .await
+    }
+
+    async fn new_payload_v4(
+        &self,
+        payload: ExecutionPayloadV3,
+        versioned_hashes: Vec<B256>,
+        parent_beacon_block_root: B256,
+        requests: Vec<Bytes>,
+    ) -> Result<PayloadStatus, EngineErr> {
+        count("engine_newPayloadV4");
+        let requests = Some(Requests::new(requests));
+        self.new_payload(
+            payload,
+            versioned_hashes,
+            parent_beacon_block_root,
+            requests,
+        )
+        .await
+    }
+
+    async fn get_payload_v3(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV3, EngineErr> {
+        count("engine_getPayloadV3");
+        Ok(self.get_payload(id, false).await?.envelope_inner)
+    }
+
+    async fn get_payload_v4(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV4, EngineErr> {
+        count("engine_getPayloadV4");
+        self.get_payload(id, true).await
+    }
+}
+
+/// Counts an Engine API call (`preconf_engine_requests_total`, beside the per-method JSON-RPC
+/// series every server keeps).
+fn count(method: &'static str) {
+    metrics::counter!(m::ENGINE_REQUESTS, "method" => method).increment(1);
+}
+
+/// Every Engine API method, on one module (their counters start at zero).
+pub fn module(api: EngineApi) -> RpcModule<EngineApi> {
     crate::metrics::zero(m::ENGINE_REQUESTS, "method", CAPABILITIES);
-    let mut m = RpcModule::new(api);
-    m.register_method("engine_exchangeCapabilities", |_p, _c, _| {
-        metrics::counter!(m::ENGINE_REQUESTS, "method" => "engine_exchangeCapabilities")
-            .increment(1);
-        Ok::<_, ErrorObjectOwned>(CAPABILITIES.to_vec())
-    })?;
-    m.register_async_method("engine_forkchoiceUpdatedV3", |p, c, _| async move {
-        metrics::counter!(m::ENGINE_REQUESTS, "method" => "engine_forkchoiceUpdatedV3")
-            .increment(1);
-        let mut s = p.sequence();
-        let state: ForkchoiceState = s.next().map_err(EngineErr::from)?;
-        let attrs: Option<PayloadAttributes> = s.optional_next().map_err(EngineErr::from)?;
-        c.forkchoice_updated(state, attrs)
-            .await
-            .map_err(ErrorObjectOwned::from)
-    })?;
-    m.register_async_method("engine_newPayloadV3", |p, c, _| async move {
-        metrics::counter!(m::ENGINE_REQUESTS, "method" => "engine_newPayloadV3").increment(1);
-        let mut s = p.sequence();
-        let payload: ExecutionPayloadV3 = s.next().map_err(EngineErr::from)?;
-        let hashes: Vec<B256> = s.next().map_err(EngineErr::from)?;
-        let root: B256 = s.next().map_err(EngineErr::from)?;
-        c.new_payload(payload, hashes, root, None)
-            .await
-            .map_err(ErrorObjectOwned::from)
-    })?;
-    m.register_async_method("engine_newPayloadV4", |p, c, _| async move {
-        metrics::counter!(m::ENGINE_REQUESTS, "method" => "engine_newPayloadV4").increment(1);
-        let mut s = p.sequence();
-        let payload: ExecutionPayloadV3 = s.next().map_err(EngineErr::from)?;
-        let hashes: Vec<B256> = s.next().map_err(EngineErr::from)?;
-        let root: B256 = s.next().map_err(EngineErr::from)?;
-        let requests: Vec<Bytes> = s.next().map_err(EngineErr::from)?;
-        let requests = Requests::new(requests);
-        c.new_payload(payload, hashes, root, Some(requests))
-            .await
-            .map_err(ErrorObjectOwned::from)
-    })?;
-    m.register_async_method("engine_getPayloadV3", |p, c, _| async move {
-        metrics::counter!(m::ENGINE_REQUESTS, "method" => "engine_getPayloadV3").increment(1);
-        let id: PayloadId = p.one().map_err(EngineErr::from)?;
-        c.get_payload(id, false)
-            .await
-            .map(|e| e.envelope_inner)
-            .map_err(ErrorObjectOwned::from)
-    })?;
-    m.register_async_method("engine_getPayloadV4", |p, c, _| async move {
-        metrics::counter!(m::ENGINE_REQUESTS, "method" => "engine_getPayloadV4").increment(1);
-        let id: PayloadId = p.one().map_err(EngineErr::from)?;
-        c.get_payload(id, true)
-            .await
-            .map_err(ErrorObjectOwned::from)
-    })?;
-    Ok(m)
+    api.into_rpc()
 }
 
 /// The methods `engine_exchangeCapabilities` reports.
