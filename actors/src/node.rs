@@ -3,25 +3,27 @@
 //! the handle (or [`NodeHandle::stop`]) shuts the node down, so tests can start nodes on port 0.
 
 use crate::{
-    api::rpc::{self, DevAccounts, EthApi},
-    api::server::{ServerActor, ServerSpec, StartServer, Stopper},
     api::{
         self,
         engine::{self, EngineApi},
+        rpc::{self, DevAccounts, EthApi},
+        server::{ServerActor, ServerSpec, StartServer, Stopper},
     },
-    chain::{ChainActor, ChainHandle, ChainReader},
-    mempool::{MempoolActor, MempoolArgs, MempoolHandle},
+    chain::{ChainActor, ChainHandle, ChainMsg, ChainReader},
+    mempool::{MempoolActor, MempoolArgs, MempoolHandle, MempoolMsg},
     metrics,
     overlay::{OverlayActor, OverlayArgs, OverlayHandle, PendingView},
     producer::{ProducerActor, ProducerArgs},
-    sequencer::{BroadcasterActor, BroadcasterArgs, BroadcasterHandle},
-    sequencer::{BuilderActor, BuilderArgs, BuilderHandle, FlashblockConfig},
-    sequencer::{SealerActor, SealerArgs, SealerHandle},
+    sequencer::{
+        BroadcasterActor, BroadcasterArgs, BroadcasterHandle, BuilderActor, BuilderArgs,
+        BuilderHandle, BuilderMsg, FlashblockConfig, FlashblockText, SealerActor, SealerArgs,
+        SealerHandle, SealerMsg,
+    },
     supervisor::{
         ChildRef, ChildSpec, HealthMap, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
     },
 };
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use alloy_signer_local::PrivateKeySigner;
 use jsonrpsee::RpcModule;
 use preconf_core::{chainspec::ChainSpec, jwt::JwtSecret, storage::Store, txpool::PoolConfig};
@@ -202,27 +204,172 @@ impl Drop for NodeHandle {
     }
 }
 
+/// A listening server as a supervised child; the returned cell holds the address it bound.
 fn server_child(
     name: &'static str,
     addr: SocketAddr,
     start: StartServer,
 ) -> (ChildSpec, Arc<Mutex<SocketAddr>>) {
     let shared = Arc::new(Mutex::new(addr));
-    let args = ServerSpec {
+    let spec = ServerSpec {
         name,
         addr: shared.clone(),
         start,
     };
     (
-        ChildSpec::new(name, ServerActor, move || args.clone(), ChildRef::default()),
+        ChildSpec::new(name, ServerActor, spec, ChildRef::default()),
         shared,
     )
 }
 
-fn rpc_start(module: RpcModule<()>, cors: Vec<String>) -> StartServer {
-    Arc::new(move |addr| {
-        let module = module.clone();
-        let cors = cors.clone();
+fn bound(addr: &Mutex<SocketAddr>) -> SocketAddr {
+    *addr.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The references and channels the actors of one node share.
+struct Wiring {
+    reader: ChainReader,
+    chain: ChainHandle,
+    mempool: MempoolHandle,
+    builder: BuilderHandle,
+    chain_ref: ChildRef<ChainMsg>,
+    mempool_ref: ChildRef<MempoolMsg>,
+    builder_ref: ChildRef<BuilderMsg>,
+    sealer_ref: ChildRef<SealerMsg>,
+    /// Hashes of newly pending transactions (mempool → `newPendingTransactions`).
+    announce: broadcast::Sender<B256>,
+    /// Signed flashblocks of an in-process sequencer (broadcaster → overlay).
+    local_stream: broadcast::Sender<FlashblockText>,
+    /// The preconfirmed state (overlay → RPC, mempool).
+    pending: PendingView,
+}
+
+impl Wiring {
+    fn new(reader: ChainReader) -> Self {
+        let (chain_ref, mempool_ref, builder_ref) = Default::default();
+        Self {
+            chain: ChainHandle::new(ChildRef::clone(&chain_ref), reader.clone()),
+            mempool: MempoolHandle::new(ChildRef::clone(&mempool_ref)),
+            builder: BuilderHandle::new(ChildRef::clone(&builder_ref)),
+            reader,
+            chain_ref,
+            mempool_ref,
+            builder_ref,
+            sealer_ref: ChildRef::default(),
+            announce: broadcast::channel(4096).0,
+            local_stream: broadcast::channel(1024).0,
+            pending: PendingView::default(),
+        }
+    }
+
+    /// Every node: the chain, the pool and the payload builder (building in flashblocks on a
+    /// sequencer).
+    fn execution(&self, config: &NodeConfig) -> Vec<ChildSpec> {
+        let mempool = MempoolArgs {
+            chain: self.chain.clone(),
+            config: config.pool.clone(),
+            announce: self.announce.clone(),
+            preconf: self.pending.clone(),
+        };
+        let builder = BuilderArgs {
+            chain: self.chain.clone(),
+            mempool: self.mempool.clone(),
+            flashblocks: config.sequencer.as_ref().map(|s| FlashblockConfig {
+                interval: s.interval,
+                slot: s.slot,
+                sealer: SealerHandle::new(self.sealer_ref.clone()),
+            }),
+        };
+        vec![
+            ChildSpec::new(
+                "chain",
+                ChainActor,
+                self.reader.clone(),
+                self.chain_ref.clone(),
+            ),
+            ChildSpec::new("mempool", MempoolActor, mempool, self.mempool_ref.clone()),
+            ChildSpec::new("builder", BuilderActor, builder, self.builder_ref.clone()),
+        ]
+    }
+
+    /// The sequencer role: the sealer and the broadcaster (the cell holds the stream's address).
+    fn sequencer(
+        &self,
+        config: &NodeConfig,
+        seq: &SequencerConfig,
+    ) -> (Vec<ChildSpec>, Arc<Mutex<SocketAddr>>) {
+        let broadcaster_ref = ChildRef::default();
+        let addr = Arc::new(Mutex::new(seq.ws_addr));
+        let broadcaster = BroadcasterArgs {
+            addr: addr.clone(),
+            push: seq.push.clone(),
+            local: self.local_stream.clone(),
+        };
+        let sealer = SealerArgs {
+            chain_id: config.spec.chain_id(),
+            key: seq.key.clone(),
+            broadcaster: BroadcasterHandle::new(broadcaster_ref.clone()),
+        };
+        let children = vec![
+            ChildSpec::new(
+                "broadcaster",
+                BroadcasterActor,
+                broadcaster,
+                broadcaster_ref,
+            ),
+            ChildSpec::new("sealer", SealerActor, sealer, self.sealer_ref.clone()),
+        ];
+        (children, addr)
+    }
+
+    /// The overlay, the one writer of the preconfirmed state (`pending`): on an rpc node it
+    /// follows the sequencer's stream; on a sequencer without the rpc role it verifies and
+    /// applies the sequencer's own flashblocks from the in-process stream, so that node's pool
+    /// and its `pending` reads see the same preconfirmed block.
+    fn overlay(&self, config: &NodeConfig) -> Option<(ChildSpec, OverlayHandle)> {
+        let o = config.overlay.clone().or_else(|| {
+            config.sequencer.as_ref().map(|s| OverlayConfig {
+                sequencer_address: s.key.address(),
+                urls: Vec::new(),
+                preconf_latest: false,
+            })
+        })?;
+        let overlay_ref = ChildRef::default();
+        let args = OverlayArgs {
+            chain: self.reader.clone(),
+            sequencer: o.sequencer_address,
+            view: self.pending.clone(),
+            urls: o.urls,
+            local: config
+                .sequencer
+                .is_some()
+                .then(|| self.local_stream.clone()),
+        };
+        Some((
+            ChildSpec::new("overlay", OverlayActor, args, overlay_ref.clone()),
+            OverlayHandle::new(overlay_ref),
+        ))
+    }
+}
+
+/// The bound addresses of a node's servers.
+struct Servers {
+    http: Arc<Mutex<SocketAddr>>,
+    authrpc: Arc<Mutex<SocketAddr>>,
+    metrics: Arc<Mutex<SocketAddr>>,
+}
+
+/// JSON-RPC (:8545), the Engine API with `eth_` beside it (:8551), and `/metrics` + `/healthz`.
+fn servers(
+    config: &NodeConfig,
+    eth: EthApi,
+    engine: EngineApi,
+    health: HealthMap,
+) -> Result<(Vec<ChildSpec>, Servers), NodeError> {
+    let rpc_module = rpc::module(eth.clone())?;
+    let cors = config.cors.clone();
+    let rpc_start: StartServer = Arc::new(move |addr| {
+        let (module, cors) = (rpc_module.clone(), cors.clone());
         Box::pin(async move {
             let (bound, handle) = rpc::serve(addr, &cors, module).await?;
             let stop: Stopper = Box::new(move || {
@@ -230,162 +377,16 @@ fn rpc_start(module: RpcModule<()>, cors: Vec<String>) -> StartServer {
             });
             Ok((bound, stop))
         })
-    })
-}
-
-/// Starts a node.
-pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-    metrics::install();
-    let store = Store::open(&config.datadir)?;
-    let reader = ChainReader::open(config.spec.clone(), store)?;
-
-    let chain_slot = ChildRef::default();
-    let mempool_slot = ChildRef::default();
-    let builder_slot = ChildRef::default();
-    let chain = ChainHandle::new(chain_slot.clone(), reader.clone());
-    let mempool = MempoolHandle::new(mempool_slot.clone());
-    let builder = BuilderHandle::new(builder_slot.clone());
-    let sealer_slot = ChildRef::default();
-    let (announce, _) = broadcast::channel(4096);
-    let (local_stream, _) = broadcast::channel(1024);
-    let pending = PendingView::default();
-
-    let mut children = vec![
-        ChildSpec::new(
-            "chain",
-            ChainActor,
-            {
-                let r = reader.clone();
-                move || r.clone()
-            },
-            chain_slot,
-        ),
-        ChildSpec::new(
-            "mempool",
-            MempoolActor,
-            {
-                let a = MempoolArgs {
-                    chain: chain.clone(),
-                    config: config.pool.clone(),
-                    announce: announce.clone(),
-                    preconf: pending.clone(),
-                };
-                move || a.clone()
-            },
-            mempool_slot,
-        ),
-        ChildSpec::new(
-            "builder",
-            BuilderActor,
-            {
-                let a = BuilderArgs {
-                    chain: chain.clone(),
-                    mempool: mempool.clone(),
-                    flashblocks: config.sequencer.as_ref().map(|s| FlashblockConfig {
-                        interval: s.interval,
-                        slot: s.slot,
-                        sealer: SealerHandle::new(sealer_slot.clone()),
-                    }),
-                };
-                move || a.clone()
-            },
-            builder_slot,
-        ),
-    ];
-
-    let mut flashblocks_addr = None;
-    if let Some(seq) = &config.sequencer {
-        let broadcaster_slot = ChildRef::default();
-        let addr = Arc::new(Mutex::new(seq.ws_addr));
-        flashblocks_addr = Some(addr.clone());
-        let b = BroadcasterArgs {
-            addr,
-            push: seq.push.clone(),
-            local: local_stream.clone(),
-        };
-        children.push(ChildSpec::new(
-            "broadcaster",
-            BroadcasterActor,
-            move || b.clone(),
-            broadcaster_slot.clone(),
-        ));
-        let a = SealerArgs {
-            chain_id: config.spec.chain_id(),
-            key: seq.key.clone(),
-            broadcaster: BroadcasterHandle::new(broadcaster_slot),
-        };
-        children.push(ChildSpec::new(
-            "sealer",
-            SealerActor,
-            move || a.clone(),
-            sealer_slot,
-        ));
-    }
-    // The overlay is the one writer of the preconfirmed state (`pending`): on an rpc node it
-    // follows the sequencer's stream; on a sequencer without the rpc role it verifies and applies
-    // the sequencer's own flashblocks from the in-process stream, so that node's pool and its
-    // `pending` reads see the same preconfirmed block.
-    let overlay_config = config.overlay.clone().or_else(|| {
-        config.sequencer.as_ref().map(|s| OverlayConfig {
-            sequencer_address: s.key.address(),
-            urls: Vec::new(),
-            preconf_latest: false,
-        })
     });
-    let mut overlay = None;
-    if let Some(o) = &overlay_config {
-        let overlay_slot = ChildRef::default();
-        overlay = Some(OverlayHandle::new(overlay_slot.clone()));
-        let a = OverlayArgs {
-            chain: reader.clone(),
-            sequencer: o.sequencer_address,
-            view: pending.clone(),
-            urls: o.urls.clone(),
-            local: config.sequencer.is_some().then(|| local_stream.clone()),
-        };
-        children.push(ChildSpec::new(
-            "overlay",
-            OverlayActor,
-            move || a.clone(),
-            overlay_slot,
-        ));
-    }
-
-    let eth = EthApi {
-        chain: chain.clone(),
-        mempool: mempool.clone(),
-        dev: DevAccounts::new(config.dev_accounts.clone()),
-        new_txs: announce,
-        gas_cap: config.rpc_gas_cap,
-        client_version: format!("preconf-node/v{}", env!("CARGO_PKG_VERSION")),
-        pending: pending.clone(),
-        overlay,
-        preconf_latest: config.overlay.as_ref().is_some_and(|o| o.preconf_latest),
-        forward: rpc::Forwarder::new(config.forward_to.as_deref())?,
-        send_sync_timeout: config.send_sync_timeout,
-        heavy: rpc::HeavyPool::new(config.heavy)?,
-    };
-    let mut rpc_module = RpcModule::new(());
-    rpc_module.merge(rpc::module(eth.clone())?)?;
-    let (rpc_child, http_addr) = server_child(
-        "rpc",
-        config.http_addr,
-        rpc_start(rpc_module, config.cors.clone()),
-    );
-    children.push(rpc_child);
 
     let mut engine_module = RpcModule::new(());
-    engine_module.merge(engine::module(EngineApi {
-        chain: chain.clone(),
-        builder,
-    }))?;
+    engine_module.merge(engine::module(engine))?;
     // Like geth and reth, the authenticated port also serves `eth_` (consensus clients read
     // blocks there).
     engine_module.merge(rpc::module(eth)?)?;
     let jwt = config.jwt.clone();
     let engine_start: StartServer = Arc::new(move |addr| {
-        let module = engine_module.clone();
-        let jwt = jwt.clone();
+        let (module, jwt) = (engine_module.clone(), jwt.clone());
         Box::pin(async move {
             let (bound, handle) = engine::serve(addr, jwt, module).await?;
             let stop: Stopper = Box::new(move || {
@@ -394,24 +395,71 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             Ok((bound, stop))
         })
     });
-    let (engine_child, authrpc_addr) = server_child("engine", config.authrpc_addr, engine_start);
-    children.push(engine_child);
 
-    let health: HealthMap = Default::default();
-    let h = health.clone();
     let metrics_start: StartServer = Arc::new(move |addr| {
-        let h = h.clone();
+        let health = health.clone();
         Box::pin(async move {
-            let (bound, task) = api::ops::serve(addr, h).await?;
+            let (bound, task) = api::ops::serve(addr, health).await?;
             let stop: Stopper = Box::new(move || task.abort());
             Ok((bound, stop))
         })
     });
-    let (metrics_child, metrics_addr) = server_child("metrics", config.metrics_addr, metrics_start);
-    children.push(metrics_child);
 
-    // Servers bind when the supervisor starts them; block production starts after, pointing at
-    // the engine address actually bound.
+    let (rpc_child, http) = server_child("rpc", config.http_addr, rpc_start);
+    let (engine_child, authrpc) = server_child("engine", config.authrpc_addr, engine_start);
+    let (metrics_child, metrics) = server_child("metrics", config.metrics_addr, metrics_start);
+    Ok((
+        vec![rpc_child, engine_child, metrics_child],
+        Servers {
+            http,
+            authrpc,
+            metrics,
+        },
+    ))
+}
+
+/// Starts a node: every actor of its roles and its servers under one supervisor, then (devnet)
+/// the block producer pointed at the Engine API address actually bound.
+pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+    metrics::install();
+    let w = Wiring::new(ChainReader::open(
+        config.spec.clone(),
+        Store::open(&config.datadir)?,
+    )?);
+    let mut children = w.execution(&config);
+    let flashblocks_addr = config.sequencer.as_ref().map(|seq| {
+        let (specs, addr) = w.sequencer(&config, seq);
+        children.extend(specs);
+        addr
+    });
+    let overlay = w.overlay(&config).map(|(spec, handle)| {
+        children.push(spec);
+        handle
+    });
+
+    let eth = EthApi {
+        chain: w.chain.clone(),
+        mempool: w.mempool.clone(),
+        dev: DevAccounts::new(config.dev_accounts.clone()),
+        new_txs: w.announce.clone(),
+        gas_cap: config.rpc_gas_cap,
+        client_version: format!("preconf-node/v{}", env!("CARGO_PKG_VERSION")),
+        pending: w.pending.clone(),
+        overlay,
+        preconf_latest: config.overlay.as_ref().is_some_and(|o| o.preconf_latest),
+        forward: rpc::Forwarder::new(config.forward_to.as_deref())?,
+        send_sync_timeout: config.send_sync_timeout,
+        heavy: rpc::HeavyPool::new(config.heavy)?,
+    };
+    let engine = EngineApi {
+        chain: w.chain.clone(),
+        builder: w.builder.clone(),
+    };
+    let health = HealthMap::default();
+    let (server_specs, addrs) = servers(&config, eth, engine, health.clone())?;
+    children.extend(server_specs);
+
+    // Servers bind when the supervisor starts them.
     let (sup, join) = Actor::spawn(
         None,
         Supervisor,
@@ -422,34 +470,28 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         },
     )
     .await?;
-    let authrpc_bound = *authrpc_addr.lock().unwrap_or_else(|e| e.into_inner());
-    let handle = NodeHandle {
-        supervisor: Some(sup.clone()),
-        join: Some(join),
-        http_addr: *http_addr.lock().unwrap_or_else(|e| e.into_inner()),
-        authrpc_addr: authrpc_bound,
-        metrics_addr: *metrics_addr.lock().unwrap_or_else(|e| e.into_inner()),
-        flashblocks_addr: flashblocks_addr.map(|a| *a.lock().unwrap_or_else(|e| e.into_inner())),
-        pending,
-        chain: reader,
-        health,
-    };
+    let authrpc_addr = bound(&addrs.authrpc);
     if let Some(block_time) = config.block_time {
         let args = ProducerArgs {
-            engine_url: format!("http://{authrpc_bound}"),
+            engine_url: format!("http://{authrpc_addr}"),
             jwt: config.jwt.clone(),
             block_time,
             fee_recipient: config.fee_recipient,
             peers: config.engine_peers.clone(),
         };
-        let spec = ChildSpec::new(
-            "devnet-producer",
-            ProducerActor,
-            move || args.clone(),
-            ChildRef::default(),
-        );
+        let spec = ChildSpec::new("devnet-producer", ProducerActor, args, ChildRef::default());
         sup.cast(SupervisorMsg::Add(spec))
             .map_err(|_| NodeError::Supervisor)?;
     }
-    Ok(handle)
+    Ok(NodeHandle {
+        supervisor: Some(sup),
+        join: Some(join),
+        http_addr: bound(&addrs.http),
+        authrpc_addr,
+        metrics_addr: bound(&addrs.metrics),
+        flashblocks_addr: flashblocks_addr.as_deref().map(bound),
+        pending: w.pending,
+        chain: w.reader,
+        health,
+    })
 }

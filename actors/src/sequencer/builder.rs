@@ -116,14 +116,8 @@ pub enum BuilderMsg {
         PayloadId,
         RpcReplyPort<Result<Option<Arc<BuiltPayload>>, BuildError>>,
     ),
-    /// A build finished (sent by the actor to itself).
-    Built(
-        PayloadId,
-        Box<Result<BuiltPayload, BuildError>>,
-        RpcReplyPort<Result<Option<Arc<BuiltPayload>>, BuildError>>,
-    ),
-    /// A flashblock job finished (sent by the job).
-    FlashDone(PayloadId, Box<Result<BuiltPayload, BuildError>>),
+    /// A job's build finished, a flashblock schedule or a whole-block build (sent by its task).
+    Done(PayloadId, Box<Result<BuiltPayload, BuildError>>),
 }
 
 /// Flashblock settings of a sequencer's builder.
@@ -154,10 +148,10 @@ pub struct BuilderArgs {
 
 type Reply = RpcReplyPort<Result<Option<Arc<BuiltPayload>>, BuildError>>;
 
-/// A running flashblock job: how to end it, and who waits for its block.
+/// A build in progress: who waits for its block, and for a flashblock schedule how to end it.
 #[derive(Debug)]
 struct Running {
-    stop: watch::Sender<bool>,
+    stop: Option<watch::Sender<bool>>,
     waiters: Vec<Reply>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -232,8 +226,8 @@ impl Actor for BuilderActor {
                     Some(cfg) => {
                         // One stream at a time: a new job ends the previous one.
                         for job in st.jobs.values_mut() {
-                            if let Some(r) = &job.running {
-                                let _ = r.stop.send(true);
+                            if let Some(stop) = job.running.as_ref().and_then(|r| r.stop.as_ref()) {
+                                let _ = stop.send(true);
                             }
                         }
                         start_flash_job(&st.args, cfg, &me, id, parent, &attrs)
@@ -251,7 +245,7 @@ impl Actor for BuilderActor {
                     },
                 );
             }
-            BuilderMsg::FlashDone(id, result) => {
+            BuilderMsg::Done(id, result) => {
                 let Some(job) = st.jobs.get_mut(&id) else {
                     return Ok(());
                 };
@@ -261,13 +255,13 @@ impl Actor for BuilderActor {
                         let built = Arc::new(built);
                         metrics::counter!(m::BUILDER_BLOCKS_BUILT).increment(1);
                         let b = &built.executed.block;
-                        info!(target: "builder", number = b.number(), txs = b.body.transactions.len(), gas_used = b.header.gas_used, "built payload from flashblocks");
+                        info!(target: "builder", number = b.number(), txs = b.body.transactions.len(), gas_used = b.header.gas_used, flashblocks = st.args.flashblocks.is_some(), "built payload");
                         st.args.chain.prevalidated(built.executed.clone());
                         job.built = Some(built.clone());
                         Ok(Some(built))
                     }
                     Err(e) => {
-                        warn!(target: "builder", error = %e, "flashblock job failed");
+                        warn!(target: "builder", error = %e, "build failed");
                         Err(e)
                     }
                 };
@@ -285,12 +279,13 @@ impl Actor for BuilderActor {
                     return Ok(());
                 }
                 if let Some(running) = &mut job.running {
-                    let _ = running.stop.send(true);
+                    if let Some(stop) = &running.stop {
+                        let _ = stop.send(true);
+                    }
                     running.waiters.push(reply);
                     return Ok(());
                 }
-                let reader = st.args.chain.reader.clone();
-                let head = reader.head();
+                let head = st.args.chain.reader.head();
                 if head.hash != job.parent {
                     let _ = reply.send(Err(BuildError::StaleParent {
                         parent: job.parent,
@@ -298,40 +293,12 @@ impl Actor for BuilderActor {
                     }));
                     return Ok(());
                 }
-                let candidates = st.args.mempool.best(MAX_CANDIDATES).await.unwrap_or_else(|e| {
-                    warn!(target: "builder", error = %e, "mempool unavailable: building an empty block");
-                    Vec::new()
-                });
-                let attrs = job.attrs.clone();
-                let provider = reader.head_state();
-                let spec = reader.spec.clone();
-                let mempool = st.args.mempool.clone();
-                tokio::task::spawn_blocking(move || {
-                    let started = Instant::now();
-                    let header = next_header(&spec, &head.header, &attrs);
-                    let result = build(spec, provider, header, attrs, candidates, &mempool);
-                    metrics::histogram!(m::BUILDER_BUILD_SECONDS)
-                        .record(started.elapsed().as_secs_f64());
-                    let _ = me.cast(BuilderMsg::Built(id, Box::new(result), reply));
+                job.running = Some(Running {
+                    stop: None,
+                    waiters: vec![reply],
+                    task: start_build(&st.args, &me, id, job.parent, job.attrs.clone()),
                 });
             }
-            BuilderMsg::Built(id, result, reply) => match *result {
-                Ok(built) => {
-                    let built = Arc::new(built);
-                    metrics::counter!(m::BUILDER_BLOCKS_BUILT).increment(1);
-                    let b = &built.executed.block;
-                    info!(target: "builder", number = b.number(), txs = b.body.transactions.len(), gas_used = b.header.gas_used, "built payload");
-                    st.args.chain.prevalidated(built.executed.clone());
-                    if let Some(job) = st.jobs.get_mut(&id) {
-                        job.built = Some(built.clone());
-                    }
-                    let _ = reply.send(Ok(Some(built)));
-                }
-                Err(e) => {
-                    warn!(target: "builder", error = %e, "build failed");
-                    let _ = reply.send(Err(e));
-                }
-            },
         }
         Ok(())
     }
@@ -377,12 +344,50 @@ fn start_flash_job(
     let me = me.clone();
     let task = tokio::spawn(async move {
         let result = job.run().await;
-        let _ = me.cast(BuilderMsg::FlashDone(id, Box::new(result)));
+        let _ = me.cast(BuilderMsg::Done(id, Box::new(result)));
     });
     Some(Running {
-        stop,
+        stop: Some(stop),
         waiters: Vec::new(),
         task,
+    })
+}
+
+/// Builds a whole block on the head from the pool's best transactions (no flashblocks): the pool
+/// is asked from the task, not the actor's handler, and execution runs on a blocking thread.
+fn start_build(
+    args: &BuilderArgs,
+    me: &ActorRef<BuilderMsg>,
+    id: PayloadId,
+    parent: B256,
+    attrs: BlockAttributes,
+) -> tokio::task::JoinHandle<()> {
+    let (reader, mempool, me) = (args.chain.reader.clone(), args.mempool.clone(), me.clone());
+    tokio::spawn(async move {
+        let candidates = mempool.best(MAX_CANDIDATES).await.unwrap_or_else(|e| {
+            warn!(target: "builder", error = %e, "mempool unavailable: building an empty block");
+            Vec::new()
+        });
+        let (head, provider) = reader.head_with_state();
+        if head.hash != parent {
+            let stale = BuildError::StaleParent {
+                parent,
+                head: head.hash,
+            };
+            let _ = me.cast(BuilderMsg::Done(id, Box::new(Err(stale))));
+            return;
+        }
+        let spec = reader.spec.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let header = next_header(&spec, &head.header, &attrs);
+            let result = build(spec, provider, header, attrs, candidates, &mempool);
+            metrics::histogram!(m::BUILDER_BUILD_SECONDS).record(started.elapsed().as_secs_f64());
+            result
+        })
+        .await
+        .unwrap_or(Err(BuildError::Lost));
+        let _ = me.cast(BuilderMsg::Done(id, Box::new(result)));
     })
 }
 

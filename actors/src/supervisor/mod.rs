@@ -109,24 +109,19 @@ impl std::fmt::Debug for ChildSpec {
 }
 
 impl ChildSpec {
-    /// A child made by cloning `actor` and calling `args` for fresh arguments on every start; the
-    /// slot is pointed at each new incarnation.
-    pub fn new<A>(
-        name: &str,
-        actor: A,
-        args: impl Fn() -> A::Arguments + Send + Sync + 'static,
-        slot: ChildRef<A::Msg>,
-    ) -> Self
+    /// A child started (and restarted) from clones of `actor` and `args`; `slot` is pointed at
+    /// each new incarnation.
+    pub fn new<A>(name: &str, actor: A, args: A::Arguments, slot: ChildRef<A::Msg>) -> Self
     where
         A: Actor + Clone + Sync,
+        A::Arguments: Clone + Sync,
     {
-        let args = Arc::new(args);
         let start: StartFn = Arc::new(move |sup: ActorCell| {
             let actor = actor.clone();
             let args = args.clone();
             let slot = slot.clone();
             Box::pin(async move {
-                let (r, _) = Actor::spawn_linked(None, actor, args(), sup).await?;
+                let (r, _) = Actor::spawn_linked(None, actor, args, sup).await?;
                 slot.set(r.clone());
                 Ok(r.get_cell())
             })
