@@ -139,15 +139,15 @@ impl ChainState {
         })
         .await??;
         metrics::histogram!(m::CHAIN_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-        self.reader.set_head(&executed);
-        let block = &executed.block;
+        let block = Arc::new(executed.block);
+        self.reader.set_head(block.clone(), executed.state);
         metrics::counter!(m::CHAIN_BLOCKS_IMPORTED).increment(1);
         metrics::counter!(m::CHAIN_GAS_USED).increment(block.header.gas_used);
         metrics::gauge!(m::CHAIN_HEAD_NUMBER).set(block.number() as f64);
         metrics::gauge!(m::CHAIN_WARM_ACCOUNTS).set(self.reader.warm.len() as f64);
         info!(target: "chain", number = block.number(), hash = %block.hash, txs = block.body.transactions.len(), gas_used = block.header.gas_used, "new head");
         let _ = self.reader.events.send(NewHead {
-            block: Arc::new(executed.block),
+            block,
             receipts: Arc::new(executed.receipts),
         });
         Ok(())

@@ -6,7 +6,6 @@ use alloy_primitives::{Address, B256, Bytes};
 use preconf_core::{
     block_state::WarmCache,
     chainspec::ChainSpec,
-    execution::ExecutedBlock,
     primitives::{Header, Receipt, SealedBlock, SenderCache},
     state::{ChainData, SnapshotProvider, StateError, StateProvider, StateSnapshot},
     storage::{StorageError, Store},
@@ -37,6 +36,8 @@ pub struct SealedHeader {
 #[derive(Debug, Clone)]
 pub(super) struct ChainView {
     pub(super) head: SealedHeader,
+    /// The head block itself (the block most reads ask for), so `latest` is never a database read.
+    head_block: Arc<SealedBlock>,
     pub(super) head_state: StateSnapshot,
     pub(super) recent: BTreeMap<u64, (B256, StateSnapshot)>,
     safe: B256,
@@ -109,11 +110,18 @@ impl ChainReader {
         let finalized = store.finalized_hash()?.unwrap_or(head_hash);
         let mut recent = BTreeMap::new();
         recent.insert(header.number, (head_hash, state.clone()));
+        let head_block = Arc::new(read_block(&store, &head_hash)?.ok_or(
+            StorageError::Corrupt {
+                table: "bodies",
+                detail: "head block missing".into(),
+            },
+        )?);
         let view = ChainView {
             head: SealedHeader {
                 hash: head_hash,
                 header,
             },
+            head_block,
             head_state: state,
             recent,
             safe,
@@ -223,33 +231,28 @@ impl ChainReader {
     /// A stored block by hash with its senders (as recorded at import; recovered again only for a
     /// block stored without them).
     pub fn block(&self, hash: &B256) -> Result<Option<SealedBlock>, StorageError> {
-        let (Some(header), Some(body)) = (self.store.header(hash)?, self.store.body(hash)?) else {
-            return Ok(None);
-        };
-        if let Some(senders) = self.store.senders(hash)?
-            && senders.len() == body.transactions.len()
-        {
-            return Ok(Some(SealedBlock::new(header, body, senders)));
-        }
-        let block = preconf_core::primitives::Block { header, body };
-        SealedBlock::recover(block)
-            .map(Some)
-            .map_err(|e| StorageError::Corrupt {
-                table: "bodies",
-                detail: e.to_string(),
-            })
+        read_block(&self.store, hash)
     }
 
-    pub(super) fn set_head(&self, executed: &ExecutedBlock) {
+    /// A block by hash, shared: the head from memory, any other from the database.
+    pub fn block_shared(&self, hash: &B256) -> Result<Option<Arc<SealedBlock>>, StorageError> {
+        let head = self.view().head_block.clone();
+        if head.hash == *hash {
+            return Ok(Some(head));
+        }
+        Ok(self.block(hash)?.map(Arc::new))
+    }
+
+    pub(super) fn set_head(&self, block: Arc<SealedBlock>, state: StateSnapshot) {
         let mut v = self.view.write().unwrap_or_else(|e| e.into_inner());
-        let number = executed.block.number();
+        let number = block.number();
         v.head = SealedHeader {
-            hash: executed.block.hash,
-            header: executed.block.header.clone(),
+            hash: block.hash,
+            header: block.header.clone(),
         };
-        v.head_state = executed.state.clone();
-        v.recent
-            .insert(number, (executed.block.hash, executed.state.clone()));
+        v.recent.insert(number, (block.hash, state.clone()));
+        v.head_state = state;
+        v.head_block = block;
         while v.recent.len() as u64 > RECENT_STATES {
             v.recent.pop_first();
         }
@@ -264,6 +267,26 @@ impl ChainReader {
             v.finalized = finalized;
         }
     }
+}
+
+/// A stored block by hash with its senders (as recorded at import; recovered again only for a
+/// block stored without them).
+fn read_block(store: &Store, hash: &B256) -> Result<Option<SealedBlock>, StorageError> {
+    let (Some(header), Some(body)) = (store.header(hash)?, store.body(hash)?) else {
+        return Ok(None);
+    };
+    if let Some(senders) = store.senders(hash)?
+        && senders.len() == body.transactions.len()
+    {
+        return Ok(Some(SealedBlock::new(header, body, senders)));
+    }
+    let block = preconf_core::primitives::Block { header, body };
+    SealedBlock::recover(block)
+        .map(Some)
+        .map_err(|e| StorageError::Corrupt {
+            table: "bodies",
+            detail: e.to_string(),
+        })
 }
 
 /// An account's nonce and balance in a state (for the mempool).

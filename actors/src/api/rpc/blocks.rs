@@ -70,7 +70,7 @@ impl BlocksApiServer for EthApi {
         Ok(self
             .chain
             .reader
-            .block(&hash.0)?
+            .block_shared(&hash.0)?
             .map(|b| convert::rpc_block(&b, full.unwrap_or(false))))
     }
 
@@ -87,7 +87,7 @@ impl BlocksApiServer for EthApi {
         Ok(self
             .chain
             .reader
-            .block(&hash.0)?
+            .block_shared(&hash.0)?
             .map(|b| U64::from(b.body.transactions.len())))
     }
 

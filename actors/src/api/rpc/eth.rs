@@ -162,7 +162,7 @@ impl EthApi {
             return Ok(Some(p.block.clone()));
         }
         match self.header_for(id)? {
-            Some(h) => Ok(self.chain.reader.block(&h.hash)?.map(Arc::new)),
+            Some(h) => Ok(self.chain.reader.block_shared(&h.hash)?),
             None => Ok(None),
         }
     }

@@ -108,7 +108,7 @@ impl EthApi {
     pub(crate) fn find_receipt(&self, hash: &B256) -> RpcResult<Option<TransactionReceipt>> {
         let r = &self.chain.reader;
         if let Some(loc) = r.store.tx_location(hash)?
-            && let Some(b) = r.block(&loc.block_hash)?
+            && let Some(b) = r.block_shared(&loc.block_hash)?
         {
             let receipts = r.store.receipts(&b.hash)?.unwrap_or_default();
             return Ok(convert::rpc_receipt(

@@ -92,7 +92,7 @@ impl TransactionsApiServer for EthApi {
     async fn transaction_by_hash(&self, hash: Hash) -> RpcResult<Option<Transaction>> {
         let r = &self.chain.reader;
         if let Some(loc) = r.store.tx_location(&hash.0)?
-            && let Some(b) = r.block(&loc.block_hash)?
+            && let Some(b) = r.block_shared(&loc.block_hash)?
         {
             return Ok(at(&b, loc.index));
         }
@@ -116,7 +116,7 @@ impl TransactionsApiServer for EthApi {
         Ok(self
             .chain
             .reader
-            .block(&hash.0)?
+            .block_shared(&hash.0)?
             .and_then(|b| at(&b, index.to())))
     }
 
