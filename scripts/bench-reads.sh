@@ -15,14 +15,15 @@ command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; 
 
 ours_port=28545 anvil_port=28645
 tmp=$(mktemp -d)
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
+# Each node runs in its own process group (npx starts anvil as a child), killed whole.
+cleanup() { for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 pids=()
 trap cleanup EXIT
 
-"$bin" devnet --http.port $ours_port --authrpc.port 28551 --metrics.port 28601 \
+setsid "$bin" devnet --http.port $ours_port --authrpc.port 28551 --metrics.port 28601 \
   --flashblocks.port 28548 --datadir "$tmp/data" --log.level warn >"$tmp/ours.log" 2>&1 &
 pids+=($!)
-npx --yes @foundry-rs/anvil --port $anvil_port --block-time 2 --silent >"$tmp/anvil.log" 2>&1 &
+setsid npx --yes @foundry-rs/anvil --port $anvil_port --block-time 2 --silent >"$tmp/anvil.log" 2>&1 &
 pids+=($!)
 
 rpc() { curl -s -X POST -H 'Content-Type: application/json' --data "$2" "http://127.0.0.1:$1"; }
