@@ -226,7 +226,7 @@ pub struct MempoolHandle {
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 impl MempoolHandle {
-    /// A handle over a supervised slot.
+    /// A handle over the supervised actor's reference.
     pub fn new(actor: ChildRef<MempoolMsg>) -> Self {
         Self { actor }
     }

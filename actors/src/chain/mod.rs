@@ -335,7 +335,7 @@ pub struct ChainUnavailable(#[from] pub ActorError);
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl ChainHandle {
-    /// A handle over a slot the supervisor keeps current.
+    /// A handle over the supervised actor's reference.
     pub fn new(actor: crate::supervisor::ChildRef<ChainMsg>, reader: ChainReader) -> Self {
         Self { actor, reader }
     }

@@ -600,7 +600,7 @@ pub struct OverlayHandle {
 }
 
 impl OverlayHandle {
-    /// A handle over a supervised slot.
+    /// A handle over the supervised actor's reference.
     pub fn new(actor: ChildRef<OverlayMsg>) -> Self {
         Self { actor }
     }

@@ -344,7 +344,7 @@ pub struct BroadcasterHandle {
 }
 
 impl BroadcasterHandle {
-    /// A handle over a supervised slot.
+    /// A handle over the supervised actor's reference.
     pub fn new(actor: ChildRef<BroadcasterMsg>) -> Self {
         Self { actor }
     }

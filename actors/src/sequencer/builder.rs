@@ -422,7 +422,7 @@ pub struct BuilderHandle {
 }
 
 impl BuilderHandle {
-    /// A handle over a supervised slot.
+    /// A handle over the supervised actor's reference.
     pub fn new(actor: ChildRef<BuilderMsg>) -> Self {
         Self { actor }
     }

@@ -78,7 +78,7 @@ pub struct SealerHandle {
 }
 
 impl SealerHandle {
-    /// A handle over a supervised slot.
+    /// A handle over the supervised actor's reference.
     pub fn new(actor: ChildRef<SealerMsg>) -> Self {
         Self { actor }
     }

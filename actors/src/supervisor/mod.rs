@@ -43,7 +43,7 @@ impl<M: Message> Default for ChildRef<M> {
 }
 
 impl<M: Message> ChildRef<M> {
-    /// Points the slot at a (new) actor.
+    /// Points the reference at a (new) actor.
     pub fn set(&self, actor: ActorRef<M>) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(actor);
     }
@@ -109,9 +109,9 @@ impl std::fmt::Debug for ChildSpec {
 }
 
 impl ChildSpec {
-    /// A child started (and restarted) from clones of `actor` and `args`; `slot` is pointed at
+    /// A child started (and restarted) from clones of `actor` and `args`; `child` is pointed at
     /// each new incarnation.
-    pub fn new<A>(name: &str, actor: A, args: A::Arguments, slot: ChildRef<A::Msg>) -> Self
+    pub fn new<A>(name: &str, actor: A, args: A::Arguments, child: ChildRef<A::Msg>) -> Self
     where
         A: Actor + Clone + Sync,
         A::Arguments: Clone + Sync,
@@ -119,10 +119,10 @@ impl ChildSpec {
         let start: StartFn = Arc::new(move |sup: ActorCell| {
             let actor = actor.clone();
             let args = args.clone();
-            let slot = slot.clone();
+            let child = child.clone();
             Box::pin(async move {
                 let (r, _) = Actor::spawn_linked(None, actor, args, sup).await?;
-                slot.set(r.clone());
+                child.set(r.clone());
                 Ok(r.get_cell())
             })
         });
