@@ -125,6 +125,20 @@ async fn payload_lifecycle_and_errors() {
         .await
         .unwrap();
     assert!(matches!(status.status, PayloadStatusEnum::Invalid { .. }));
+    // The spec: a failed block hash check names no latest valid hash, and a made-up parent is
+    // never echoed back as valid.
+    assert_eq!(status.latest_valid_hash, None);
+    let mut fake_parent = payload.clone();
+    fake_parent.payload_inner.payload_inner.parent_hash = B256::repeat_byte(2);
+    let status: PayloadStatus = c
+        .request(
+            "engine_newPayloadV4",
+            rpc_params![fake_parent, Vec::<B256>::new(), root, requests.clone()],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(status.status, PayloadStatusEnum::Invalid { .. }));
+    assert_eq!(status.latest_valid_hash, None);
 
     // The real one is VALID and becomes the head.
     let hash = payload.payload_inner.payload_inner.block_hash;

@@ -239,6 +239,36 @@ fn bad_input_gets_standard_errors() {
     );
     let garbage = p.call("eth_sendRawTransaction", json!(["0xdeadbeef"]));
     assert_eq!(garbage["error"]["code"], -32000);
+    // A transaction without EIP-155 replay protection is refused over RPC, as geth does.
+    let legacy = alloy_consensus::TxLegacy {
+        chain_id: None,
+        nonce: 0,
+        gas_price: 100_000_000_000,
+        gas_limit: 21_000,
+        to: TxKind::Call(Address::ZERO),
+        ..Default::default()
+    };
+    let sig = dev_signer(5)
+        .sign_hash_sync(&legacy.signature_hash())
+        .unwrap();
+    let unprotected: TxEnvelope = legacy.into_signed(sig).into();
+    let e = p.call(
+        "eth_sendRawTransaction",
+        json!([Bytes::from(unprotected.encoded_2718())]),
+    );
+    assert_eq!(e["error"]["code"], -32000, "{e}");
+    assert_eq!(
+        e["error"]["message"],
+        "only replay-protected (EIP-155) transactions allowed over RPC"
+    );
+
+    // A log range that ends before it starts is an error, as on geth.
+    let e = p.call(
+        "eth_getLogs",
+        json!([{"fromBlock": "0x2", "toBlock": "0x1"}]),
+    );
+    assert_eq!(e["error"]["code"], -32000, "{e}");
+    assert_eq!(e["error"]["message"], "invalid block range params");
 
     // A reverting call returns code 3 with the revert data.
     let revert = p.call("eth_call", json!([{"data": "0x60006000fd"}, "latest"]));

@@ -124,17 +124,24 @@ impl EngineApi {
         }
         let expected_hash = payload.payload_inner.payload_inner.block_hash;
         let parent = payload.payload_inner.payload_inner.parent_hash;
-        let invalid = |e: String| {
+        let invalid = |e: String, latest_valid_hash: Option<B256>| {
             Ok(PayloadStatus::new(
                 PayloadStatusEnum::Invalid {
                     validation_error: e,
                 },
-                Some(parent),
+                latest_valid_hash,
             ))
+        };
+        // The parent is named as the latest valid block only when this node knows it as valid
+        // (a payload can claim any parent).
+        let number = payload.payload_inner.payload_inner.block_number;
+        let valid_parent = async {
+            let known = self.chain.is_valid(parent, number.saturating_sub(1)).await;
+            known.then_some(parent)
         };
         let mut block = match payload.try_into_block::<preconf_core::primitives::Transaction>() {
             Ok(b) => b,
-            Err(e) => return invalid(format!("invalid payload: {e}")),
+            Err(e) => return invalid(format!("invalid payload: {e}"), valid_parent.await),
         };
         block.header.parent_beacon_block_root = Some(parent_beacon_block_root);
         block.header.requests_hash = requests.as_ref().map(|r| r.requests_hash());
@@ -154,13 +161,22 @@ impl EngineApi {
         let senders = &self.chain.reader.senders;
         let sealed = match SealedBlock::recover_with(block, |tx| senders.recover(tx)) {
             Ok(b) => b,
-            Err(e) => return invalid(format!("invalid transaction signature: {e}")),
+            Err(e) => {
+                return invalid(
+                    format!("invalid transaction signature: {e}"),
+                    valid_parent.await,
+                );
+            }
         };
         if sealed.hash != expected_hash {
-            return invalid(format!(
-                "block hash mismatch: payload says {expected_hash}, header hashes to {}",
-                sealed.hash
-            ));
+            // execution-apis (Cancun): a failed block hash check has no latest valid hash.
+            return invalid(
+                format!(
+                    "block hash mismatch: payload says {expected_hash}, header hashes to {}",
+                    sealed.hash
+                ),
+                None,
+            );
         }
         let hashes: Vec<B256> = sealed
             .body
@@ -171,7 +187,10 @@ impl EngineApi {
             .copied()
             .collect();
         if hashes != versioned_hashes {
-            return invalid("blob versioned hashes do not match the transactions".into());
+            return invalid(
+                "blob versioned hashes do not match the transactions".into(),
+                valid_parent.await,
+            );
         }
         let verdict = self
             .chain

@@ -217,6 +217,11 @@ impl EthApi {
                     Some(Arc::new(sidecar)),
                 )
             }
+            Pooled::Legacy(s) if s.tx().chain_id.is_none() => {
+                return Err(RpcErr::Server(
+                    "only replay-protected (EIP-155) transactions allowed over RPC".into(),
+                ));
+            }
             Pooled::Legacy(s) => (TxEnvelope::Legacy(s), None),
             Pooled::Eip2930(s) => (TxEnvelope::Eip2930(s), None),
             Pooled::Eip1559(s) => (TxEnvelope::Eip1559(s), None),

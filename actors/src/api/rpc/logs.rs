@@ -49,6 +49,8 @@ impl EthApi {
             let resolve = |t: Option<BlockNumberOrTag>| -> RpcResult<u64> {
                 Ok(match t {
                     None => head,
+                    // A number past the head stays as asked (it matches nothing yet).
+                    Some(BlockNumberOrTag::Number(n)) => n,
                     Some(tag) => self
                         .header_for(BlockId::Number(tag))?
                         .map(|h| h.header.number)
@@ -57,6 +59,9 @@ impl EthApi {
             };
             let from = resolve(from_tag)?;
             let to = resolve(Some(to_tag))?;
+            if from > to {
+                return Err(RpcErr::Server("invalid block range params".into()));
+            }
             if pending.is_some() && from > head + 1 {
                 pending = None;
             }
