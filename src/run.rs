@@ -31,9 +31,12 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
             let (datadir, _tmp) = match &args.common.datadir {
                 Some(d) => (d.clone(), None),
                 None => {
-                    let tmp = tempfile::Builder::new()
-                        .prefix("preconf-devnet-")
-                        .tempdir()?;
+                    let mut builder = tempfile::Builder::new();
+                    builder.prefix("preconf-devnet-");
+                    // It holds the JWT secret and the sequencer key: owner-only.
+                    #[cfg(unix)]
+                    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+                    let tmp = builder.tempdir()?;
                     (tmp.path().to_path_buf(), Some(tmp))
                 }
             };
@@ -213,8 +216,8 @@ fn node_config(
 
 async fn wait(mut node: NodeHandle) -> eyre::Result<()> {
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!(target: "node", "shutting down");
+        signal = shutdown_signal() => {
+            tracing::info!(target: "node", signal, "shutting down");
             node.stop().await;
         }
         _ = node.wait() => {
@@ -222,6 +225,23 @@ async fn wait(mut node: NodeHandle) -> eyre::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd and container runtimes send): either
+/// stops the node cleanly, so a devnet's temporary datadir is removed too.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
 }
 
 /// Prints the devnet banner and returns the same information as JSON.

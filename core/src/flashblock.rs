@@ -253,14 +253,9 @@ pub fn load_or_create_key(path: &std::path::Path) -> Result<PrivateKeySigner, St
             .map_err(|e| format!("invalid signing key in {}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = PrivateKeySigner::random();
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-            }
-            std::fs::write(
-                path,
-                format!("0x{}\n", alloy_primitives::hex::encode(key.to_bytes())),
-            )
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let text = format!("0x{}\n", alloy_primitives::hex::encode(key.to_bytes()));
+            crate::secret_file::write_new(path, &text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             Ok(key)
         }
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),

@@ -75,11 +75,8 @@ impl JwtSecret {
             Ok(s) => Self::from_hex(&s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let secret = Self::random();
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| JwtError::BadSecret(e.to_string()))?;
-                }
-                std::fs::write(path, secret.to_hex())
-                    .map_err(|e| JwtError::BadSecret(e.to_string()))?;
+                crate::secret_file::write_new(path, &secret.to_hex())
+                    .map_err(|e| JwtError::BadSecret(format!("{}: {e}", path.display())))?;
                 Ok(secret)
             }
             Err(e) => Err(JwtError::BadSecret(format!("{}: {e}", path.display()))),

@@ -11,6 +11,7 @@ pub mod execution;
 pub mod flashblock;
 pub mod jwt;
 pub mod primitives;
+pub mod secret_file;
 pub mod state;
 pub mod storage;
 pub mod trie;

@@ -153,7 +153,8 @@ fn storage_history_key(hashed_address: &B256, hashed_slot: &B256, block: u64) ->
 impl Store {
     /// Opens (or creates) the database file `DIR/chain.redb`.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(dir)
+        // The datadir also holds the node's secrets: owner-only when this node creates it.
+        crate::secret_file::create_private_dir(dir)
             .map_err(|e| StorageError::Db(format!("{}: {e}", dir.display())))?;
         let db = Database::create(dir.join("chain.redb"))?;
         let txn = db.begin_write()?;

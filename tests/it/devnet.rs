@@ -329,3 +329,32 @@ fn websocket_subscriptions_deliver_heads_logs_and_pending_transactions() {
     let note = pending.recv();
     assert_eq!(note["params"]["result"], hash);
 }
+
+/// The devnet's secrets are owner-only from the first write, and SIGTERM (what `kill`, systemd and
+/// container runtimes send) stops it cleanly: its temporary datadir, secrets included, is removed.
+#[cfg(unix)]
+#[test]
+fn secrets_are_private_and_sigterm_removes_the_temporary_datadir() {
+    use std::os::unix::fs::PermissionsExt;
+    let out = tempfile::tempdir().unwrap();
+    let info = out.path().join("devnet.json");
+    let mut p = Proc::start(&["devnet", "--config-out", info.to_str().unwrap()]);
+    let v: Value = wait_for(Duration::from_secs(20), || {
+        serde_json::from_str(&std::fs::read_to_string(&info).ok()?).ok()
+    })
+    .expect("--config-out written");
+    let datadir = std::path::PathBuf::from(v["datadir"].as_str().unwrap());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&datadir), 0o700);
+    assert_eq!(mode(&datadir.join("jwt.hex")), 0o600);
+    assert_eq!(mode(&datadir.join("flashblocks.key")), 0o600);
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let exited = wait_for(Duration::from_secs(20), || p.child.try_wait().unwrap());
+    assert!(exited.expect("exits on SIGTERM").success());
+    assert!(!datadir.exists(), "{} left behind", datadir.display());
+}
