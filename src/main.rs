@@ -5,7 +5,13 @@ mod chain_io;
 mod cli;
 mod run;
 
-fn main() -> eyre::Result<()> {
-    let cli = cli::parse()?;
-    run::main(cli)
+fn main() -> std::process::ExitCode {
+    match cli::parse().and_then(run::main) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole chain of causes, no backtrace: this is what a user reads.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

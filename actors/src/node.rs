@@ -141,9 +141,10 @@ pub enum NodeError {
     #[error("startup failed: {0}")]
     Methods(#[from] jsonrpsee::core::RegisterMethodError),
     /// The supervisor could not start its children (a server could not bind, an actor failed in
-    /// `pre_start`).
-    #[error("startup failed: {0}")]
-    Actors(#[from] ractor::SpawnErr),
+    /// `pre_start`): the innermost reason, e.g. `cannot bind JSON-RPC on 127.0.0.1:8545
+    /// (--http.port): address in use`.
+    #[error("{0}")]
+    Actors(String),
     /// The supervisor stopped before the block producer could be added.
     #[error("startup failed: supervisor stopped")]
     Supervisor,
@@ -153,6 +154,18 @@ pub enum NodeError {
     /// `--sequencer.http` is not a usable URL.
     #[error("invalid --sequencer.http: {0}")]
     SequencerUrl(#[from] jsonrpsee::core::ClientError),
+}
+
+impl From<ractor::SpawnErr> for NodeError {
+    fn from(e: ractor::SpawnErr) -> Self {
+        // ractor wraps a child's failure once per supervision level ("Actor panicked during
+        // startup '…'"); the user needs only the reason at the bottom.
+        let mut reason: &dyn std::error::Error = &e;
+        while let Some(inner) = reason.source() {
+            reason = inner;
+        }
+        Self::Actors(reason.to_string())
+    }
 }
 
 /// A running node.
@@ -206,13 +219,15 @@ impl Drop for NodeHandle {
 
 /// A listening server as a supervised child; the returned cell holds the address it bound.
 fn server_child(
-    name: &'static str,
+    (name, what, flag): (&'static str, &'static str, &'static str),
     addr: SocketAddr,
     start: StartServer,
 ) -> (ChildSpec, Arc<Mutex<SocketAddr>>) {
     let shared = Arc::new(Mutex::new(addr));
     let spec = ServerSpec {
         name,
+        what,
+        flag,
         addr: shared.clone(),
         start,
     };
@@ -405,9 +420,21 @@ fn servers(
         })
     });
 
-    let (rpc_child, http) = server_child("rpc", config.http_addr, rpc_start);
-    let (engine_child, authrpc) = server_child("engine", config.authrpc_addr, engine_start);
-    let (metrics_child, metrics) = server_child("metrics", config.metrics_addr, metrics_start);
+    let (rpc_child, http) = server_child(
+        ("rpc", "JSON-RPC", "--http.port"),
+        config.http_addr,
+        rpc_start,
+    );
+    let (engine_child, authrpc) = server_child(
+        ("engine", "the Engine API", "--authrpc.port"),
+        config.authrpc_addr,
+        engine_start,
+    );
+    let (metrics_child, metrics) = server_child(
+        ("metrics", "metrics", "--metrics.port"),
+        config.metrics_addr,
+        metrics_start,
+    );
     Ok((
         vec![rpc_child, engine_child, metrics_child],
         Servers {

@@ -358,3 +358,34 @@ fn secrets_are_private_and_sigterm_removes_the_temporary_datadir() {
     assert!(exited.expect("exits on SIGTERM").success());
     assert!(!datadir.exists(), "{} left behind", datadir.display());
 }
+
+/// A port already in use stops the node with one line naming the server, address and flag: no
+/// panic text, no backtrace (even with `RUST_BACKTRACE=1`).
+#[test]
+fn a_port_in_use_is_one_clear_line() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::support::bin()
+        .args(["devnet", "--datadir", dir.path().to_str().unwrap()])
+        .args([
+            "--http.port",
+            &port,
+            "--authrpc.port",
+            "0",
+            "--metrics.port",
+            "0",
+        ])
+        .args(["--flashblocks.port", "0"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().last().unwrap_or_default(),
+        format!("error: cannot bind JSON-RPC on 127.0.0.1:{port} (--http.port): address in use")
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+}

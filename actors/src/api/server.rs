@@ -22,6 +22,10 @@ pub type StartServer = Arc<
 pub struct ServerSpec {
     /// Name for logs.
     pub name: &'static str,
+    /// What it serves, for messages (`JSON-RPC`).
+    pub what: &'static str,
+    /// The flag that sets its port (`--http.port`).
+    pub flag: &'static str,
     /// The address to bind; after the first start, the address actually bound.
     pub addr: Arc<Mutex<SocketAddr>>,
     /// How to start the server.
@@ -35,6 +39,18 @@ impl std::fmt::Debug for ServerSpec {
             .field("addr", &self.addr)
             .finish()
     }
+}
+
+/// What a user reads when a listening address cannot be used, e.g. `cannot bind JSON-RPC on
+/// 127.0.0.1:8545 (--http.port): address in use`.
+pub fn bind_error(what: &str, addr: SocketAddr, flag: &str, e: &std::io::Error) -> String {
+    let why = match e.kind() {
+        std::io::ErrorKind::AddrInUse => "address in use".to_string(),
+        std::io::ErrorKind::AddrNotAvailable => "address not available on this machine".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
+    format!("cannot bind {what} on {addr} ({flag}): {why}")
 }
 
 /// The server actor. It takes no messages.
@@ -61,7 +77,9 @@ impl Actor for ServerActor {
         args: ServerSpec,
     ) -> Result<ServerState, ActorProcessingErr> {
         let addr = *args.addr.lock().unwrap_or_else(|e| e.into_inner());
-        let (bound, stop) = (args.start)(addr).await?;
+        let (bound, stop) = (args.start)(addr)
+            .await
+            .map_err(|e| bind_error(args.what, addr, args.flag, &e))?;
         *args.addr.lock().unwrap_or_else(|e| e.into_inner()) = bound;
         info!(target: "server", server = args.name, %bound, "listening");
         Ok(ServerState(Some(stop)))

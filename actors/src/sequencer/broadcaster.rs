@@ -115,9 +115,9 @@ impl Actor for BroadcasterActor {
             &["connect", "rejected", "send"],
         );
         let addr = *args.addr.lock().unwrap_or_else(|e| e.into_inner());
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot bind the flashblock stream on {addr}: {e}"))?;
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            crate::api::server::bind_error("the flashblock stream", addr, "--flashblocks.port", &e)
+        })?;
         let bound = listener.local_addr()?;
         *args.addr.lock().unwrap_or_else(|e| e.into_inner()) = bound;
         info!(target: "broadcaster", server = "flashblocks", %bound, "listening");
