@@ -319,17 +319,29 @@ fn describe() {
         RPC_SYNC_TIMEOUTS,
         "eth_sendRawTransactionSync calls that timed out"
     );
-    // Zero-initialise the counters so dashboards show them before the first event.
+    // Zero-initialise the unlabelled counters so dashboards show them before the first event
+    // (labelled ones are zeroed per label by their components when they start).
     for name in [
         CHAIN_BLOCKS_IMPORTED,
         CHAIN_INVALID_BLOCKS,
         CHAIN_GAS_USED,
         BUILDER_BLOCKS_BUILT,
         MEMPOOL_ADDED,
+        MEMPOOL_DROPPED,
         ENGINE_AUTH_FAILURES,
+        DEVNET_PEER_ERRORS,
         FLASHBLOCKS_BUILT,
+        FLASHBLOCK_MISSED_TICKS,
+        SEALER_SIGNED,
+        SEALER_FAILURES,
+        BROADCAST_SENT,
+        BROADCAST_HANDSHAKE_FAILURES,
+        BROADCAST_PUSH_DROPPED,
         OVERLAY_PRECONF_HONORED,
         OVERLAY_PRECONF_REORGED,
+        RPC_FORWARD_ERRORS,
+        RPC_HEAVY_REFUSED,
+        RPC_SYNC_TIMEOUTS,
     ] {
         metrics::counter!(name).increment(0);
     }

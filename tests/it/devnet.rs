@@ -389,3 +389,36 @@ fn a_port_in_use_is_one_clear_line() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("backtrace"), "{stderr}");
 }
+
+/// Every counter the node defines is exported at start, before its first event, so dashboards
+/// show 0 instead of no data (the devnet runs every role).
+#[test]
+fn every_counter_is_exported_from_the_start() {
+    let p = Proc::start(&["devnet"]);
+    let names: Vec<&str> = include_str!("../../actors/src/metrics.rs")
+        .split('"')
+        .filter(|s| s.starts_with("preconf_") && s.ends_with("_total"))
+        .collect();
+    assert!(names.len() > 30, "{names:?}");
+    let missing = || {
+        let text = crate::support::get(p.metrics, "/metrics");
+        names
+            .iter()
+            .filter(|n| {
+                !text
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{n} ")) || l.starts_with(&format!("{n}{{")))
+            })
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    // The block producer joins the supervisor just after the servers listen: allow it a moment.
+    let all_there = wait_for(Duration::from_secs(5), || {
+        missing().is_empty().then_some(())
+    });
+    assert!(
+        all_there.is_some(),
+        "not exported at start: {:?}",
+        missing()
+    );
+}

@@ -118,16 +118,8 @@ impl Proc {
     /// The value of a metric series (0 when absent), e.g.
     /// `preconf_overlay_rejected_total{reason="gap"}`.
     pub(crate) fn metric(&self, series: &str) -> f64 {
-        let mut s = TcpStream::connect(self.metrics).expect("connect");
-        write!(
-            s,
-            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.metrics
-        )
-        .unwrap();
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-        text.lines()
+        get(self.metrics, "/metrics")
+            .lines()
             .find_map(|l| {
                 l.strip_prefix(series)?
                     .strip_prefix(' ')?
@@ -137,6 +129,19 @@ impl Proc {
             })
             .unwrap_or(0.0)
     }
+}
+
+/// A plain HTTP/1.1 GET; returns the whole response (head and body).
+pub(crate) fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
 }
 
 /// A port that was free a moment ago (for flags two processes must agree on before either starts).
