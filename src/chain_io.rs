@@ -5,7 +5,7 @@
 use crate::cli::ChainFileArgs;
 use alloy_rlp::Decodable;
 use eyre::{WrapErr, bail};
-use preconf_actors::chain::ChainReader;
+use preconf_actors::ChainReader;
 use preconf_core::{
     execution::execute_block,
     primitives::{Block, SealedBlock},
@@ -65,7 +65,7 @@ pub(crate) fn import(args: &ChainFileArgs) -> eyre::Result<()> {
             .commit_block(&executed.block, &executed.receipts, &executed.diff)?;
         gas += executed.block.header.gas_used;
         imported += 1;
-        head = preconf_actors::chain::SealedHeader {
+        head = preconf_actors::SealedHeader {
             hash: executed.block.hash,
             header: executed.block.header.clone(),
         };

@@ -4,10 +4,7 @@
 use crate::cli::{Cli, Command, NetworkArgs, PreconfArgs, Role};
 use alloy_primitives::{Address, hex};
 use alloy_signer_local::PrivateKeySigner;
-use preconf_actors::{
-    api::rpc::MAX_SYNC_TIMEOUT,
-    node::{self, NodeConfig, NodeHandle, OverlayConfig, SequencerConfig},
-};
+use preconf_actors::{MAX_SYNC_TIMEOUT, NodeConfig, NodeHandle, OverlayConfig, SequencerConfig};
 use preconf_core::{chainspec::ChainSpec, devnet, flashblock, jwt::JwtSecret, txpool::PoolConfig};
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -69,7 +66,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                     .collect();
             }
             runtime.block_on(async move {
-                let node = node::spawn(config.clone()).await?;
+                let node = preconf_actors::spawn(config.clone()).await?;
                 let info = banner(&node, &config);
                 if let Some(path) = &args.config_out {
                     std::fs::write(path, serde_json::to_string_pretty(&info)?)?;
@@ -109,7 +106,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
             }
             runtime.block_on(async move {
                 let sequencer = config.sequencer.as_ref().map(|s| s.key.address());
-                let node = node::spawn(config).await?;
+                let node = preconf_actors::spawn(config).await?;
                 tracing::info!(target: "node", rpc = %node.http_addr, engine = %node.authrpc_addr, metrics = %node.metrics_addr, flashblocks = ?node.flashblocks_addr, sequencer = ?sequencer, "node running; waiting for a consensus client");
                 wait(node).await
             })

@@ -47,7 +47,7 @@ impl ExecThread {
 
 /// The execution thread could not run a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ExecThreadError {
+pub(crate) enum ExecThreadError {
     /// The thread is gone (an earlier job panicked).
     #[error("execution thread stopped")]
     Stopped,

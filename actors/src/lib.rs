@@ -9,17 +9,21 @@
 //! - [`supervisor`] — restarts, restart budgets and degradation; [`metrics`] — metric names.
 //!
 //! Every actor runs under the root supervisor; other code talks to an actor through its typed
-//! handle. [`node::spawn`] starts a whole node.
+//! handle. [`spawn`] starts a whole node; the crate exports only what the binary and tests need.
 
 #![warn(missing_docs)]
 
-pub mod api;
-pub mod chain;
+mod api;
+mod chain;
 mod exec_thread;
-pub mod mempool;
-pub mod metrics;
-pub mod node;
-pub mod overlay;
-pub mod producer;
-pub mod sequencer;
-pub mod supervisor;
+mod mempool;
+mod metrics;
+mod node;
+mod overlay;
+mod producer;
+mod sequencer;
+mod supervisor;
+
+pub use api::rpc::{HeavyLimits, MAX_SYNC_TIMEOUT};
+pub use chain::{ChainReader, SealedHeader};
+pub use node::{NodeConfig, NodeError, NodeHandle, OverlayConfig, SequencerConfig, spawn};

@@ -19,11 +19,11 @@ use tokio::sync::broadcast;
 use tracing::debug;
 
 /// The pool's transactions split into (pending, queued).
-pub type PoolContent = (Vec<Arc<PooledTx>>, Vec<Arc<PooledTx>>);
+pub(crate) type PoolContent = (Vec<Arc<PooledTx>>, Vec<Arc<PooledTx>>);
 
 /// Messages of the mempool actor.
 #[derive(Debug)]
-pub enum MempoolMsg {
+pub(crate) enum MempoolMsg {
     /// Validate and add a transaction; replies with its hash or the reason it was refused.
     Add(Box<PooledTx>, RpcReplyPort<Result<B256, PoolError>>),
     /// The best executable transactions, in block order, at most `n`; senders in the map start
@@ -47,11 +47,11 @@ pub enum MempoolMsg {
 
 /// The mempool actor.
 #[derive(Debug, Clone)]
-pub struct MempoolActor;
+pub(crate) struct MempoolActor;
 
 /// Arguments of the mempool actor.
 #[derive(Debug, Clone)]
-pub struct MempoolArgs {
+pub(crate) struct MempoolArgs {
     /// The chain (head state for validation, head events).
     pub chain: ChainHandle,
     /// Limits.
@@ -77,7 +77,7 @@ pub enum MempoolError {
 
 /// State of the mempool actor.
 #[derive(Debug)]
-pub struct MempoolState {
+pub(crate) struct MempoolState {
     pool: TxPool,
     args: MempoolArgs,
     forwarder: tokio::task::JoinHandle<()>,
@@ -219,7 +219,7 @@ impl Actor for MempoolActor {
 
 /// Typed access to the mempool actor.
 #[derive(Debug, Clone)]
-pub struct MempoolHandle {
+pub(crate) struct MempoolHandle {
     actor: ChildRef<MempoolMsg>,
 }
 
@@ -227,12 +227,12 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 impl MempoolHandle {
     /// A handle over the supervised actor's reference.
-    pub fn new(actor: ChildRef<MempoolMsg>) -> Self {
+    pub(crate) fn new(actor: ChildRef<MempoolMsg>) -> Self {
         Self { actor }
     }
 
     /// Adds a transaction.
-    pub async fn add(&self, tx: PooledTx) -> Result<B256, MempoolError> {
+    pub(crate) async fn add(&self, tx: PooledTx) -> Result<B256, MempoolError> {
         Ok(self
             .actor
             .call(|r| MempoolMsg::Add(Box::new(tx), r), TIMEOUT)
@@ -240,13 +240,13 @@ impl MempoolHandle {
     }
 
     /// The best `n` executable transactions.
-    pub async fn best(&self, n: usize) -> Result<Vec<Arc<PooledTx>>, ActorError> {
+    pub(crate) async fn best(&self, n: usize) -> Result<Vec<Arc<PooledTx>>, ActorError> {
         self.best_after(n, HashMap::new()).await
     }
 
     /// The best `n` executable transactions, each sender in `after` starting at that nonce
     /// (see [`TxPool::best_after`]).
-    pub async fn best_after(
+    pub(crate) async fn best_after(
         &self,
         n: usize,
         after: HashMap<Address, u64>,
@@ -257,22 +257,22 @@ impl MempoolHandle {
     }
 
     /// Removes transactions.
-    pub fn remove(&self, hashes: Vec<B256>) {
+    pub(crate) fn remove(&self, hashes: Vec<B256>) {
         let _ = self.actor.cast(MempoolMsg::Remove(hashes));
     }
 
     /// (pending, queued).
-    pub async fn content(&self) -> Result<PoolContent, ActorError> {
+    pub(crate) async fn content(&self) -> Result<PoolContent, ActorError> {
         self.actor.call(MempoolMsg::Content, TIMEOUT).await
     }
 
     /// A pooled transaction by hash.
-    pub async fn get(&self, hash: B256) -> Result<Option<Arc<PooledTx>>, ActorError> {
+    pub(crate) async fn get(&self, hash: B256) -> Result<Option<Arc<PooledTx>>, ActorError> {
         self.actor.call(|r| MempoolMsg::Get(hash, r), TIMEOUT).await
     }
 
     /// The sender's next nonce counting pending transactions.
-    pub async fn next_nonce(
+    pub(crate) async fn next_nonce(
         &self,
         addr: alloy_primitives::Address,
     ) -> Result<Option<u64>, ActorError> {

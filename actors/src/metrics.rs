@@ -5,113 +5,114 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
 /// Blocks committed to the canonical chain.
-pub const CHAIN_BLOCKS_IMPORTED: &str = "preconf_chain_blocks_imported_total";
+pub(crate) const CHAIN_BLOCKS_IMPORTED: &str = "preconf_chain_blocks_imported_total";
 /// Blocks rejected as invalid.
-pub const CHAIN_INVALID_BLOCKS: &str = "preconf_chain_invalid_blocks_total";
+pub(crate) const CHAIN_INVALID_BLOCKS: &str = "preconf_chain_invalid_blocks_total";
 /// Seconds to execute and validate a block.
-pub const CHAIN_EXECUTION_SECONDS: &str = "preconf_chain_block_execution_seconds";
+pub(crate) const CHAIN_EXECUTION_SECONDS: &str = "preconf_chain_block_execution_seconds";
 /// Seconds to commit a block to the database.
-pub const CHAIN_COMMIT_SECONDS: &str = "preconf_chain_block_commit_seconds";
+pub(crate) const CHAIN_COMMIT_SECONDS: &str = "preconf_chain_block_commit_seconds";
 /// Gas used by committed blocks.
-pub const CHAIN_GAS_USED: &str = "preconf_chain_gas_used_total";
+pub(crate) const CHAIN_GAS_USED: &str = "preconf_chain_gas_used_total";
 /// Head block number.
-pub const CHAIN_HEAD_NUMBER: &str = "preconf_chain_head_number";
+pub(crate) const CHAIN_HEAD_NUMBER: &str = "preconf_chain_head_number";
 /// Accounts in the warm cache handed from the last executed block to its child.
-pub const CHAIN_WARM_ACCOUNTS: &str = "preconf_chain_warm_cache_accounts";
+pub(crate) const CHAIN_WARM_ACCOUNTS: &str = "preconf_chain_warm_cache_accounts";
 /// Blocks built by the payload builder.
-pub const BUILDER_BLOCKS_BUILT: &str = "preconf_builder_blocks_built_total";
+pub(crate) const BUILDER_BLOCKS_BUILT: &str = "preconf_builder_blocks_built_total";
 /// Seconds to build a payload.
-pub const BUILDER_BUILD_SECONDS: &str = "preconf_builder_build_seconds";
+pub(crate) const BUILDER_BUILD_SECONDS: &str = "preconf_builder_build_seconds";
 /// Transactions in the pool by state (`pending`, `queued`).
-pub const MEMPOOL_SIZE: &str = "preconf_mempool_transactions";
+pub(crate) const MEMPOOL_SIZE: &str = "preconf_mempool_transactions";
 /// Transactions accepted into the pool.
-pub const MEMPOOL_ADDED: &str = "preconf_mempool_added_total";
+pub(crate) const MEMPOOL_ADDED: &str = "preconf_mempool_added_total";
 /// Transactions rejected by the pool, by reason.
-pub const MEMPOOL_REJECTED: &str = "preconf_mempool_rejected_total";
+pub(crate) const MEMPOOL_REJECTED: &str = "preconf_mempool_rejected_total";
 /// Transactions evicted or dropped from the pool.
-pub const MEMPOOL_DROPPED: &str = "preconf_mempool_dropped_total";
+pub(crate) const MEMPOOL_DROPPED: &str = "preconf_mempool_dropped_total";
 /// JSON-RPC requests, by method.
-pub const RPC_REQUESTS: &str = "preconf_rpc_requests_total";
+pub(crate) const RPC_REQUESTS: &str = "preconf_rpc_requests_total";
 /// JSON-RPC request errors, by method.
-pub const RPC_ERRORS: &str = "preconf_rpc_errors_total";
+pub(crate) const RPC_ERRORS: &str = "preconf_rpc_errors_total";
 /// JSON-RPC request latency, by method.
-pub const RPC_LATENCY_SECONDS: &str = "preconf_rpc_request_seconds";
+pub(crate) const RPC_LATENCY_SECONDS: &str = "preconf_rpc_request_seconds";
 /// Engine API requests refused for authentication.
-pub const ENGINE_AUTH_FAILURES: &str = "preconf_engine_auth_failures_total";
+pub(crate) const ENGINE_AUTH_FAILURES: &str = "preconf_engine_auth_failures_total";
 /// Engine API calls by method.
-pub const ENGINE_REQUESTS: &str = "preconf_engine_requests_total";
+pub(crate) const ENGINE_REQUESTS: &str = "preconf_engine_requests_total";
 /// Devnet slots produced, by outcome (`block`, `missed`).
-pub const DEVNET_SLOTS: &str = "preconf_devnet_slots_total";
+pub(crate) const DEVNET_SLOTS: &str = "preconf_devnet_slots_total";
 /// Blocks an engine peer of the devnet did not take.
-pub const DEVNET_PEER_ERRORS: &str = "preconf_devnet_peer_errors_total";
+pub(crate) const DEVNET_PEER_ERRORS: &str = "preconf_devnet_peer_errors_total";
 /// Actor failures seen by the supervisor, by actor.
-pub const SUPERVISOR_FAILURES: &str = "preconf_supervisor_failures_total";
+pub(crate) const SUPERVISOR_FAILURES: &str = "preconf_supervisor_failures_total";
 /// Actor restarts, by actor.
-pub const SUPERVISOR_RESTARTS: &str = "preconf_supervisor_restarts_total";
+pub(crate) const SUPERVISOR_RESTARTS: &str = "preconf_supervisor_restarts_total";
 /// 1 when an actor exhausted its restart budget.
-pub const SUPERVISOR_DEGRADED: &str = "preconf_supervisor_degraded";
+pub(crate) const SUPERVISOR_DEGRADED: &str = "preconf_supervisor_degraded";
 
 /// Payload jobs built without flashblocks, by reason.
-pub const BUILDER_SKIPPED: &str = "preconf_builder_skipped_flashblock_jobs_total";
+pub(crate) const BUILDER_SKIPPED: &str = "preconf_builder_skipped_flashblock_jobs_total";
 /// Flashblocks built by the sequencer.
-pub const FLASHBLOCKS_BUILT: &str = "preconf_flashblocks_built_total";
+pub(crate) const FLASHBLOCKS_BUILT: &str = "preconf_flashblocks_built_total";
 /// Time to execute one flashblock's transactions.
-pub const FLASHBLOCK_BUILD_SECONDS: &str = "preconf_flashblock_build_seconds";
+pub(crate) const FLASHBLOCK_BUILD_SECONDS: &str = "preconf_flashblock_build_seconds";
 /// Transactions per flashblock.
-pub const FLASHBLOCK_TRANSACTIONS: &str = "preconf_flashblock_transactions";
+pub(crate) const FLASHBLOCK_TRANSACTIONS: &str = "preconf_flashblock_transactions";
 /// Gas used per flashblock.
-pub const FLASHBLOCK_GAS: &str = "preconf_flashblock_gas";
+pub(crate) const FLASHBLOCK_GAS: &str = "preconf_flashblock_gas";
 /// Flashblock ticks skipped because the previous one ran late.
-pub const FLASHBLOCK_MISSED_TICKS: &str = "preconf_flashblock_missed_ticks_total";
+pub(crate) const FLASHBLOCK_MISSED_TICKS: &str = "preconf_flashblock_missed_ticks_total";
 /// Delay between a flashblock tick's due time and its start.
-pub const FLASHBLOCK_SCHEDULE_DEVIATION_SECONDS: &str =
+pub(crate) const FLASHBLOCK_SCHEDULE_DEVIATION_SECONDS: &str =
     "preconf_flashblock_schedule_deviation_seconds";
 /// Flashblocks signed.
-pub const SEALER_SIGNED: &str = "preconf_sealer_signed_total";
+pub(crate) const SEALER_SIGNED: &str = "preconf_sealer_signed_total";
 /// Flashblocks that could not be signed.
-pub const SEALER_FAILURES: &str = "preconf_sealer_failures_total";
+pub(crate) const SEALER_FAILURES: &str = "preconf_sealer_failures_total";
 /// Time to sign a flashblock.
-pub const SEALER_SECONDS: &str = "preconf_sealer_sign_seconds";
+pub(crate) const SEALER_SECONDS: &str = "preconf_sealer_sign_seconds";
 /// Time from sealing a flashblock to handing it to the stream.
-pub const FLASHBLOCK_SEAL_TO_SEND_SECONDS: &str = "preconf_flashblock_seal_to_send_seconds";
+pub(crate) const FLASHBLOCK_SEAL_TO_SEND_SECONDS: &str = "preconf_flashblock_seal_to_send_seconds";
 /// Flashblock stream clients connected.
-pub const BROADCAST_CONNECTIONS: &str = "preconf_broadcaster_connections";
+pub(crate) const BROADCAST_CONNECTIONS: &str = "preconf_broadcaster_connections";
 /// Flashblock messages queued to stream clients.
-pub const BROADCAST_SENT: &str = "preconf_broadcaster_messages_sent_total";
+pub(crate) const BROADCAST_SENT: &str = "preconf_broadcaster_messages_sent_total";
 /// Stream clients dropped or refused, by reason (lagging, limit).
-pub const BROADCAST_DROPPED_PEERS: &str = "preconf_broadcaster_dropped_peers_total";
+pub(crate) const BROADCAST_DROPPED_PEERS: &str = "preconf_broadcaster_dropped_peers_total";
 /// Failed WebSocket handshakes on the stream port.
-pub const BROADCAST_HANDSHAKE_FAILURES: &str = "preconf_broadcaster_handshake_failures_total";
+pub(crate) const BROADCAST_HANDSHAKE_FAILURES: &str =
+    "preconf_broadcaster_handshake_failures_total";
 /// preconf_newPartialBlock push failures, by reason.
-pub const BROADCAST_PUSH_ERRORS: &str = "preconf_broadcaster_push_errors_total";
+pub(crate) const BROADCAST_PUSH_ERRORS: &str = "preconf_broadcaster_push_errors_total";
 /// Flashblocks not pushed because a target's queue was full.
-pub const BROADCAST_PUSH_DROPPED: &str = "preconf_broadcaster_push_dropped_total";
+pub(crate) const BROADCAST_PUSH_DROPPED: &str = "preconf_broadcaster_push_dropped_total";
 /// Flashblocks received by the overlay, by outcome.
-pub const OVERLAY_FLASHBLOCKS: &str = "preconf_overlay_flashblocks_total";
+pub(crate) const OVERLAY_FLASHBLOCKS: &str = "preconf_overlay_flashblocks_total";
 /// Flashblocks rejected by the overlay, by reason.
-pub const OVERLAY_REJECTED: &str = "preconf_overlay_rejected_total";
+pub(crate) const OVERLAY_REJECTED: &str = "preconf_overlay_rejected_total";
 /// Flashblocks whose signature failed, by reason.
-pub const OVERLAY_SIGNATURE_FAILURES: &str = "preconf_overlay_signature_failures_total";
+pub(crate) const OVERLAY_SIGNATURE_FAILURES: &str = "preconf_overlay_signature_failures_total";
 /// Time to verify-order-execute-publish one flashblock.
-pub const OVERLAY_APPLY_SECONDS: &str = "preconf_overlay_apply_seconds";
+pub(crate) const OVERLAY_APPLY_SECONDS: &str = "preconf_overlay_apply_seconds";
 /// Time from the sequencer sealing a flashblock to the overlay serving it.
-pub const OVERLAY_SEAL_TO_APPLIED_SECONDS: &str = "preconf_overlay_seal_to_applied_seconds";
+pub(crate) const OVERLAY_SEAL_TO_APPLIED_SECONDS: &str = "preconf_overlay_seal_to_applied_seconds";
 /// Block number of the pending (preconfirmed) block.
-pub const OVERLAY_PENDING_NUMBER: &str = "preconf_overlay_pending_block_number";
+pub(crate) const OVERLAY_PENDING_NUMBER: &str = "preconf_overlay_pending_block_number";
 /// Index of the latest applied flashblock (-1 when none).
-pub const OVERLAY_PENDING_INDEX: &str = "preconf_overlay_pending_flashblock_index";
+pub(crate) const OVERLAY_PENDING_INDEX: &str = "preconf_overlay_pending_flashblock_index";
 /// Preconfirmed transactions found at the same position in the canonical block.
-pub const OVERLAY_PRECONF_HONORED: &str = "preconf_overlay_preconfirmations_honored_total";
+pub(crate) const OVERLAY_PRECONF_HONORED: &str = "preconf_overlay_preconfirmations_honored_total";
 /// Preconfirmed transactions missing or moved in the canonical block.
-pub const OVERLAY_PRECONF_REORGED: &str = "preconf_overlay_preconfirmations_reorged_total";
+pub(crate) const OVERLAY_PRECONF_REORGED: &str = "preconf_overlay_preconfirmations_reorged_total";
 /// Flashblock stream reconnections, by reason.
-pub const OVERLAY_STREAM_RECONNECTS: &str = "preconf_overlay_stream_reconnects_total";
+pub(crate) const OVERLAY_STREAM_RECONNECTS: &str = "preconf_overlay_stream_reconnects_total";
 /// Raw transactions that could not be forwarded to the sequencer.
-pub const RPC_FORWARD_ERRORS: &str = "preconf_rpc_forward_errors_total";
+pub(crate) const RPC_FORWARD_ERRORS: &str = "preconf_rpc_forward_errors_total";
 /// Heavy JSON-RPC calls (EVM calls, log scans) refused because the heavy-work queue was full.
-pub const RPC_HEAVY_REFUSED: &str = "preconf_rpc_heavy_refused_total";
+pub(crate) const RPC_HEAVY_REFUSED: &str = "preconf_rpc_heavy_refused_total";
 /// eth_sendRawTransactionSync calls that timed out.
-pub const RPC_SYNC_TIMEOUTS: &str = "preconf_rpc_send_sync_timeouts_total";
+pub(crate) const RPC_SYNC_TIMEOUTS: &str = "preconf_rpc_send_sync_timeouts_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// How often histogram samples are folded into their buckets.
@@ -127,7 +128,7 @@ pub(crate) fn zero(name: &'static str, label: &'static str, values: &[&'static s
 
 /// Installs the global recorder (once per process), describes every metric and starts the
 /// exporter's upkeep.
-pub fn install() -> PrometheusHandle {
+pub(crate) fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()

@@ -27,7 +27,7 @@ use tracing::{debug, warn};
 
 /// Arguments of the devnet producer.
 #[derive(Debug, Clone)]
-pub struct ProducerArgs {
+pub(crate) struct ProducerArgs {
     /// Engine API URL.
     pub engine_url: String,
     /// Engine API secret.
@@ -52,18 +52,18 @@ struct PeerBlock {
 
 /// Producer messages.
 #[derive(Debug)]
-pub enum ProducerMsg {
+pub(crate) enum ProducerMsg {
     /// A slot boundary.
     Tick,
 }
 
 /// The devnet producer actor.
 #[derive(Debug, Clone)]
-pub struct ProducerActor;
+pub(crate) struct ProducerActor;
 
 /// Producer state.
 #[derive(Debug)]
-pub struct ProducerState {
+pub(crate) struct ProducerState {
     args: ProducerArgs,
     head: Option<(B256, u64)>,
     pending: Option<PayloadId>,

@@ -12,7 +12,7 @@ use jsonrpsee::{
     http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder},
     rpc_params,
 };
-use preconf_actors::node::{NodeConfig, spawn};
+use preconf_actors::{NodeConfig, spawn};
 use preconf_core::{devnet, jwt::JwtSecret};
 use std::sync::Arc;
 

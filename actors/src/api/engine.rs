@@ -37,7 +37,7 @@ use std::{
 use tracing::debug;
 
 /// The Engine API's `iat` window.
-pub const ENGINE_JWT_WINDOW_SECS: u64 = 60;
+pub(crate) const ENGINE_JWT_WINDOW_SECS: u64 = 60;
 
 /// Engine API error codes (execution-apis `engine/common.md`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,7 +84,7 @@ impl From<EngineErr> for ErrorObjectOwned {
 
 /// Context of the Engine API.
 #[derive(Debug, Clone)]
-pub struct EngineApi {
+pub(crate) struct EngineApi {
     /// The chain.
     pub chain: ChainHandle,
     /// The payload builder.
@@ -430,13 +430,13 @@ fn count(method: &'static str) {
 }
 
 /// Every Engine API method, on one module (their counters start at zero).
-pub fn module(api: EngineApi) -> RpcModule<EngineApi> {
+pub(crate) fn module(api: EngineApi) -> RpcModule<EngineApi> {
     crate::metrics::zero(m::ENGINE_REQUESTS, "method", CAPABILITIES);
     api.into_rpc()
 }
 
 /// The methods `engine_exchangeCapabilities` reports.
-pub const CAPABILITIES: &[&str] = &[
+pub(crate) const CAPABILITIES: &[&str] = &[
     "engine_exchangeCapabilities",
     "engine_forkchoiceUpdatedV3",
     "engine_getPayloadV3",
@@ -447,13 +447,13 @@ pub const CAPABILITIES: &[&str] = &[
 
 /// Tower layer that refuses HTTP requests without a valid `Authorization: Bearer <jwt>`.
 #[derive(Debug, Clone)]
-pub struct JwtLayer {
+pub(crate) struct JwtLayer {
     secret: Arc<JwtSecret>,
 }
 
 impl JwtLayer {
     /// Authenticates with this secret.
-    pub fn new(secret: JwtSecret) -> Self {
+    pub(crate) fn new(secret: JwtSecret) -> Self {
         Self {
             secret: Arc::new(secret),
         }
@@ -472,7 +472,7 @@ impl<S> tower::Layer<S> for JwtLayer {
 
 /// The service [`JwtLayer`] makes.
 #[derive(Debug, Clone)]
-pub struct JwtService<S> {
+pub(crate) struct JwtService<S> {
     inner: S,
     secret: Arc<JwtSecret>,
 }
@@ -521,7 +521,7 @@ where
 }
 
 /// Starts the Engine API server on `addr`.
-pub async fn serve(
+pub(crate) async fn serve(
     addr: SocketAddr,
     secret: JwtSecret,
     module: RpcModule<()>,

@@ -3,7 +3,7 @@
 //! ([`ops`], `/metrics` and `/healthz`), and the actor that owns each listening server
 //! ([`server`]).
 
-pub mod engine;
-pub mod ops;
-pub mod rpc;
-pub mod server;
+pub(crate) mod engine;
+pub(crate) mod ops;
+pub(crate) mod rpc;
+pub(crate) mod server;

@@ -8,7 +8,7 @@ use warp::Filter;
 
 /// Serves `/metrics` (Prometheus text) and `/healthz` (JSON of every actor's health; 503 when
 /// one is degraded) until the returned task is aborted.
-pub async fn serve(
+pub(crate) async fn serve(
     addr: SocketAddr,
     health: HealthMap,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {

@@ -11,15 +11,15 @@ use std::{
 use tracing::info;
 
 /// Stops a running server.
-pub type Stopper = Box<dyn FnOnce() + Send + Sync>;
+pub(crate) type Stopper = Box<dyn FnOnce() + Send + Sync>;
 /// Binds and starts a server on an address; returns the bound address and its stopper.
-pub type StartServer = Arc<
+pub(crate) type StartServer = Arc<
     dyn Fn(SocketAddr) -> BoxFuture<'static, std::io::Result<(SocketAddr, Stopper)>> + Send + Sync,
 >;
 
 /// Arguments of a server actor.
 #[derive(Clone)]
-pub struct ServerSpec {
+pub(crate) struct ServerSpec {
     /// Name for logs.
     pub name: &'static str,
     /// What it serves, for messages (`JSON-RPC`).
@@ -43,7 +43,7 @@ impl std::fmt::Debug for ServerSpec {
 
 /// What a user reads when a listening address cannot be used, e.g. `cannot bind JSON-RPC on
 /// 127.0.0.1:8545 (--http.port): address in use`.
-pub fn bind_error(what: &str, addr: SocketAddr, flag: &str, e: &std::io::Error) -> String {
+pub(crate) fn bind_error(what: &str, addr: SocketAddr, flag: &str, e: &std::io::Error) -> String {
     let why = match e.kind() {
         std::io::ErrorKind::AddrInUse => "address in use".to_string(),
         std::io::ErrorKind::AddrNotAvailable => "address not available on this machine".to_string(),
@@ -55,10 +55,10 @@ pub fn bind_error(what: &str, addr: SocketAddr, flag: &str, e: &std::io::Error) 
 
 /// The server actor. It takes no messages.
 #[derive(Debug, Clone)]
-pub struct ServerActor;
+pub(crate) struct ServerActor;
 
 /// The running server's stopper.
-pub struct ServerState(Option<Stopper>);
+pub(crate) struct ServerState(Option<Stopper>);
 
 impl std::fmt::Debug for ServerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -18,7 +18,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::{collections::HashMap, sync::Arc, time::Instant};
 use tracing::{debug, info, warn};
 
-pub use reader::{ChainReader, NewHead, SealedHeader, sender_state};
+pub use reader::{ChainReader, SealedHeader};
+pub(crate) use reader::{NewHead, sender_state};
 
 /// Why a block could not be committed.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +32,7 @@ enum CommitError {
 
 /// Result of validating a payload, in Engine API terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PayloadVerdict {
+pub(crate) enum PayloadVerdict {
     /// Executed and valid.
     Valid,
     /// Invalid: the last valid ancestor and the reason.
@@ -47,7 +48,7 @@ pub enum PayloadVerdict {
 
 /// Result of a forkchoice update.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ForkchoiceVerdict {
+pub(crate) enum ForkchoiceVerdict {
     /// The head is now the requested block (or the request named a canonical ancestor).
     Valid {
         /// The head after the update.
@@ -66,7 +67,7 @@ pub enum ForkchoiceVerdict {
 
 /// Messages of the chain actor.
 #[derive(Debug)]
-pub enum ChainMsg {
+pub(crate) enum ChainMsg {
     /// Validate (execute) a block; reply with the verdict.
     NewPayload(Box<SealedBlock>, RpcReplyPort<PayloadVerdict>),
     /// An execution started by `NewPayload` finished (sent by the actor to itself): block hash,
@@ -97,11 +98,11 @@ pub enum ChainMsg {
 
 /// The chain actor.
 #[derive(Debug, Clone)]
-pub struct ChainActor;
+pub(crate) struct ChainActor;
 
 /// The chain actor's state.
 #[derive(Debug)]
-pub struct ChainState {
+pub(crate) struct ChainState {
     reader: ChainReader,
     /// Executed, valid blocks not yet canonical.
     executed: HashMap<B256, ExecutedBlock>,
@@ -321,7 +322,7 @@ async fn forkchoice(st: &mut ChainState, head: B256) -> ForkchoiceVerdict {
 
 /// Typed access to the chain actor.
 #[derive(Debug, Clone)]
-pub struct ChainHandle {
+pub(crate) struct ChainHandle {
     actor: crate::supervisor::ChildRef<ChainMsg>,
     /// Reads.
     pub reader: ChainReader,
@@ -330,24 +331,24 @@ pub struct ChainHandle {
 /// The chain actor could not be reached or did not answer in time.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("chain actor unavailable: {0}")]
-pub struct ChainUnavailable(#[from] pub ActorError);
+pub(crate) struct ChainUnavailable(#[from] pub ActorError);
 
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl ChainHandle {
     /// A handle over the supervised actor's reference.
-    pub fn new(actor: crate::supervisor::ChildRef<ChainMsg>, reader: ChainReader) -> Self {
+    pub(crate) fn new(actor: crate::supervisor::ChildRef<ChainMsg>, reader: ChainReader) -> Self {
         Self { actor, reader }
     }
 
     /// Hands over a block our builder executed, so `newPayload` for it is answered without
     /// executing it again.
-    pub fn prevalidated(&self, executed: ExecutedBlock) {
+    pub(crate) fn prevalidated(&self, executed: ExecutedBlock) {
         let _ = self.actor.cast(ChainMsg::Prevalidated(Box::new(executed)));
     }
 
     /// Whether a block is known valid (executed by us, or canonical).
-    pub async fn is_valid(&self, hash: B256, number: u64) -> bool {
+    pub(crate) async fn is_valid(&self, hash: B256, number: u64) -> bool {
         self.actor
             .call(|r| ChainMsg::IsValid(hash, number, r), CALL_TIMEOUT)
             .await
@@ -355,7 +356,7 @@ impl ChainHandle {
     }
 
     /// `engine_newPayload`.
-    pub async fn new_payload(
+    pub(crate) async fn new_payload(
         &self,
         block: SealedBlock,
     ) -> Result<PayloadVerdict, ChainUnavailable> {
@@ -366,7 +367,7 @@ impl ChainHandle {
     }
 
     /// `engine_forkchoiceUpdated`.
-    pub async fn forkchoice(
+    pub(crate) async fn forkchoice(
         &self,
         head: B256,
         safe: B256,
@@ -387,7 +388,7 @@ impl ChainHandle {
     }
 
     /// The account state of an address at the head (for the mempool).
-    pub fn head_account(&self, address: &Address) -> preconf_core::txpool::SenderState {
+    pub(crate) fn head_account(&self, address: &Address) -> preconf_core::txpool::SenderState {
         sender_state(&self.reader.view().head_state, address)
     }
 }

@@ -290,7 +290,10 @@ fn read_block(store: &Store, hash: &B256) -> Result<Option<SealedBlock>, Storage
 }
 
 /// An account's nonce and balance in a state (for the mempool).
-pub fn sender_state(state: &StateSnapshot, address: &Address) -> preconf_core::txpool::SenderState {
+pub(crate) fn sender_state(
+    state: &StateSnapshot,
+    address: &Address,
+) -> preconf_core::txpool::SenderState {
     state
         .account(address)
         .map(|a| preconf_core::txpool::SenderState {

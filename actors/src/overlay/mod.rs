@@ -18,12 +18,12 @@
 //! transactions (honored or reorged, counted per transaction) and the pending state is cleared.
 
 mod ordering;
-pub mod pending;
+pub(crate) mod pending;
 mod stream;
 
-pub use pending::{PendingBlock, PendingUpdate, PendingView};
+pub(crate) use pending::{PendingBlock, PendingUpdate, PendingView};
 
-pub use ordering::OutOfOrder;
+pub(crate) use ordering::OutOfOrder;
 use ordering::{Arrival, Current, Parked, Verdict};
 
 use crate::{
@@ -55,7 +55,7 @@ use tracing::{debug, info, warn};
 
 /// Messages of the overlay.
 #[derive(Debug)]
-pub enum OverlayMsg {
+pub(crate) enum OverlayMsg {
     /// A flashblock as received (JSON text); the reply, if any, says whether it was accepted.
     Flashblock(FlashblockText, Option<RpcReplyPort<Result<(), Reject>>>),
     /// A new canonical head.
@@ -64,7 +64,7 @@ pub enum OverlayMsg {
 
 /// Arguments of the overlay.
 #[derive(Debug, Clone)]
-pub struct OverlayArgs {
+pub(crate) struct OverlayArgs {
     /// The chain (head, head state, spec).
     pub chain: ChainReader,
     /// The only address whose flashblocks are accepted.
@@ -79,7 +79,7 @@ pub struct OverlayArgs {
 
 /// Why a flashblock was not applied.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum Reject {
+pub(crate) enum Reject {
     /// Not a flashblock (JSON that does not parse as one).
     #[error("not a flashblock: {0}")]
     Parse(String),
@@ -110,7 +110,7 @@ pub enum Reject {
 
 /// Why `preconf_newPartialBlock` did not apply a flashblock.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum SubmitError {
+pub(crate) enum SubmitError {
     /// The overlay refused it.
     #[error("flashblock rejected: {0}")]
     Rejected(#[from] Reject),
@@ -169,7 +169,7 @@ struct Sequence {
 }
 
 /// State of the overlay.
-pub struct OverlayState {
+pub(crate) struct OverlayState {
     args: OverlayArgs,
     seq: Option<Sequence>,
     parked: Vec<Flashblock>,
@@ -190,7 +190,7 @@ impl OverlayState {
 
 /// The overlay actor.
 #[derive(Debug, Clone)]
-pub struct OverlayActor;
+pub(crate) struct OverlayActor;
 
 impl Actor for OverlayActor {
     type Msg = OverlayMsg;
@@ -595,18 +595,18 @@ async fn on_new_head(st: &mut OverlayState, block: Arc<SealedBlock>) {
 
 /// Typed access to the overlay.
 #[derive(Debug, Clone)]
-pub struct OverlayHandle {
+pub(crate) struct OverlayHandle {
     actor: ChildRef<OverlayMsg>,
 }
 
 impl OverlayHandle {
     /// A handle over the supervised actor's reference.
-    pub fn new(actor: ChildRef<OverlayMsg>) -> Self {
+    pub(crate) fn new(actor: ChildRef<OverlayMsg>) -> Self {
         Self { actor }
     }
 
     /// Hands a flashblock (JSON text) to the overlay and waits for the verdict.
-    pub async fn submit(&self, text: FlashblockText) -> Result<(), SubmitError> {
+    pub(crate) async fn submit(&self, text: FlashblockText) -> Result<(), SubmitError> {
         Ok(self
             .actor
             .call(

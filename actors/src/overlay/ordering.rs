@@ -52,7 +52,7 @@ pub(crate) struct Parked {
 /// Why a flashblock is refused by the ordering rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[allow(missing_docs)] // the variants' messages say what their fields are
-pub enum OutOfOrder {
+pub(crate) enum OutOfOrder {
     /// Index 0 without `base`.
     #[error("index 0 without base")]
     MissingBase,

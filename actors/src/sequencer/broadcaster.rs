@@ -36,9 +36,9 @@ use tokio_tungstenite::{
 use tracing::{debug, info, warn};
 
 /// Most stream clients served at once.
-pub const MAX_CONNECTIONS: usize = 256;
+pub(crate) const MAX_CONNECTIONS: usize = 256;
 /// Messages queued per client before it is dropped as a laggard.
-pub const PEER_QUEUE: usize = 128;
+pub(crate) const PEER_QUEUE: usize = 128;
 /// Messages queued per push target while it is slow or reconnecting.
 const PUSH_QUEUE: usize = 256;
 /// Idle time after which the server pings a client.
@@ -47,10 +47,10 @@ const PING_EVERY: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A flashblock as sent: its JSON text (cheap to clone).
-pub type FlashblockText = Utf8Bytes;
+pub(crate) type FlashblockText = Utf8Bytes;
 
 /// Messages of the broadcaster.
-pub enum BroadcasterMsg {
+pub(crate) enum BroadcasterMsg {
     /// Send a signed flashblock everywhere.
     Publish(Box<Flashblock>),
     /// A client finished the WebSocket handshake.
@@ -71,7 +71,7 @@ impl std::fmt::Debug for BroadcasterMsg {
 
 /// Arguments of the broadcaster.
 #[derive(Debug, Clone)]
-pub struct BroadcasterArgs {
+pub(crate) struct BroadcasterArgs {
     /// Stream address; updated to the bound address so a restart rebinds the same port.
     pub addr: Arc<Mutex<SocketAddr>>,
     /// RPC nodes to push to (`ws://…`).
@@ -86,7 +86,7 @@ struct Peer {
 }
 
 /// State of the broadcaster.
-pub struct BroadcasterState {
+pub(crate) struct BroadcasterState {
     args: BroadcasterArgs,
     peers: HashMap<u64, Peer>,
     next_peer: u64,
@@ -96,7 +96,7 @@ pub struct BroadcasterState {
 
 /// The broadcaster actor.
 #[derive(Debug, Clone)]
-pub struct BroadcasterActor;
+pub(crate) struct BroadcasterActor;
 
 impl Actor for BroadcasterActor {
     type Msg = BroadcasterMsg;
@@ -339,18 +339,18 @@ async fn push_loop(url: String, mut queue: mpsc::Receiver<FlashblockText>) {
 
 /// Typed access to the broadcaster.
 #[derive(Debug, Clone)]
-pub struct BroadcasterHandle {
+pub(crate) struct BroadcasterHandle {
     actor: ChildRef<BroadcasterMsg>,
 }
 
 impl BroadcasterHandle {
     /// A handle over the supervised actor's reference.
-    pub fn new(actor: ChildRef<BroadcasterMsg>) -> Self {
+    pub(crate) fn new(actor: ChildRef<BroadcasterMsg>) -> Self {
         Self { actor }
     }
 
     /// Sends a signed flashblock to every consumer.
-    pub fn publish(&self, fb: Flashblock) -> Result<(), ActorError> {
+    pub(crate) fn publish(&self, fb: Flashblock) -> Result<(), ActorError> {
         self.actor.cast(BroadcasterMsg::Publish(Box::new(fb)))
     }
 }

@@ -38,7 +38,7 @@ const MAX_JOBS: usize = 64;
 
 /// A built payload: the executed block and the blob sidecars of its blob transactions.
 #[derive(Debug, Clone)]
-pub struct BuiltPayload {
+pub(crate) struct BuiltPayload {
     /// The block, executed.
     pub executed: ExecutedBlock,
     /// Sidecars of the blob transactions, in block order.
@@ -47,7 +47,7 @@ pub struct BuiltPayload {
 
 /// Why a payload could not be built.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum BuildError {
+pub(crate) enum BuildError {
     /// The builder actor is not running (restarting or degraded).
     #[error("builder unavailable: {0}")]
     Unavailable(#[from] ActorError),
@@ -81,7 +81,7 @@ impl From<BlockError> for BuildError {
 
 /// Derives the payload id from the parent and the attributes (the same inputs always give the
 /// same id, as the Engine API expects).
-pub fn payload_id(parent: &B256, attrs: &BlockAttributes) -> PayloadId {
+pub(crate) fn payload_id(parent: &B256, attrs: &BlockAttributes) -> PayloadId {
     let mut buf = Vec::with_capacity(200);
     buf.extend_from_slice(parent.as_slice());
     buf.extend_from_slice(&attrs.timestamp.to_be_bytes());
@@ -101,7 +101,7 @@ pub fn payload_id(parent: &B256, attrs: &BlockAttributes) -> PayloadId {
 
 /// Messages of the builder actor.
 #[derive(Debug)]
-pub enum BuilderMsg {
+pub(crate) enum BuilderMsg {
     /// Start a payload job.
     Start {
         /// Payload id.
@@ -122,7 +122,7 @@ pub enum BuilderMsg {
 
 /// Flashblock settings of a sequencer's builder.
 #[derive(Debug, Clone)]
-pub struct FlashblockConfig {
+pub(crate) struct FlashblockConfig {
     /// Time between flashblocks.
     pub interval: Duration,
     /// Length of a slot (the time between forkchoiceUpdated and getPayload).
@@ -133,11 +133,11 @@ pub struct FlashblockConfig {
 
 /// The builder actor.
 #[derive(Debug, Clone)]
-pub struct BuilderActor;
+pub(crate) struct BuilderActor;
 
 /// Arguments of the builder actor.
 #[derive(Debug, Clone)]
-pub struct BuilderArgs {
+pub(crate) struct BuilderArgs {
     /// The chain.
     pub chain: ChainHandle,
     /// The mempool.
@@ -167,7 +167,7 @@ struct Job {
 
 /// State of the builder actor.
 #[derive(Debug)]
-pub struct BuilderState {
+pub(crate) struct BuilderState {
     args: BuilderArgs,
     jobs: HashMap<PayloadId, Job>,
 }
@@ -417,25 +417,29 @@ fn build(
 
 /// Typed access to the builder actor.
 #[derive(Debug, Clone)]
-pub struct BuilderHandle {
+pub(crate) struct BuilderHandle {
     actor: ChildRef<BuilderMsg>,
 }
 
 impl BuilderHandle {
     /// A handle over the supervised actor's reference.
-    pub fn new(actor: ChildRef<BuilderMsg>) -> Self {
+    pub(crate) fn new(actor: ChildRef<BuilderMsg>) -> Self {
         Self { actor }
     }
 
     /// Starts a job; returns its id.
-    pub fn start(&self, parent: B256, attrs: BlockAttributes) -> Result<PayloadId, BuildError> {
+    pub(crate) fn start(
+        &self,
+        parent: B256,
+        attrs: BlockAttributes,
+    ) -> Result<PayloadId, BuildError> {
         let id = payload_id(&parent, &attrs);
         self.actor.cast(BuilderMsg::Start { id, parent, attrs })?;
         Ok(id)
     }
 
     /// The payload of a job (`None` when unknown).
-    pub async fn get(&self, id: PayloadId) -> Result<Option<Arc<BuiltPayload>>, BuildError> {
+    pub(crate) async fn get(&self, id: PayloadId) -> Result<Option<Arc<BuiltPayload>>, BuildError> {
         self.actor
             .call(|r| BuilderMsg::Get(id, r), Duration::from_secs(10))
             .await?

@@ -11,12 +11,8 @@ mod builder;
 mod flash;
 mod sealer;
 
-pub use broadcaster::{
-    BroadcasterActor, BroadcasterArgs, BroadcasterHandle, BroadcasterMsg, FlashblockText,
-    MAX_CONNECTIONS, PEER_QUEUE,
+pub(crate) use broadcaster::{
+    BroadcasterActor, BroadcasterArgs, BroadcasterHandle, FlashblockText,
 };
-pub use builder::{
-    BuildError, BuilderActor, BuilderArgs, BuilderHandle, BuilderMsg, BuiltPayload,
-    FlashblockConfig, payload_id,
-};
-pub use sealer::{SealerActor, SealerArgs, SealerHandle, SealerMsg};
+pub(crate) use builder::{BuilderActor, BuilderArgs, BuilderHandle, BuilderMsg, FlashblockConfig};
+pub(crate) use sealer::{SealerActor, SealerArgs, SealerHandle, SealerMsg};

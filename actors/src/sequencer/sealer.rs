@@ -15,14 +15,14 @@ use tracing::warn;
 
 /// Messages of the sealer.
 #[derive(Debug)]
-pub enum SealerMsg {
+pub(crate) enum SealerMsg {
     /// Sign and publish.
     Seal(Box<Flashblock>),
 }
 
 /// Arguments of the sealer.
 #[derive(Debug, Clone)]
-pub struct SealerArgs {
+pub(crate) struct SealerArgs {
     /// Chain id (part of the signing domain).
     pub chain_id: u64,
     /// The sequencer's key.
@@ -33,7 +33,7 @@ pub struct SealerArgs {
 
 /// The sealer actor.
 #[derive(Debug, Clone)]
-pub struct SealerActor;
+pub(crate) struct SealerActor;
 
 impl Actor for SealerActor {
     type Msg = SealerMsg;
@@ -73,18 +73,18 @@ impl Actor for SealerActor {
 
 /// Typed access to the sealer.
 #[derive(Debug, Clone)]
-pub struct SealerHandle {
+pub(crate) struct SealerHandle {
     actor: ChildRef<SealerMsg>,
 }
 
 impl SealerHandle {
     /// A handle over the supervised actor's reference.
-    pub fn new(actor: ChildRef<SealerMsg>) -> Self {
+    pub(crate) fn new(actor: ChildRef<SealerMsg>) -> Self {
         Self { actor }
     }
 
     /// Signs and publishes a flashblock.
-    pub fn seal(&self, fb: Flashblock) -> Result<(), ActorError> {
+    pub(crate) fn seal(&self, fb: Flashblock) -> Result<(), ActorError> {
         self.actor.cast(SealerMsg::Seal(Box::new(fb)))
     }
 }

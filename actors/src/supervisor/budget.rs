@@ -9,7 +9,7 @@ use std::{
 
 /// Restart policy.
 #[derive(Debug, Clone)]
-pub struct RestartPolicy {
+pub(crate) struct RestartPolicy {
     /// Failures allowed within `window` before the child is left stopped.
     pub max_restarts: usize,
     /// The window the budget counts over.

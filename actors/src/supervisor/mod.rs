@@ -10,7 +10,7 @@
 
 mod budget;
 
-pub use budget::RestartPolicy;
+pub(crate) use budget::RestartPolicy;
 
 use crate::metrics as m;
 use budget::{AfterFailure, RestartBudget};
@@ -28,7 +28,7 @@ use tracing::{error, info, warn};
 
 /// A reference to an actor that survives restarts.
 #[derive(Debug)]
-pub struct ChildRef<M: Message>(Arc<RwLock<Option<ActorRef<M>>>>);
+pub(crate) struct ChildRef<M: Message>(Arc<RwLock<Option<ActorRef<M>>>>);
 
 impl<M: Message> Clone for ChildRef<M> {
     fn clone(&self) -> Self {
@@ -44,23 +44,23 @@ impl<M: Message> Default for ChildRef<M> {
 
 impl<M: Message> ChildRef<M> {
     /// Points the reference at a (new) actor.
-    pub fn set(&self, actor: ActorRef<M>) {
+    pub(crate) fn set(&self, actor: ActorRef<M>) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(actor);
     }
 
     /// The current actor, if one is running.
-    pub fn get(&self) -> Option<ActorRef<M>> {
+    pub(crate) fn get(&self) -> Option<ActorRef<M>> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Sends without waiting for an answer.
-    pub fn cast(&self, msg: M) -> Result<(), ActorError> {
+    pub(crate) fn cast(&self, msg: M) -> Result<(), ActorError> {
         let actor = self.get().ok_or(ActorError::NotRunning)?;
         actor.cast(msg).map_err(|_| ActorError::NotRunning)
     }
 
     /// Sends and waits for the reply, at most `timeout`.
-    pub async fn call<T: Send + 'static>(
+    pub(crate) async fn call<T: Send + 'static>(
         &self,
         msg: impl FnOnce(ractor::RpcReplyPort<T>) -> M,
         timeout: Duration,
@@ -94,7 +94,7 @@ type StartFn =
 
 /// How to start (and restart) one child.
 #[derive(Clone)]
-pub struct ChildSpec {
+pub(crate) struct ChildSpec {
     /// Unique name (in logs, metrics and `/healthz`; the actor itself is not registered).
     pub name: String,
     start: StartFn,
@@ -111,7 +111,7 @@ impl std::fmt::Debug for ChildSpec {
 impl ChildSpec {
     /// A child started (and restarted) from clones of `actor` and `args`; `child` is pointed at
     /// each new incarnation.
-    pub fn new<A>(name: &str, actor: A, args: A::Arguments, child: ChildRef<A::Msg>) -> Self
+    pub(crate) fn new<A>(name: &str, actor: A, args: A::Arguments, child: ChildRef<A::Msg>) -> Self
     where
         A: Actor + Clone + Sync,
         A::Arguments: Clone + Sync,
@@ -145,11 +145,11 @@ pub struct ChildHealth {
 }
 
 /// Shared view of every child's health.
-pub type HealthMap = Arc<RwLock<BTreeMap<String, ChildHealth>>>;
+pub(crate) type HealthMap = Arc<RwLock<BTreeMap<String, ChildHealth>>>;
 
 /// Supervisor messages.
 #[derive(Debug)]
-pub enum SupervisorMsg {
+pub(crate) enum SupervisorMsg {
     /// Start the named child again (sent to itself after a backoff).
     Restart(String),
     /// Start (and from then on supervise) another child.
@@ -158,11 +158,11 @@ pub enum SupervisorMsg {
 
 /// The supervisor actor.
 #[derive(Debug, Clone)]
-pub struct Supervisor;
+pub(crate) struct Supervisor;
 
 /// Arguments: children in start order, the policy, and where to publish health.
 #[derive(Debug)]
-pub struct SupervisorArgs {
+pub(crate) struct SupervisorArgs {
     /// Children, started in order.
     pub children: Vec<ChildSpec>,
     /// Restart policy.
@@ -179,7 +179,7 @@ struct Child {
 
 /// Supervisor state.
 #[derive(Debug)]
-pub struct SupervisorState {
+pub(crate) struct SupervisorState {
     children: HashMap<String, Child>,
     by_id: HashMap<ActorId, String>,
     policy: RestartPolicy,

@@ -28,13 +28,13 @@ use tokio::sync::broadcast;
 
 /// Keys of the unlocked dev accounts (`eth_accounts`, `eth_sendTransaction`, `eth_sign`).
 #[derive(Debug, Clone, Default)]
-pub struct DevAccounts {
+pub(crate) struct DevAccounts {
     signers: Vec<PrivateKeySigner>,
 }
 
 impl DevAccounts {
     /// Unlocks these keys.
-    pub fn new(signers: Vec<PrivateKeySigner>) -> Self {
+    pub(crate) fn new(signers: Vec<PrivateKeySigner>) -> Self {
         Self { signers }
     }
     pub(crate) fn get(&self, addr: &Address) -> Option<&PrivateKeySigner> {
@@ -48,7 +48,7 @@ impl DevAccounts {
 
 /// Shared context of the `eth_` API.
 #[derive(Debug, Clone)]
-pub struct EthApi {
+pub(crate) struct EthApi {
     /// The chain.
     pub chain: ChainHandle,
     /// The mempool.
@@ -311,7 +311,7 @@ impl EthApi {
 
 /// A 32-byte hash parameter; like geth, the `0x` prefix is required.
 #[derive(Debug, Clone, Copy)]
-pub struct Hash(pub B256);
+pub(crate) struct Hash(pub B256);
 
 impl<'de> serde::Deserialize<'de> for Hash {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

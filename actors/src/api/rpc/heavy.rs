@@ -6,8 +6,8 @@
 //! schedule, the overlay and every other request; a 50 M-gas call on one of them stalls all of
 //! that. So heavy work goes to a small fixed set of OS threads instead, with a bounded queue in
 //! front: past it a request gets -32005 at once rather than waiting without bound. On Linux the
-//! threads run in the idle scheduling class, so when the cores are busy the sequencer's ticks and
-//! cheap reads get them first.
+//! threads run at a lower priority (nice 10), so when the cores are busy the
+//! sequencer's ticks and cheap reads get them first.
 
 use super::{RpcErr, RpcResult};
 use std::sync::{Arc, Mutex, mpsc};
@@ -36,13 +36,13 @@ impl Default for HeavyLimits {
 
 /// The heavy-work threads; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct HeavyPool {
+pub(crate) struct HeavyPool {
     jobs: mpsc::SyncSender<Job>,
 }
 
 impl HeavyPool {
     /// Starts the threads.
-    pub fn new(limits: HeavyLimits) -> std::io::Result<Self> {
+    pub(crate) fn new(limits: HeavyLimits) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::sync_channel::<Job>(limits.queue);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..limits.threads.max(1) {
@@ -92,18 +92,21 @@ impl HeavyPool {
     }
 }
 
-/// Puts the calling thread in Linux's idle scheduling class: it runs only on CPU time nothing else
-/// wants, so the sequencer's ticks and cheap reads never wait behind heavy work. Elsewhere the
-/// thread keeps the default priority.
+/// Lowers the calling thread's priority (Linux: per-thread nice 10). Under
+/// contention it gets about 1/9 of the CPU a default thread gets, so the sequencer's ticks and
+/// cheap reads go first, yet it always progresses (the idle class would starve it whenever
+/// anything else on the machine is busy). Elsewhere the thread keeps the default priority.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid sched_param for the duration of the call; pid 0 is the
-        // calling thread.
-        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        // SAFETY: gettid and setpriority take no pointers; they only read the calling thread's id
+        // and change its nice value.
+        let rc = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 10)
+        };
         if rc != 0 {
-            warn!(target: "rpc", error = %std::io::Error::last_os_error(), "heavy-work thread keeps the default scheduling class");
+            warn!(target: "rpc", error = %std::io::Error::last_os_error(), "heavy-work thread keeps the default priority");
         }
     }
 }

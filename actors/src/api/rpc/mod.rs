@@ -18,18 +18,20 @@ mod subscriptions;
 mod transactions;
 mod txpool;
 
-pub use blocks::BlocksApiServer;
-pub use debug::DebugApiServer;
-pub use eth::{DevAccounts, EthApi, Hash};
-pub use fees::FeesApiServer;
-pub use heavy::{HeavyLimits, HeavyPool};
-pub use info::InfoApiServer;
-pub use logs::LogsApiServer;
-pub use preconf::PreconfApiServer;
-pub use preconf::{Forwarder, MAX_SYNC_TIMEOUT};
-pub use state::StateApiServer;
-pub use transactions::TransactionsApiServer;
-pub use txpool::TxpoolApiServer;
+pub(crate) use blocks::BlocksApiServer;
+pub(crate) use debug::DebugApiServer;
+pub(crate) use eth::{DevAccounts, EthApi};
+pub(crate) use fees::FeesApiServer;
+pub use heavy::HeavyLimits;
+pub(crate) use heavy::HeavyPool;
+pub(crate) use info::InfoApiServer;
+pub(crate) use logs::LogsApiServer;
+pub(crate) use preconf::Forwarder;
+pub use preconf::MAX_SYNC_TIMEOUT;
+pub(crate) use preconf::PreconfApiServer;
+pub(crate) use state::StateApiServer;
+pub(crate) use transactions::TransactionsApiServer;
+pub(crate) use txpool::TxpoolApiServer;
 
 use alloy_primitives::Bytes;
 use jsonrpsee::{
@@ -40,7 +42,7 @@ use jsonrpsee::{
 use std::net::SocketAddr;
 
 /// The largest request body accepted (bytes).
-pub const MAX_REQUEST_BYTES: u32 = 15 * 1024 * 1024;
+pub(crate) const MAX_REQUEST_BYTES: u32 = 15 * 1024 * 1024;
 /// The largest response body sent (bytes); a larger one is refused with -32603 as jsonrpsee
 /// does it.
 const MAX_RESPONSE_BYTES: u32 = u32::MAX / 2;
@@ -190,11 +192,11 @@ impl From<jsonrpsee::types::ErrorObjectOwned> for RpcErr {
 }
 
 /// Result type of RPC methods.
-pub type RpcResult<T> = Result<T, RpcErr>;
+pub(crate) type RpcResult<T> = Result<T, RpcErr>;
 
 /// Every `eth_`, `net_`, `web3_`, `txpool_`, `debug_` and `preconf_` method and the
 /// subscriptions, on one module.
-pub fn module(api: EthApi) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+pub(crate) fn module(api: EthApi) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::new(());
     m.merge(InfoApiServer::into_rpc(api.clone()))?;
     m.merge(StateApiServer::into_rpc(api.clone()))?;
@@ -260,7 +262,7 @@ pub(crate) fn server_config() -> jsonrpsee::server::ServerConfig {
 }
 
 /// Starts a JSON-RPC server (HTTP and WebSocket) for `module` on `addr`.
-pub async fn serve(
+pub(crate) async fn serve(
     addr: SocketAddr,
     cors: &[String],
     module: RpcModule<()>,

@@ -22,13 +22,13 @@ pub const MAX_SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends raw transactions on to the sequencer (an rpc node's `--sequencer.http`).
 #[derive(Debug, Clone)]
-pub struct Forwarder {
+pub(crate) struct Forwarder {
     client: HttpClient,
 }
 
 impl Forwarder {
     /// A forwarder to `url`, or `None` without one.
-    pub fn new(url: Option<&str>) -> Result<Option<Self>, jsonrpsee::core::ClientError> {
+    pub(crate) fn new(url: Option<&str>) -> Result<Option<Self>, jsonrpsee::core::ClientError> {
         let Some(url) = url else {
             return Ok(None);
         };
