@@ -82,7 +82,7 @@ pub(crate) struct CommonArgs {
     #[arg(long, env = "PRECONF_GENESIS", help_heading = "Chain")]
     pub(crate) genesis: Option<PathBuf>,
     /// Block gas limit of the built-in devnet genesis.
-    #[arg(long = "gas-limit", env = "PRECONF_GAS_LIMIT", default_value_t = preconf_core::devnet::DEFAULT_GAS_LIMIT, help_heading = "Chain")]
+    #[arg(long = "gas-limit", env = "PRECONF_GAS_LIMIT", default_value_t = preconf_core::devnet::DEFAULT_GAS_LIMIT, value_parser = parse_gas_limit, help_heading = "Chain")]
     pub(crate) gas_limit: u64,
     /// Log level or filter (error, warn, info, debug, trace, or a tracing directive list).
     #[arg(
@@ -360,6 +360,19 @@ pub(crate) struct ChainFileArgs {
 }
 
 /// Parses `2s`, `500ms`, `1.5s` or a plain number of seconds.
+/// A block gas limit that holds at least one plain transfer.
+fn parse_gas_limit(s: &str) -> Result<u64, String> {
+    let v: u64 = s
+        .trim()
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("invalid gas limit {s:?}"))?;
+    if v < 21_000 {
+        return Err("a block must hold at least one plain transfer (21000 gas)".into());
+    }
+    Ok(v)
+}
+
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, mult) = if let Some(n) = s.strip_suffix("ms") {

@@ -157,6 +157,13 @@ fn sequencer_config(
     p: &PreconfArgs,
     slot: Duration,
 ) -> eyre::Result<SequencerConfig> {
+    let interval = Duration::from_millis(p.interval_ms);
+    if slot < interval {
+        eyre::bail!(
+            "--block-time {slot:?} is shorter than --flashblocks.interval-ms {}: a block needs at least one flashblock",
+            p.interval_ms
+        );
+    }
     let path = p
         .signing_key
         .clone()
@@ -165,7 +172,7 @@ fn sequencer_config(
         flashblock::load_or_create_key(&path).map_err(|e| eyre::eyre!(e))?;
     Ok(SequencerConfig {
         key,
-        interval: Duration::from_millis(p.interval_ms),
+        interval,
         slot,
         ws_addr: SocketAddr::new(p.ws_addr, p.ws_port),
         push: p.push_to.clone(),

@@ -422,3 +422,27 @@ fn every_counter_is_exported_from_the_start() {
         missing()
     );
 }
+
+/// Settings that cannot make a working chain are refused before anything starts, with the reason.
+#[test]
+fn impossible_settings_are_refused_with_a_reason() {
+    let refused = |args: &[&str]| {
+        let out = crate::support::bin().args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} started");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let e = refused(&["devnet", "--gas-limit", "0"]);
+    assert!(e.contains("at least one plain transfer"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let e = refused(&[
+        "devnet",
+        "--block-time",
+        "100ms",
+        "--datadir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("--block-time 100ms is shorter than --flashblocks.interval-ms 200"),
+        "{e}"
+    );
+}
