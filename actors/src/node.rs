@@ -470,7 +470,6 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         dev: DevAccounts::new(config.dev_accounts.clone()),
         new_txs: w.announce.clone(),
         gas_cap: config.rpc_gas_cap,
-        client_version: format!("preconf-node/v{}", env!("CARGO_PKG_VERSION")),
         pending: w.pending.clone(),
         overlay,
         preconf_latest: config.overlay.as_ref().is_some_and(|o| o.preconf_latest),

@@ -29,13 +29,16 @@ use tokio::sync::broadcast;
 /// Keys of the unlocked dev accounts (`eth_accounts`, `eth_sendTransaction`, `eth_sign`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DevAccounts {
-    signers: Vec<PrivateKeySigner>,
+    // Shared: the API context is cloned for every call handed to the heavy-work threads.
+    signers: Arc<[PrivateKeySigner]>,
 }
 
 impl DevAccounts {
     /// Unlocks these keys.
     pub(crate) fn new(signers: Vec<PrivateKeySigner>) -> Self {
-        Self { signers }
+        Self {
+            signers: signers.into(),
+        }
     }
     pub(crate) fn get(&self, addr: &Address) -> Option<&PrivateKeySigner> {
         self.signers.iter().find(|s| s.address() == *addr)
@@ -59,8 +62,6 @@ pub(crate) struct EthApi {
     pub new_txs: broadcast::Sender<B256>,
     /// Gas cap for `eth_call` and `eth_estimateGas`.
     pub gas_cap: u64,
-    /// The client version string.
-    pub client_version: String,
     /// Preconfirmed state (empty without the rpc role).
     pub pending: PendingView,
     /// The overlay, for `preconf_newPartialBlock` (rpc role only).

@@ -54,7 +54,7 @@ impl InfoApiServer for EthApi {
     }
 
     async fn client_version(&self) -> RpcResult<String> {
-        Ok(self.client_version.clone())
+        Ok(concat!("preconf-node/v", env!("CARGO_PKG_VERSION")).to_string())
     }
 
     async fn sha3(&self, data: Bytes) -> RpcResult<B256> {
