@@ -37,6 +37,9 @@ pub enum JwtError {
     /// `iat` is missing or outside the accepted window.
     #[error("iat missing or outside the {0} s window")]
     Stale(u64),
+    /// `exp` is in the past or `nbf` in the future.
+    #[error("token expired or not yet valid")]
+    Expired,
 }
 
 fn now() -> u64 {
@@ -108,7 +111,8 @@ impl JwtSecret {
         format!("{signing_input}.{sig}")
     }
 
-    /// Verifies a token: HS256, valid signature, and `|now − iat| ≤ window_secs`.
+    /// Verifies a token: HS256, valid signature, `|now − iat| ≤ window_secs`, and `exp` / `nbf`
+    /// when present.
     pub fn verify(&self, token: &str, window_secs: u64) -> Result<(), JwtError> {
         let mut parts = token.split('.');
         let (Some(h), Some(c), Some(s), None) =
@@ -137,16 +141,31 @@ impl JwtSecret {
             .get("iat")
             .and_then(|v| v.as_u64())
             .ok_or(JwtError::Stale(window_secs))?;
-        if now().abs_diff(iat) > window_secs {
+        let now = now();
+        if now.abs_diff(iat) > window_secs {
             return Err(JwtError::Stale(window_secs));
+        }
+        let claim = |k: &str| claims.get(k).map(|v| v.as_u64().ok_or(JwtError::Malformed));
+        if let Some(exp) = claim("exp").transpose()?
+            && now >= exp
+        {
+            return Err(JwtError::Expired);
+        }
+        if let Some(nbf) = claim("nbf").transpose()?
+            && now < nbf
+        {
+            return Err(JwtError::Expired);
         }
         Ok(())
     }
 }
 
-/// Extracts the token from an `Authorization: Bearer <token>` header value.
+/// Extracts the token from an `Authorization: Bearer <token>` header value (`Bearer` in any
+/// case, as RFC 6750's scheme name is case-insensitive).
 pub fn bearer(header: &str) -> Option<&str> {
-    header.strip_prefix("Bearer ").map(str::trim)
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 #[cfg(test)]
@@ -165,6 +184,34 @@ mod tests {
         );
         assert_eq!(s.verify("a.b", 60), Err(JwtError::Malformed));
         assert!(JwtSecret::from_hex("0x1234").is_err());
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+    }
+
+    #[test]
+    fn exp_and_nbf_are_enforced_when_present() {
+        let s = JwtSecret::new([7u8; 32]);
+        let signed = |claims: String| {
+            let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+            let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
+            let sig = URL_SAFE_NO_PAD.encode(s.mac(input.as_bytes()));
+            format!("{input}.{sig}")
+        };
+        let t = now();
+        assert_eq!(
+            s.verify(&signed(format!(r#"{{"iat":{t},"exp":{}}}"#, t + 30)), 60),
+            Ok(())
+        );
+        assert_eq!(
+            s.verify(&signed(format!(r#"{{"iat":{t},"exp":{}}}"#, t - 1)), 60),
+            Err(JwtError::Expired)
+        );
+        assert_eq!(
+            s.verify(&signed(format!(r#"{{"iat":{t},"nbf":{}}}"#, t + 30)), 60),
+            Err(JwtError::Expired)
+        );
     }
 
     #[test]

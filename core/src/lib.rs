@@ -10,6 +10,7 @@ pub mod devnet;
 pub mod execution;
 pub mod flashblock;
 pub mod jwt;
+pub mod preconf;
 pub mod primitives;
 pub mod secret_file;
 pub mod state;
