@@ -283,6 +283,83 @@ pub(crate) struct PreconfArgs {
     pub(crate) send_sync_timeout_ms: u64,
 }
 
+/// The consensus side of BRIP-0007, under beacon-kit's keys (`--preconf.<key>`, TOML
+/// `[preconf]`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ConsensusSideArgs {
+    /// Whitelist of validators allowed to fetch payloads: a JSON array of 0x 48-byte public
+    /// keys, reloaded on SIGHUP (devnet default: every validator, in DATADIR/preconf/).
+    #[arg(
+        long = "preconf.whitelist-path",
+        env = "PRECONF_PRECONF_WHITELIST_PATH",
+        help_heading = "Payload server"
+    )]
+    pub(crate) whitelist_path: Option<PathBuf>,
+    /// Validators' payload-server JWT secrets: a JSON object {"0x<pubkey>": "0x<64 hex>"}
+    /// (devnet default: created in DATADIR/preconf/).
+    #[arg(
+        long = "preconf.validator-jwts-path",
+        env = "PRECONF_PRECONF_VALIDATOR_JWTS_PATH",
+        help_heading = "Payload server"
+    )]
+    pub(crate) validator_jwts_path: Option<PathBuf>,
+    /// Payload server listen address.
+    #[arg(
+        long = "preconf.api-addr",
+        env = "PRECONF_PRECONF_API_ADDR",
+        default_value = "127.0.0.1",
+        help_heading = "Payload server"
+    )]
+    pub(crate) api_addr: IpAddr,
+    /// Payload server port (0 picks a free port).
+    #[arg(
+        long = "preconf.api-port",
+        env = "PRECONF_PRECONF_API_PORT",
+        default_value_t = 9090,
+        help_heading = "Payload server"
+    )]
+    pub(crate) api_port: u16,
+    /// Where proposers fetch payloads from (devnet default: this process' payload server; point
+    /// it at a proxy to watch or disturb the traffic).
+    #[arg(
+        long = "preconf.sequencer-url",
+        env = "PRECONF_PRECONF_SEQUENCER_URL",
+        help_heading = "Payload server"
+    )]
+    pub(crate) sequencer_url: Option<String>,
+    /// How long a proposer waits for the sequencer's payload, e.g. `500ms`.
+    #[arg(long = "preconf.fetch-timeout", env = "PRECONF_PRECONF_FETCH_TIMEOUT", default_value = "500ms", value_parser = parse_duration, help_heading = "Payload server")]
+    pub(crate) fetch_timeout: Duration,
+    /// Time between health probes of a sequencer marked unavailable.
+    #[arg(long = "preconf.health-check-interval", env = "PRECONF_PRECONF_HEALTH_CHECK_INTERVAL", default_value = "10s", value_parser = parse_duration, help_heading = "Payload server")]
+    pub(crate) health_check_interval: Duration,
+    /// Largest payload response a proposer accepts, in bytes.
+    #[arg(
+        long = "preconf.max-response-size",
+        env = "PRECONF_PRECONF_MAX_RESPONSE_SIZE",
+        default_value_t = 16 * 1024 * 1024,
+        help_heading = "Payload server"
+    )]
+    pub(crate) max_response_size: usize,
+}
+
+/// Supervision and drills.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SupervisionArgs {
+    /// How long an actor that exhausted its restart budget (5 failures in 60 s) stays down before
+    /// it is tried again, e.g. `30s`.
+    #[arg(long = "supervisor.cooldown", env = "PRECONF_SUPERVISOR_COOLDOWN", default_value = "30s", value_parser = parse_duration, help_heading = "Supervision")]
+    pub(crate) cooldown: Duration,
+    /// Serve admin_injectFault and admin_restartActor on JSON-RPC (drills; never on a shared
+    /// network).
+    #[arg(
+        long = "dev.fault-injection",
+        env = "PRECONF_DEV_FAULT_INJECTION",
+        help_heading = "Supervision"
+    )]
+    pub(crate) fault_injection: bool,
+}
+
 /// `preconf-node devnet`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct DevnetArgs {
@@ -323,8 +400,15 @@ pub(crate) struct DevnetArgs {
         help_heading = "Devnet"
     )]
     pub(crate) engine_peer_jwtsecret: Option<PathBuf>,
+    /// Number of validators the devnet consensus rotates through.
+    #[arg(long = "validators", env = "PRECONF_VALIDATORS", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100), help_heading = "Devnet")]
+    pub(crate) validators: u64,
     #[command(flatten)]
     pub(crate) preconf: PreconfArgs,
+    #[command(flatten)]
+    pub(crate) consensus: ConsensusSideArgs,
+    #[command(flatten)]
+    pub(crate) supervision: SupervisionArgs,
 }
 
 /// `preconf-node node`.
@@ -348,6 +432,10 @@ pub(crate) struct NodeArgs {
     pub(crate) block_time: Duration,
     #[command(flatten)]
     pub(crate) preconf: PreconfArgs,
+    #[command(flatten)]
+    pub(crate) consensus: ConsensusSideArgs,
+    #[command(flatten)]
+    pub(crate) supervision: SupervisionArgs,
 }
 
 /// `preconf-node import FILE` / `export FILE`.

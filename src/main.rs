@@ -4,6 +4,7 @@ mod bench;
 mod chain_io;
 mod cli;
 mod run;
+mod validators;
 
 fn main() -> std::process::ExitCode {
     match cli::parse().and_then(run::main) {

@@ -1,11 +1,20 @@
 //! Running the commands: build a `NodeConfig`, start the node, print the banner, wait for
 //! Ctrl-C.
 
-use crate::cli::{Cli, Command, NetworkArgs, PreconfArgs, Role};
-use alloy_primitives::{Address, hex};
+use crate::{
+    cli::{Cli, Command, ConsensusSideArgs, NetworkArgs, PreconfArgs, Role},
+    validators::PreconfFiles,
+};
+use alloy_primitives::hex;
 use alloy_signer_local::PrivateKeySigner;
-use preconf_actors::{MAX_SYNC_TIMEOUT, NodeConfig, NodeHandle, OverlayConfig, SequencerConfig};
-use preconf_core::{chainspec::ChainSpec, devnet, flashblock, jwt::JwtSecret, txpool::PoolConfig};
+use preconf_actors::{
+    DevnetConfig, MAX_SYNC_TIMEOUT, NodeConfig, NodeHandle, OverlayConfig, PayloadServerConfig,
+    SequencerConfig,
+};
+use preconf_core::{
+    chainspec::ChainSpec, devnet, flashblock, jwt::JwtSecret, preconf::ValidatorSet,
+    txpool::PoolConfig,
+};
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 pub(crate) fn init_logging(level: &str) {
@@ -39,18 +48,27 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
             };
             let spec = args.common.chainspec()?;
             let mut config = node_config(spec, datadir.clone(), &args.server, &args.preconf)?;
-            config.block_time = Some(args.block_time);
+            config.cooldown = args.supervision.cooldown;
+            config.fault_injection = args.supervision.fault_injection;
             config.dev_accounts = devnet::dev_signers();
-            config.fee_recipient = Address::ZERO;
+            let set = ValidatorSet::devnet(args.validators);
+            let files = crate::validators::devnet(&datadir, &set, &args.consensus)?;
             if !args.flashblocks_disable {
                 // One process holds the sequencer and an rpc overlay that verifies its
                 // flashblocks like any remote rpc node.
-                let seq = sequencer_config(&datadir, &args.preconf, args.block_time)?;
+                let seq = sequencer_config(
+                    &datadir,
+                    &args.preconf,
+                    &args.consensus,
+                    args.block_time,
+                    &files,
+                )?;
                 let mut overlay = overlay_config(&args.preconf);
                 overlay.sequencer_address = seq.key.address();
                 config.sequencer = Some(seq);
                 config.overlay = Some(overlay);
             }
+            let mut engine_peers = Vec::new();
             if !args.engine_peers.is_empty() {
                 let path = args.engine_peer_jwtsecret.clone().ok_or_else(|| {
                     eyre::eyre!("--devnet.engine-peer needs --devnet.engine-peer-jwtsecret")
@@ -59,15 +77,25 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                     &std::fs::read_to_string(&path)
                         .map_err(|e| eyre::eyre!("cannot read {}: {e}", path.display()))?,
                 )?;
-                config.engine_peers = args
+                engine_peers = args
                     .engine_peers
                     .iter()
                     .map(|u| (u.clone(), secret.clone()))
                     .collect();
             }
+            config.devnet = Some(DevnetConfig {
+                block_time: args.block_time,
+                payload_jwts: crate::validators::secrets_by_index(&set, &files)?,
+                validators: set,
+                engine_peers,
+                fetch_timeout: args.consensus.fetch_timeout,
+                health_interval: args.consensus.health_check_interval,
+                max_response: args.consensus.max_response_size,
+                sequencer_url: args.consensus.sequencer_url.clone(),
+            });
             runtime.block_on(async move {
                 let node = preconf_actors::spawn(config.clone()).await?;
-                let info = banner(&node, &config);
+                let info = banner(&node, &config, &files);
                 if let Some(path) = &args.config_out {
                     std::fs::write(path, serde_json::to_string_pretty(&info)?)?;
                 }
@@ -83,9 +111,17 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("data"));
             let mut config = node_config(spec, datadir.clone(), &args.server, &args.preconf)?;
+            config.cooldown = args.supervision.cooldown;
+            config.fault_injection = args.supervision.fault_injection;
             if args.role.contains(&Role::Sequencer) {
-                config.sequencer =
-                    Some(sequencer_config(&datadir, &args.preconf, args.block_time)?);
+                let files = crate::validators::sequencer(&args.consensus)?;
+                config.sequencer = Some(sequencer_config(
+                    &datadir,
+                    &args.preconf,
+                    &args.consensus,
+                    args.block_time,
+                    &files,
+                )?);
             }
             if args.role.contains(&Role::Rpc) {
                 let mut overlay = overlay_config(&args.preconf);
@@ -155,7 +191,9 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
 fn sequencer_config(
     datadir: &std::path::Path,
     p: &PreconfArgs,
+    c: &ConsensusSideArgs,
     slot: Duration,
+    files: &PreconfFiles,
 ) -> eyre::Result<SequencerConfig> {
     let interval = Duration::from_millis(p.interval_ms);
     if slot < interval {
@@ -176,6 +214,12 @@ fn sequencer_config(
         slot,
         ws_addr: SocketAddr::new(p.ws_addr, p.ws_port),
         push: p.push_to.clone(),
+        payload_server: PayloadServerConfig {
+            addr: SocketAddr::new(c.api_addr, c.api_port),
+            whitelist: files.whitelist.clone(),
+            whitelist_path: Some(files.whitelist_path.clone()),
+            jwts: files.jwts.clone(),
+        },
     })
 }
 
@@ -249,7 +293,14 @@ async fn shutdown_signal() -> &'static str {
 }
 
 /// Prints the devnet banner and returns the same information as JSON.
-fn banner(node: &NodeHandle, config: &NodeConfig) -> serde_json::Value {
+fn banner(node: &NodeHandle, config: &NodeConfig, files: &PreconfFiles) -> serde_json::Value {
+    let block_time = config
+        .devnet
+        .as_ref()
+        .map(|d| d.block_time)
+        .unwrap_or_default();
+    let validators = config.devnet.as_ref().map_or(0, |d| d.validators.0.len());
+    let payload_url = node.payload_server_addr.map(|a| format!("http://{a}"));
     let accounts: Vec<serde_json::Value> = config
         .dev_accounts
         .iter()
@@ -263,7 +314,12 @@ fn banner(node: &NodeHandle, config: &NodeConfig) -> serde_json::Value {
         "engineUrl": format!("http://{}", node.authrpc_addr),
         "metricsUrl": format!("http://{}/metrics", node.metrics_addr),
         "datadir": config.datadir,
-        "blockTimeMs": config.block_time.map(|d| d.as_millis() as u64),
+        "blockTimeMs": block_time.as_millis() as u64,
+        "validators": validators,
+        "validatorsPath": files.validators_path,
+        "payloadServerUrl": payload_url,
+        "whitelistPath": files.whitelist_path,
+        "validatorJwtsPath": files.jwts_path,
         "flashblocksUrl": node.flashblocks_addr.map(|a| format!("ws://{a}")),
         "flashblockIntervalMs": config.sequencer.as_ref().map(|s| s.interval.as_millis() as u64),
         "sequencerAddress": config.sequencer.as_ref().map(|s| s.key.address()),
@@ -288,9 +344,23 @@ fn banner(node: &NodeHandle, config: &NodeConfig) -> serde_json::Value {
     ));
     out.push_str(&format!("Datadir       {}\n", config.datadir.display()));
     out.push_str(&format!(
-        "Block time    {:?}\n",
-        config.block_time.unwrap_or_default()
+        "Consensus     {validators} validators, a block every {block_time:?} (devnet stand-in for CometBFT + beacon-kit)\n"
     ));
+    out.push_str(&format!(
+        "Validators    {}  (whitelist {}, payload-server JWTs {})\n",
+        files
+            .validators_path
+            .as_deref()
+            .unwrap_or(std::path::Path::new("-"))
+            .display(),
+        files.whitelist_path.display(),
+        files.jwts_path.display()
+    ));
+    if let Some(url) = &payload_url {
+        out.push_str(&format!(
+            "Payload server {url}  (/eth/v1/preconf/payload, /eth/v1/preconf/health; SIGHUP reloads the whitelist)\n"
+        ));
+    }
     match (&config.sequencer, node.flashblocks_addr) {
         (Some(seq), Some(addr)) => {
             out.push_str(&format!(

@@ -2,9 +2,11 @@
 //!
 //! - [`chain`] — the database owner: block import, forkchoice, reads;
 //! - [`mempool`] — validation and ordering of pending transactions;
-//! - [`sequencer`] — builder, flashblock schedule, sealer, broadcaster (the sequencer role);
+//! - [`sequencer`] — flashblock builder and schedule, sealer, broadcaster, payload server and
+//!   proposer tracker (the sequencer role);
 //! - [`overlay`] — verified flashblocks re-executed into the preconfirmed state (the rpc role);
-//! - [`producer`] — the devnet's block producer standing in for a consensus client;
+//! - [`consensus`] — the devnet consensus standing in for CometBFT and the validators'
+//!   beacon-kit: slot clock, proposer rotation, fetch → validate → fall back, round changes;
 //! - [`api`] — JSON-RPC, Engine API and the operator endpoint;
 //! - [`supervisor`] — restarts, restart budgets and degradation; [`metrics`] — metric names.
 //!
@@ -15,15 +17,18 @@
 
 mod api;
 mod chain;
+mod consensus;
 mod exec_thread;
 mod mempool;
 mod metrics;
 mod node;
 mod overlay;
-mod producer;
 mod sequencer;
 mod supervisor;
 
 pub use api::rpc::{HeavyLimits, MAX_SYNC_TIMEOUT};
 pub use chain::{ChainReader, SealedHeader};
-pub use node::{NodeConfig, NodeError, NodeHandle, OverlayConfig, SequencerConfig, spawn};
+pub use node::{
+    DevnetConfig, NodeConfig, NodeError, NodeHandle, OverlayConfig, PayloadServerConfig,
+    SequencerConfig, spawn,
+};

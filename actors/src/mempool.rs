@@ -5,7 +5,7 @@ use crate::{
     chain::{ChainHandle, sender_state},
     metrics as m,
     overlay::PendingView,
-    supervisor::{ActorError, ChildRef},
+    supervisor::{ActorError, ChildRef, TaskGuard},
 };
 use alloy_primitives::{Address, B256};
 use preconf_core::txpool::{PoolConfig, PoolError, PooledTx, TxPool};
@@ -24,6 +24,8 @@ pub(crate) type PoolContent = (Vec<Arc<PooledTx>>, Vec<Arc<PooledTx>>);
 /// Messages of the mempool actor.
 #[derive(Debug)]
 pub(crate) enum MempoolMsg {
+    /// An injected fault (drills).
+    Fault(crate::supervisor::Fault),
     /// Validate and add a transaction; replies with its hash or the reason it was refused.
     Add(Box<PooledTx>, RpcReplyPort<Result<B256, PoolError>>),
     /// The best executable transactions, in block order, at most `n`; senders in the map start
@@ -44,6 +46,8 @@ pub(crate) enum MempoolMsg {
     /// The next nonce of a sender counting pending transactions.
     NextNonce(alloy_primitives::Address, RpcReplyPort<Option<u64>>),
 }
+
+crate::supervisor::faultable!(MempoolMsg);
 
 /// The mempool actor.
 #[derive(Debug, Clone)]
@@ -80,7 +84,8 @@ pub enum MempoolError {
 pub(crate) struct MempoolState {
     pool: TxPool,
     args: MempoolArgs,
-    forwarder: tokio::task::JoinHandle<()>,
+    /// Aborted with the state.
+    _forwarder: TaskGuard,
     sizes_published: Option<Instant>,
 }
 
@@ -125,7 +130,7 @@ impl Actor for MempoolActor {
             head.gas_limit,
         );
         let mut heads = reader.subscribe();
-        let forwarder = tokio::spawn(async move {
+        let forwarder = TaskGuard::spawn(async move {
             // A lagged receiver still means "the head moved": re-validate once.
             while let Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) = heads.recv().await {
                 if me.cast(MempoolMsg::NewHead).is_err() {
@@ -136,18 +141,9 @@ impl Actor for MempoolActor {
         Ok(MempoolState {
             pool,
             args,
-            forwarder,
+            _forwarder: forwarder,
             sizes_published: None,
         })
-    }
-
-    async fn post_stop(
-        &self,
-        _me: ActorRef<MempoolMsg>,
-        st: &mut MempoolState,
-    ) -> Result<(), ActorProcessingErr> {
-        st.forwarder.abort();
-        Ok(())
     }
 
     async fn handle(
@@ -157,6 +153,7 @@ impl Actor for MempoolActor {
         st: &mut MempoolState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            MempoolMsg::Fault(f) => f.apply().await,
             MempoolMsg::Add(tx, reply) => {
                 let head = st.args.chain.reader.head_hash();
                 let account = match st.args.preconf.on(&head) {

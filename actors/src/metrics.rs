@@ -40,16 +40,39 @@ pub(crate) const RPC_LATENCY_SECONDS: &str = "preconf_rpc_request_seconds";
 pub(crate) const ENGINE_AUTH_FAILURES: &str = "preconf_engine_auth_failures_total";
 /// Engine API calls by method.
 pub(crate) const ENGINE_REQUESTS: &str = "preconf_engine_requests_total";
-/// Devnet slots produced, by outcome (`block`, `missed`).
-pub(crate) const DEVNET_SLOTS: &str = "preconf_devnet_slots_total";
-/// Blocks an engine peer of the devnet did not take.
-pub(crate) const DEVNET_PEER_ERRORS: &str = "preconf_devnet_peer_errors_total";
 /// Actor failures seen by the supervisor, by actor.
 pub(crate) const SUPERVISOR_FAILURES: &str = "preconf_supervisor_failures_total";
 /// Actor restarts, by actor.
 pub(crate) const SUPERVISOR_RESTARTS: &str = "preconf_supervisor_restarts_total";
 /// 1 when an actor exhausted its restart budget.
 pub(crate) const SUPERVISOR_DEGRADED: &str = "preconf_supervisor_degraded";
+
+/// Payload server requests, by result (beacon-kit's labels).
+pub(crate) const PAYLOAD_SERVER_REQUESTS: &str = "preconf_payload_server_requests_total";
+/// Whitelist reloads on SIGHUP, by result (`ok`, `refused`).
+pub(crate) const PAYLOAD_SERVER_RELOADS: &str = "preconf_payload_server_whitelist_reloads_total";
+/// Optimistic builds restarted for a new round's proposer.
+pub(crate) const SEQUENCER_REBUILDS: &str = "preconf_sequencer_round_rebuilds_total";
+/// Payload fetches by validators, by outcome.
+pub(crate) const PROPOSER_FETCH: &str = "preconf_proposer_fetch_total";
+/// Slots a proposer built locally instead of using the sequencer's payload, by reason.
+pub(crate) const PROPOSER_FALLBACK: &str = "preconf_proposer_fallback_total";
+/// 1 while validators consider the sequencer reachable.
+pub(crate) const PROPOSER_SEQUENCER_AVAILABLE: &str = "preconf_proposer_sequencer_available";
+/// Blocks proposed, by source (`sequencer`, `local`).
+pub(crate) const PROPOSER_BLOCKS: &str = "preconf_proposer_blocks_total";
+/// Seconds to fetch a payload from the sequencer.
+pub(crate) const PROPOSER_FETCH_SECONDS: &str = "preconf_proposer_fetch_seconds";
+/// Seconds to validate a fetched payload on the proposer's own execution.
+pub(crate) const PROPOSER_VALIDATE_SECONDS: &str = "preconf_proposer_validate_seconds";
+/// Rounds that ended without a block (the next round's proposer tries).
+pub(crate) const CONSENSUS_ROUND_CHANGES: &str = "preconf_consensus_round_changes_total";
+/// Seconds between consecutive committed blocks.
+pub(crate) const CONSENSUS_SLOT_INTERVAL: &str = "preconf_consensus_slot_interval_seconds";
+/// Committed height.
+pub(crate) const CONSENSUS_HEIGHT: &str = "preconf_consensus_height";
+/// Blocks a node did not take from the consensus.
+pub(crate) const CONSENSUS_NODE_ERRORS: &str = "preconf_consensus_node_errors_total";
 
 /// Payload jobs built without flashblocks, by reason.
 pub(crate) const BUILDER_SKIPPED: &str = "preconf_builder_skipped_flashblock_jobs_total";
@@ -141,6 +164,11 @@ pub(crate) fn install() -> PrometheusHandle {
                 )
                 .expect("bucket list is non-empty")
                 .set_buckets_for_metric(
+                    Matcher::Full(CONSENSUS_SLOT_INTERVAL.into()),
+                    &[0.5, 1.0, 1.5, 1.9, 2.0, 2.05, 2.1, 2.5, 3.0, 4.0, 6.0, 10.0],
+                )
+                .expect("bucket list is non-empty")
+                .set_buckets_for_metric(
                     Matcher::Full(FLASHBLOCK_TRANSACTIONS.into()),
                     &[
                         0.0, 1.0, 5.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
@@ -208,8 +236,55 @@ fn describe() {
         "Engine API requests refused for authentication"
     );
     describe_counter!(ENGINE_REQUESTS, "Engine API requests by method");
-    describe_counter!(DEVNET_SLOTS, "Devnet slots by outcome");
-    describe_counter!(DEVNET_PEER_ERRORS, "Blocks an engine peer did not take");
+    describe_counter!(
+        PAYLOAD_SERVER_REQUESTS,
+        "Payload server requests by result (beacon-kit's labels)"
+    );
+    describe_counter!(
+        PAYLOAD_SERVER_RELOADS,
+        "Whitelist reloads on SIGHUP by result (ok, refused)"
+    );
+    describe_counter!(
+        SEQUENCER_REBUILDS,
+        "Optimistic builds restarted for a new round's proposer"
+    );
+    describe_counter!(PROPOSER_FETCH, "Payload fetches by validators, by outcome");
+    describe_counter!(
+        PROPOSER_FALLBACK,
+        "Slots a proposer built locally instead of using the sequencer's payload, by reason"
+    );
+    describe_gauge!(
+        PROPOSER_SEQUENCER_AVAILABLE,
+        "1 while validators consider the sequencer reachable"
+    );
+    describe_counter!(
+        PROPOSER_BLOCKS,
+        "Blocks proposed, by source (sequencer, local)"
+    );
+    describe_histogram!(
+        PROPOSER_FETCH_SECONDS,
+        Unit::Seconds,
+        "Time to fetch a payload from the sequencer"
+    );
+    describe_histogram!(
+        PROPOSER_VALIDATE_SECONDS,
+        Unit::Seconds,
+        "Time to validate a fetched payload on the proposer's own execution"
+    );
+    describe_counter!(
+        CONSENSUS_ROUND_CHANGES,
+        "Rounds that ended without a block (the next round's proposer tries)"
+    );
+    describe_histogram!(
+        CONSENSUS_SLOT_INTERVAL,
+        Unit::Seconds,
+        "Time between consecutive committed blocks"
+    );
+    describe_gauge!(CONSENSUS_HEIGHT, "Height committed by the devnet consensus");
+    describe_counter!(
+        CONSENSUS_NODE_ERRORS,
+        "Blocks a node did not take from the devnet consensus, by node"
+    );
     describe_counter!(SUPERVISOR_FAILURES, "Actor failures by actor");
     describe_counter!(SUPERVISOR_RESTARTS, "Actor restarts by actor");
     describe_gauge!(
@@ -330,7 +405,6 @@ fn describe() {
         MEMPOOL_ADDED,
         MEMPOOL_DROPPED,
         ENGINE_AUTH_FAILURES,
-        DEVNET_PEER_ERRORS,
         FLASHBLOCKS_BUILT,
         FLASHBLOCK_MISSED_TICKS,
         SEALER_SIGNED,

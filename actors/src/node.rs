@@ -6,18 +6,21 @@ use crate::{
     api::{
         self,
         engine::{self, EngineApi},
-        rpc::{self, DevAccounts, EthApi},
+        rpc::{self, AdminApi, AdminRpcServer, DevAccounts, EthApi},
         server::{ServerActor, ServerSpec, StartServer, Stopper},
     },
     chain::{ChainActor, ChainHandle, ChainMsg, ChainReader},
+    consensus::{
+        ConsensusActor, ConsensusArgs, EngineTarget, FetchConfig, SequencerLink, ValidatorFaults,
+        ValidatorNode,
+    },
     mempool::{MempoolActor, MempoolArgs, MempoolHandle, MempoolMsg},
     metrics,
     overlay::{OverlayActor, OverlayArgs, OverlayHandle, PendingView},
-    producer::{ProducerActor, ProducerArgs},
     sequencer::{
         BroadcasterActor, BroadcasterArgs, BroadcasterHandle, BuilderActor, BuilderArgs,
-        BuilderHandle, BuilderMsg, FlashblockConfig, FlashblockText, SealerActor, SealerArgs,
-        SealerHandle, SealerMsg,
+        BuilderHandle, BuilderMsg, FlashblockConfig, FlashblockText, PayloadServer, SealerActor,
+        SealerArgs, SealerHandle, SealerMsg, SequencerDuties, Whitelist,
     },
     supervisor::{
         ChildRef, ChildSpec, HealthMap, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
@@ -26,6 +29,7 @@ use crate::{
 use alloy_primitives::{Address, B256};
 use alloy_signer_local::PrivateKeySigner;
 use jsonrpsee::RpcModule;
+use preconf_core::preconf::{ValidatorPubkey, ValidatorSet};
 use preconf_core::{chainspec::ChainSpec, jwt::JwtSecret, storage::Store, txpool::PoolConfig};
 use ractor::{Actor, ActorRef};
 use std::{
@@ -53,10 +57,9 @@ pub struct NodeConfig {
     pub jwt: JwtSecret,
     /// Metrics address.
     pub metrics_addr: SocketAddr,
-    /// Produce blocks locally every this often (the devnet); `None` waits for a consensus client.
-    pub block_time: Option<Duration>,
-    /// Fee recipient of locally produced blocks.
-    pub fee_recipient: Address,
+    /// Run the devnet consensus in this process (the devnet); `None` waits for a consensus
+    /// client.
+    pub devnet: Option<DevnetConfig>,
     /// Unlocked accounts.
     pub dev_accounts: Vec<PrivateKeySigner>,
     /// Pool limits.
@@ -71,10 +74,12 @@ pub struct NodeConfig {
     pub forward_to: Option<String>,
     /// `eth_sendRawTransactionSync` timeouts: (default, maximum).
     pub send_sync_timeout: (Duration, Duration),
-    /// Devnet only: other nodes' Engine APIs that every produced block is imported into.
-    pub engine_peers: Vec<(String, JwtSecret)>,
     /// Threads and queue for EVM calls and wide block scans.
     pub heavy: rpc::HeavyLimits,
+    /// How long an actor that exhausted its restart budget stays down before it is tried again.
+    pub cooldown: Duration,
+    /// Serve `admin_injectFault` / `admin_restartActor` (drills).
+    pub fault_injection: bool,
 }
 
 impl NodeConfig {
@@ -90,8 +95,7 @@ impl NodeConfig {
             authrpc_addr: any,
             jwt,
             metrics_addr: any,
-            block_time: None,
-            fee_recipient: Address::ZERO,
+            devnet: None,
             dev_accounts: Vec::new(),
             pool: PoolConfig::default(),
             rpc_gas_cap: 50_000_000,
@@ -99,10 +103,46 @@ impl NodeConfig {
             overlay: None,
             forward_to: None,
             send_sync_timeout: (Duration::from_secs(2), rpc::MAX_SYNC_TIMEOUT),
-            engine_peers: Vec::new(),
             heavy: rpc::HeavyLimits::default(),
+            cooldown: Duration::from_secs(30),
+            fault_injection: false,
         }
     }
+}
+
+/// The devnet consensus run inside a node's process: its validators use this node's execution,
+/// and the proposer logic reaches this node's payload server over HTTP.
+#[derive(Debug, Clone)]
+pub struct DevnetConfig {
+    /// Slot length.
+    pub block_time: Duration,
+    /// The validators.
+    pub validators: ValidatorSet,
+    /// Each validator's payload-server JWT secret, in index order.
+    pub payload_jwts: Vec<JwtSecret>,
+    /// Other nodes' Engine APIs that import every block: (URL, JWT secret).
+    pub engine_peers: Vec<(String, JwtSecret)>,
+    /// Timeout of one payload fetch.
+    pub fetch_timeout: Duration,
+    /// Time between `/health` probes of an unavailable sequencer.
+    pub health_interval: Duration,
+    /// Largest payload response accepted.
+    pub max_response: usize,
+    /// Fetch payloads from this URL instead of this node's payload server (a proxy).
+    pub sequencer_url: Option<String>,
+}
+
+/// The payload server's settings (beacon-kit's sequencer mode).
+#[derive(Debug, Clone)]
+pub struct PayloadServerConfig {
+    /// Listening address (port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// Validators allowed to fetch.
+    pub whitelist: Vec<ValidatorPubkey>,
+    /// Where the whitelist is reloaded from on SIGHUP.
+    pub whitelist_path: Option<PathBuf>,
+    /// Every validator's JWT secret.
+    pub jwts: Vec<(ValidatorPubkey, JwtSecret)>,
 }
 
 /// The sequencer role's settings.
@@ -118,6 +158,8 @@ pub struct SequencerConfig {
     pub ws_addr: SocketAddr,
     /// RPC nodes to push `preconf_newPartialBlock` to (`ws://…`).
     pub push: Vec<String>,
+    /// The payload server.
+    pub payload_server: PayloadServerConfig,
 }
 
 /// The rpc role's settings.
@@ -181,6 +223,8 @@ pub struct NodeHandle {
     pub metrics_addr: SocketAddr,
     /// Bound flashblock stream address (sequencer role).
     pub flashblocks_addr: Option<SocketAddr>,
+    /// Bound payload server address (sequencer role).
+    pub payload_server_addr: Option<SocketAddr>,
     /// The preconfirmed state (sequencer and rpc roles; empty otherwise).
     pub pending: PendingView,
     /// Chain reads.
@@ -246,10 +290,14 @@ struct Wiring {
     reader: ChainReader,
     chain: ChainHandle,
     mempool: MempoolHandle,
+    /// The sequencer's flashblock builder.
     builder: BuilderHandle,
+    /// Every node's own plain builder (the Engine API's).
+    local_builder: BuilderHandle,
     chain_ref: ChildRef<ChainMsg>,
     mempool_ref: ChildRef<MempoolMsg>,
     builder_ref: ChildRef<BuilderMsg>,
+    local_builder_ref: ChildRef<BuilderMsg>,
     sealer_ref: ChildRef<SealerMsg>,
     /// Hashes of newly pending transactions (mempool → `newPendingTransactions`).
     announce: broadcast::Sender<B256>,
@@ -261,15 +309,17 @@ struct Wiring {
 
 impl Wiring {
     fn new(reader: ChainReader) -> Self {
-        let (chain_ref, mempool_ref, builder_ref) = Default::default();
+        let (chain_ref, mempool_ref, builder_ref, local_builder_ref) = Default::default();
         Self {
             chain: ChainHandle::new(ChildRef::clone(&chain_ref), reader.clone()),
             mempool: MempoolHandle::new(ChildRef::clone(&mempool_ref)),
             builder: BuilderHandle::new(ChildRef::clone(&builder_ref)),
+            local_builder: BuilderHandle::new(ChildRef::clone(&local_builder_ref)),
             reader,
             chain_ref,
             mempool_ref,
             builder_ref,
+            local_builder_ref,
             sealer_ref: ChildRef::default(),
             announce: broadcast::channel(4096).0,
             local_stream: broadcast::channel(1024).0,
@@ -277,8 +327,8 @@ impl Wiring {
         }
     }
 
-    /// Every node: the chain, the pool and the payload builder (building in flashblocks on a
-    /// sequencer).
+    /// Every node: the chain, the pool and the node's own plain builder (what
+    /// `forkchoiceUpdated` with attributes starts: a validator's local build).
     fn execution(&self, config: &NodeConfig) -> Vec<ChildSpec> {
         let mempool = MempoolArgs {
             chain: self.chain.clone(),
@@ -289,11 +339,7 @@ impl Wiring {
         let builder = BuilderArgs {
             chain: self.chain.clone(),
             mempool: self.mempool.clone(),
-            flashblocks: config.sequencer.as_ref().map(|s| FlashblockConfig {
-                interval: s.interval,
-                slot: s.slot,
-                sealer: SealerHandle::new(self.sealer_ref.clone()),
-            }),
+            flashblocks: None,
         };
         vec![
             ChildSpec::new(
@@ -303,16 +349,31 @@ impl Wiring {
                 self.chain_ref.clone(),
             ),
             ChildSpec::new("mempool", MempoolActor, mempool, self.mempool_ref.clone()),
-            ChildSpec::new("builder", BuilderActor, builder, self.builder_ref.clone()),
+            ChildSpec::new(
+                "local-builder",
+                BuilderActor,
+                builder,
+                self.local_builder_ref.clone(),
+            ),
         ]
     }
 
-    /// The sequencer role: the sealer and the broadcaster (the cell holds the stream's address).
+    /// The sequencer role: the flashblock builder, the sealer and the broadcaster (the cell
+    /// holds the stream's address).
     fn sequencer(
         &self,
         config: &NodeConfig,
         seq: &SequencerConfig,
     ) -> (Vec<ChildSpec>, Arc<Mutex<SocketAddr>>) {
+        let builder = BuilderArgs {
+            chain: self.chain.clone(),
+            mempool: self.mempool.clone(),
+            flashblocks: Some(FlashblockConfig {
+                interval: seq.interval,
+                slot: seq.slot,
+                sealer: SealerHandle::new(self.sealer_ref.clone()),
+            }),
+        };
         let broadcaster_ref = ChildRef::default();
         let addr = Arc::new(Mutex::new(seq.ws_addr));
         let broadcaster = BroadcasterArgs {
@@ -326,6 +387,7 @@ impl Wiring {
             broadcaster: BroadcasterHandle::new(broadcaster_ref.clone()),
         };
         let children = vec![
+            ChildSpec::new("builder", BuilderActor, builder, self.builder_ref.clone()),
             ChildSpec::new(
                 "broadcaster",
                 BroadcasterActor,
@@ -379,9 +441,13 @@ fn servers(
     config: &NodeConfig,
     eth: EthApi,
     engine: EngineApi,
+    admin: Option<AdminApi>,
     health: HealthMap,
 ) -> Result<(Vec<ChildSpec>, Servers), NodeError> {
-    let rpc_module = rpc::module(eth.clone())?;
+    let mut rpc_module = rpc::module(eth.clone())?;
+    if let Some(admin) = admin {
+        rpc_module.merge(AdminRpcServer::into_rpc(admin))?;
+    }
     let cors = config.cors.clone();
     let rpc_start: StartServer = Arc::new(move |addr| {
         let (module, cors) = (rpc_module.clone(), cors.clone());
@@ -395,7 +461,7 @@ fn servers(
     });
 
     let mut engine_module = RpcModule::new(());
-    engine_module.merge(engine::module(engine))?;
+    engine_module.merge(engine::module(engine)?)?;
     // Like geth and reth, the authenticated port also serves `eth_` (consensus clients read
     // blocks there).
     engine_module.merge(rpc::module(eth)?)?;
@@ -445,8 +511,90 @@ fn servers(
     ))
 }
 
+/// The payload server of a sequencer as a supervised child; the cell holds its bound address.
+fn payload_server_child(
+    w: &Wiring,
+    cfg: &PayloadServerConfig,
+    duties: SequencerDuties,
+) -> (ChildSpec, Arc<Mutex<SocketAddr>>) {
+    let server = PayloadServer {
+        duties,
+        jwts: cfg.jwts.clone().into(),
+        chain: w.reader.clone(),
+        whitelist_path: cfg.whitelist_path.clone(),
+    };
+    let start: StartServer = Arc::new(move |addr| {
+        let server = server.clone();
+        Box::pin(async move {
+            let (bound, task) = crate::sequencer::serve_payloads(addr, server).await?;
+            let stop: Stopper = Box::new(move || task.abort());
+            Ok((bound, stop))
+        })
+    });
+    server_child(
+        ("payload-server", "the payload server", "--preconf.api-port"),
+        cfg.addr,
+        start,
+    )
+}
+
+/// The devnet consensus driving this node (and its engine peers) as every validator's execution
+/// and the sequencer.
+fn consensus_child(
+    config: &NodeConfig,
+    devnet: &DevnetConfig,
+    authrpc: SocketAddr,
+    payload_server: Option<SocketAddr>,
+    faults: ValidatorFaults,
+) -> ChildSpec {
+    let own = EngineTarget {
+        name: "node".into(),
+        url: format!("http://{authrpc}"),
+        jwt: config.jwt.clone(),
+    };
+    let validators = devnet
+        .validators
+        .0
+        .iter()
+        .zip(&devnet.payload_jwts)
+        .map(|(v, jwt)| ValidatorNode {
+            validator: v.clone(),
+            engine: own.clone(),
+            payload_jwt: jwt.clone(),
+        })
+        .collect();
+    let args = ConsensusArgs {
+        spec: config.spec.clone(),
+        validators,
+        followers: devnet
+            .engine_peers
+            .iter()
+            .map(|(url, jwt)| EngineTarget {
+                name: url.clone(),
+                url: url.clone(),
+                jwt: jwt.clone(),
+            })
+            .collect(),
+        sequencer: payload_server.map(|addr| SequencerLink {
+            engine: own.clone(),
+            fetch: FetchConfig {
+                url: devnet
+                    .sequencer_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{addr}")),
+                timeout: devnet.fetch_timeout,
+                health_interval: devnet.health_interval,
+                max_response: devnet.max_response,
+            },
+        }),
+        block_time: devnet.block_time,
+        faults,
+    };
+    ChildSpec::new("consensus", ConsensusActor, args, ChildRef::default())
+}
+
 /// Starts a node: every actor of its roles and its servers under one supervisor, then (devnet)
-/// the block producer pointed at the Engine API address actually bound.
+/// the consensus pointed at the addresses actually bound.
 pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     metrics::install();
     let w = Wiring::new(ChainReader::open(
@@ -454,9 +602,19 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         Store::open(&config.datadir)?,
     )?);
     let mut children = w.execution(&config);
+    let mut duties = None;
+    let mut payload_addr = None;
     let flashblocks_addr = config.sequencer.as_ref().map(|seq| {
         let (specs, addr) = w.sequencer(&config, seq);
         children.extend(specs);
+        let d = SequencerDuties::new(
+            Whitelist::new(seq.payload_server.whitelist.clone()),
+            w.builder.clone(),
+        );
+        let (spec, paddr) = payload_server_child(&w, &seq.payload_server, d.clone());
+        children.push(spec);
+        duties = Some(d);
+        payload_addr = Some(paddr);
         addr
     });
     let overlay = w.overlay(&config).map(|(spec, handle)| {
@@ -479,10 +637,20 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     };
     let engine = EngineApi {
         chain: w.chain.clone(),
-        builder: w.builder.clone(),
+        builder: w.local_builder.clone(),
+        duties,
     };
     let health = HealthMap::default();
-    let (server_specs, addrs) = servers(&config, eth, engine, health.clone())?;
+    let supervisor = ChildRef::default();
+    let faults = config
+        .devnet
+        .as_ref()
+        .map(|d| ValidatorFaults::new(d.validators.0.len() as u64));
+    let admin = config.fault_injection.then(|| AdminApi {
+        supervisor: supervisor.clone(),
+        validators: faults.clone(),
+    });
+    let (server_specs, addrs) = servers(&config, eth, engine, admin, health.clone())?;
     children.extend(server_specs);
 
     // Servers bind when the supervisor starts them.
@@ -493,19 +661,15 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             children,
             policy: RestartPolicy::default(),
             health: health.clone(),
+            cooldown: config.cooldown,
         },
     )
     .await?;
+    supervisor.set(sup.clone());
     let authrpc_addr = bound(&addrs.authrpc);
-    if let Some(block_time) = config.block_time {
-        let args = ProducerArgs {
-            engine_url: format!("http://{authrpc_addr}"),
-            jwt: config.jwt.clone(),
-            block_time,
-            fee_recipient: config.fee_recipient,
-            peers: config.engine_peers.clone(),
-        };
-        let spec = ChildSpec::new("devnet-producer", ProducerActor, args, ChildRef::default());
+    let payload_server_addr = payload_addr.as_deref().map(bound);
+    if let (Some(devnet), Some(faults)) = (&config.devnet, faults) {
+        let spec = consensus_child(&config, devnet, authrpc_addr, payload_server_addr, faults);
         sup.cast(SupervisorMsg::Add(spec))
             .map_err(|_| NodeError::Supervisor)?;
     }
@@ -516,6 +680,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         authrpc_addr,
         metrics_addr: bound(&addrs.metrics),
         flashblocks_addr: flashblocks_addr.as_deref().map(bound),
+        payload_server_addr,
         pending: w.pending,
         chain: w.reader,
         health,

@@ -3,6 +3,7 @@
 
 mod bench;
 mod conformance;
+mod consensus;
 mod devnet;
 mod flashblocks;
 mod support;

@@ -22,6 +22,8 @@ pub(crate) struct Proc {
     pub(crate) metrics: SocketAddr,
     /// The flashblock stream, when the node is a sequencer.
     pub(crate) flashblocks: Option<SocketAddr>,
+    /// The payload server, when the node is a sequencer.
+    pub(crate) payload_server: Option<SocketAddr>,
     /// The node's output; kept so the reader threads keep draining the pipes.
     _log: mpsc::Receiver<String>,
 }
@@ -43,6 +45,7 @@ impl Proc {
             "--authrpc.port",
             "--metrics.port",
             "--flashblocks.port",
+            "--preconf.api-port",
         ] {
             if !args.contains(&flag) {
                 ports.extend([flag, "0"]);
@@ -74,12 +77,13 @@ impl Proc {
                 }
             });
         }
-        let (mut rpc, mut engine, mut metrics, mut flashblocks) = (None, None, None, None);
+        let (mut rpc, mut engine, mut metrics, mut flashblocks, mut payload_server) =
+            (None, None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
         while rpc.is_none()
             || engine.is_none()
             || metrics.is_none()
-            || (sequencer && flashblocks.is_none())
+            || (sequencer && (flashblocks.is_none() || payload_server.is_none()))
         {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -100,6 +104,7 @@ impl Proc {
             engine = engine.or_else(|| bound("engine"));
             metrics = metrics.or_else(|| bound("metrics"));
             flashblocks = flashblocks.or_else(|| bound("flashblocks"));
+            payload_server = payload_server.or_else(|| bound("payload-server"));
         }
         Proc {
             child,
@@ -107,6 +112,7 @@ impl Proc {
             engine: engine.unwrap(),
             metrics: metrics.unwrap(),
             flashblocks,
+            payload_server,
             _log: rx,
         }
     }
@@ -155,15 +161,32 @@ pub(crate) fn free_port() -> u16 {
 
 /// A plain HTTP/1.1 POST of a JSON body; returns the status and the body.
 pub(crate) fn post(addr: SocketAddr, body: &str, bearer: Option<&str>) -> (u16, String) {
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("Authorization", a)])
+        .unwrap_or_default();
+    request(addr, "POST", "/", &headers, body)
+}
+
+/// One HTTP/1.1 request with these extra headers; returns the status and the body.
+pub(crate) fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     // A server may answer and close before an oversized body is fully written: keep what it said.
     let _ = write!(
         s,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut raw = Vec::new();

@@ -4,11 +4,13 @@
 //! specification's statuses and error codes.
 
 use crate::{
+    chain::SealedHeader,
     chain::{ChainHandle, ForkchoiceVerdict, PayloadVerdict},
     metrics as m,
-    sequencer::BuilderHandle,
+    sequencer::{BuilderHandle, BuiltPayload, SequencerDuties},
 };
 use alloy_eips::eip7685::Requests;
+use alloy_primitives::U64;
 use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_engine::{
     BlobsBundleV1, ExecutionPayloadEnvelopeV3, ExecutionPayloadEnvelopeV4, ExecutionPayloadV3,
@@ -18,11 +20,12 @@ use alloy_rpc_types_engine::{
 use futures::future::BoxFuture;
 use jsonrpsee::{
     RpcModule,
-    core::async_trait,
+    core::{RegisterMethodError, async_trait},
     proc_macros::rpc,
     server::{HttpBody, HttpRequest, HttpResponse, Server, ServerHandle},
     types::ErrorObjectOwned,
 };
+use preconf_core::preconf::ValidatorPubkey;
 use preconf_core::{
     chainspec::EthereumHardforks,
     execution::BlockAttributes,
@@ -34,7 +37,7 @@ use std::{
     sync::Arc,
     task::{Context, Poll},
 };
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// The Engine API's `iat` window.
 pub(crate) const ENGINE_JWT_WINDOW_SECS: u64 = 60;
@@ -87,8 +90,10 @@ impl From<EngineErr> for ErrorObjectOwned {
 pub(crate) struct EngineApi {
     /// The chain.
     pub chain: ChainHandle,
-    /// The payload builder.
+    /// The node's own plain builder (`forkchoiceUpdated` with attributes, `getPayload`).
     pub builder: BuilderHandle,
+    /// A sequencer's proposer tracker and flashblock builder (`preconf_trackProposer`).
+    pub duties: Option<SequencerDuties>,
 }
 
 fn status(v: PayloadVerdict) -> PayloadStatus {
@@ -251,13 +256,32 @@ impl EngineApi {
         if head != state.head_block_hash || head_header.hash != head {
             return Ok(out);
         }
-        let spec = &self.chain.reader.spec;
-        if attrs.timestamp <= head_header.header.timestamp {
+        let block_attrs = self.block_attributes(&attrs, &head_header)?;
+        let id = self
+            .builder
+            .start(head, block_attrs)
+            .map_err(|e| EngineErr::Internal(e.to_string()))?;
+        out.payload_id = Some(id);
+        Ok(out)
+    }
+
+    /// Checks V3 payload attributes against the head they build on.
+    fn block_attributes(
+        &self,
+        attrs: &PayloadAttributes,
+        head: &SealedHeader,
+    ) -> Result<BlockAttributes, EngineErr> {
+        if attrs.timestamp <= head.header.timestamp {
             return Err(EngineErr::InvalidPayloadAttributes(
                 "timestamp must be after the head's".into(),
             ));
         }
-        if !spec.is_cancun_active_at_timestamp(attrs.timestamp) {
+        if !self
+            .chain
+            .reader
+            .spec
+            .is_cancun_active_at_timestamp(attrs.timestamp)
+        {
             return Err(EngineErr::UnsupportedFork);
         }
         let (Some(withdrawals), Some(root)) =
@@ -267,21 +291,15 @@ impl EngineApi {
                 "V3 attributes need withdrawals and parentBeaconBlockRoot".into(),
             ));
         };
-        let block_attrs = BlockAttributes {
+        Ok(BlockAttributes {
             timestamp: attrs.timestamp,
             fee_recipient: attrs.suggested_fee_recipient,
             prev_randao: attrs.prev_randao,
             withdrawals,
             parent_beacon_block_root: Some(root),
-            gas_limit: head_header.header.gas_limit,
+            gas_limit: head.header.gas_limit,
             extra_data: Bytes::from_static(b"preconf-node"),
-        };
-        let id = self
-            .builder
-            .start(head, block_attrs)
-            .map_err(|e| EngineErr::Internal(e.to_string()))?;
-        out.payload_id = Some(id);
-        Ok(out)
+        })
     }
 
     async fn get_payload(
@@ -295,31 +313,36 @@ impl EngineApi {
             .await
             .map_err(|e| EngineErr::Internal(e.to_string()))?
             .ok_or(EngineErr::UnknownPayload)?;
-        let block = &built.executed.block;
         let prague = self
             .chain
             .reader
             .spec
-            .is_prague_active_at_timestamp(block.header.timestamp);
+            .is_prague_active_at_timestamp(built.executed.block.header.timestamp);
         if prague != v4 {
             return Err(EngineErr::UnsupportedFork);
         }
-        let sidecars = built
-            .sidecars
-            .iter()
-            .filter_map(|s| s.as_eip4844().cloned());
-        Ok(ExecutionPayloadEnvelopeV4 {
-            envelope_inner: ExecutionPayloadEnvelopeV3 {
-                execution_payload: ExecutionPayloadV3::from_block_unchecked(
-                    block.hash,
-                    &block.to_block(),
-                ),
-                block_value: built.executed.fees,
-                blobs_bundle: BlobsBundleV1::new(sidecars),
-                should_override_builder: false,
-            },
-            execution_requests: built.executed.requests.clone(),
-        })
+        Ok(envelope(&built))
+    }
+}
+
+/// A built payload as `engine_getPayloadV4` (and the preconf payload server) return it.
+pub(crate) fn envelope(built: &BuiltPayload) -> ExecutionPayloadEnvelopeV4 {
+    let block = &built.executed.block;
+    let sidecars = built
+        .sidecars
+        .iter()
+        .filter_map(|s| s.as_eip4844().cloned());
+    ExecutionPayloadEnvelopeV4 {
+        envelope_inner: ExecutionPayloadEnvelopeV3 {
+            execution_payload: ExecutionPayloadV3::from_block_unchecked(
+                block.hash,
+                &block.to_block(),
+            ),
+            block_value: built.executed.fees,
+            blobs_bundle: BlobsBundleV1::new(sidecars),
+            should_override_builder: false,
+        },
+        execution_requests: built.executed.requests.clone(),
     }
 }
 
@@ -423,6 +446,77 @@ impl EngineRpcServer for EngineApi {
     }
 }
 
+/// `preconf_trackProposer` parameters: the proposer of a slot's round and the attributes it
+/// builds with.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TrackRequest {
+    /// The slot (block height).
+    pub slot: U64,
+    /// The round.
+    pub round: U64,
+    /// The proposer's public key.
+    pub pubkey: ValidatorPubkey,
+    /// The head the slot builds on.
+    pub head_block_hash: B256,
+    /// The proposer's payload attributes.
+    pub attributes: PayloadAttributes,
+}
+
+/// `preconf_trackProposer` result.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TrackReply {
+    /// The proposer is whitelisted.
+    pub whitelisted: bool,
+    /// The optimistic build started for it (null when not whitelisted, the head differs or the
+    /// builder is down).
+    pub payload_id: Option<PayloadId>,
+}
+
+/// The sequencer's beacon-kit duties as the devnet consensus reaches them (on the Engine API
+/// port, so behind its JWT).
+#[rpc(server, namespace = "preconf")]
+pub trait SequencerRpc {
+    /// Points the proposer tracker at a slot's (round's) proposer and, when it is whitelisted,
+    /// starts the optimistic flashblock build with its attributes (a new round rebuilds).
+    #[method(name = "trackProposer")]
+    async fn track_proposer(&self, request: TrackRequest) -> Result<TrackReply, EngineErr>;
+}
+
+#[async_trait]
+impl SequencerRpcServer for EngineApi {
+    async fn track_proposer(&self, request: TrackRequest) -> Result<TrackReply, EngineErr> {
+        count("preconf_trackProposer");
+        let duties = self
+            .duties
+            .as_ref()
+            .ok_or_else(|| EngineErr::Internal("this node is not a sequencer".into()))?;
+        let head = self.chain.reader.head();
+        let attrs = self.block_attributes(&request.attributes, &head)?;
+        let whitelisted = duties.whitelist.contains(&request.pubkey);
+        let root = attrs.parent_beacon_block_root.unwrap_or_default();
+        // Not at that head (yet): the proposer is tracked (others get 403) but nothing is built.
+        let build = (head.hash == request.head_block_hash).then_some((head.hash, attrs));
+        let payload_id = duties
+            .track(
+                request.slot.to(),
+                request.round.to(),
+                request.pubkey,
+                root,
+                build,
+            )
+            .unwrap_or_else(|e| {
+                warn!(target: "engine", error = %e, "optimistic build not started");
+                None
+            });
+        Ok(TrackReply {
+            whitelisted,
+            payload_id,
+        })
+    }
+}
+
 /// Counts an Engine API call (`preconf_engine_requests_total`, beside the per-method JSON-RPC
 /// series every server keeps).
 fn count(method: &'static str) {
@@ -430,9 +524,15 @@ fn count(method: &'static str) {
 }
 
 /// Every Engine API method, on one module (their counters start at zero).
-pub(crate) fn module(api: EngineApi) -> RpcModule<EngineApi> {
+pub(crate) fn module(api: EngineApi) -> Result<RpcModule<EngineApi>, RegisterMethodError> {
     crate::metrics::zero(m::ENGINE_REQUESTS, "method", CAPABILITIES);
-    api.into_rpc()
+    let sequencer = api.duties.is_some();
+    let mut module = EngineRpcServer::into_rpc(api.clone());
+    if sequencer {
+        crate::metrics::zero(m::ENGINE_REQUESTS, "method", &["preconf_trackProposer"]);
+        module.merge(SequencerRpcServer::into_rpc(api))?;
+    }
+    Ok(module)
 }
 
 /// The methods `engine_exchangeCapabilities` reports.

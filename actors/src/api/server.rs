@@ -57,8 +57,25 @@ pub(crate) fn bind_error(what: &str, addr: SocketAddr, flag: &str, e: &std::io::
 #[derive(Debug, Clone)]
 pub(crate) struct ServerActor;
 
-/// The running server's stopper.
+/// Messages of a server actor.
+#[derive(Debug)]
+pub(crate) enum ServerMsg {
+    /// An injected fault (drills).
+    Fault(crate::supervisor::Fault),
+}
+
+crate::supervisor::faultable!(ServerMsg);
+
+/// The running server's stopper, called when the state is dropped (however the actor ends).
 pub(crate) struct ServerState(Option<Stopper>);
+
+impl Drop for ServerState {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            stop();
+        }
+    }
+}
 
 impl std::fmt::Debug for ServerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,13 +84,13 @@ impl std::fmt::Debug for ServerState {
 }
 
 impl Actor for ServerActor {
-    type Msg = ();
+    type Msg = ServerMsg;
     type State = ServerState;
     type Arguments = ServerSpec;
 
     async fn pre_start(
         &self,
-        _me: ActorRef<()>,
+        _me: ActorRef<ServerMsg>,
         args: ServerSpec,
     ) -> Result<ServerState, ActorProcessingErr> {
         let addr = *args.addr.lock().unwrap_or_else(|e| e.into_inner());
@@ -85,14 +102,14 @@ impl Actor for ServerActor {
         Ok(ServerState(Some(stop)))
     }
 
-    async fn post_stop(
+    async fn handle(
         &self,
-        _me: ActorRef<()>,
-        st: &mut ServerState,
+        _me: ActorRef<ServerMsg>,
+        msg: ServerMsg,
+        _st: &mut ServerState,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(stop) = st.0.take() {
-            stop();
-        }
+        let ServerMsg::Fault(f) = msg;
+        f.apply().await;
         Ok(())
     }
 }

@@ -68,6 +68,8 @@ pub(crate) enum ForkchoiceVerdict {
 /// Messages of the chain actor.
 #[derive(Debug)]
 pub(crate) enum ChainMsg {
+    /// An injected fault (drills).
+    Fault(crate::supervisor::Fault),
     /// Validate (execute) a block; reply with the verdict.
     NewPayload(Box<SealedBlock>, RpcReplyPort<PayloadVerdict>),
     /// An execution started by `NewPayload` finished (sent by the actor to itself): block hash,
@@ -95,6 +97,8 @@ pub(crate) enum ChainMsg {
     /// Whether a block is executed and valid (canonical or waiting for forkchoice).
     IsValid(B256, u64, RpcReplyPort<bool>),
 }
+
+crate::supervisor::faultable!(ChainMsg);
 
 /// The chain actor.
 #[derive(Debug, Clone)]
@@ -180,6 +184,7 @@ impl Actor for ChainActor {
         st: &mut ChainState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            ChainMsg::Fault(f) => f.apply().await,
             ChainMsg::NewPayload(block, reply) => {
                 let hash = block.hash;
                 if st.executed.contains_key(&hash)

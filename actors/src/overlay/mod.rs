@@ -31,7 +31,7 @@ use crate::{
     exec_thread::{ExecThread, ExecThreadError},
     metrics as m,
     sequencer::FlashblockText,
-    supervisor::{ActorError, ChildRef},
+    supervisor::{ActorError, ChildRef, TaskGuard},
 };
 use alloy_consensus::TxReceipt;
 use alloy_eips::eip2718::Decodable2718;
@@ -50,17 +50,21 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use tokio::{sync::broadcast, task::JoinHandle};
+use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
 
 /// Messages of the overlay.
 #[derive(Debug)]
 pub(crate) enum OverlayMsg {
+    /// An injected fault (drills).
+    Fault(crate::supervisor::Fault),
     /// A flashblock as received (JSON text); the reply, if any, says whether it was accepted.
     Flashblock(FlashblockText, Option<RpcReplyPort<Result<(), Reject>>>),
     /// A new canonical head.
     NewHead(Arc<SealedBlock>),
 }
+
+crate::supervisor::faultable!(OverlayMsg);
 
 /// Arguments of the overlay.
 #[derive(Debug, Clone)]
@@ -177,7 +181,8 @@ pub(crate) struct OverlayState {
     preconfirmed: BTreeMap<u64, Vec<B256>>,
     /// Where the sequence's block is re-executed (it holds the block being preconfirmed).
     exec: ExecThread,
-    tasks: Vec<JoinHandle<()>>,
+    /// Stream followers and the chain listener, aborted with the state.
+    _tasks: Vec<TaskGuard>,
 }
 
 impl OverlayState {
@@ -221,7 +226,7 @@ impl Actor for OverlayActor {
         let mut tasks = Vec::new();
         let mut heads = args.chain.subscribe();
         let to_me = me.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.push(TaskGuard::spawn(async move {
             loop {
                 match heads.recv().await {
                     Ok(h) => {
@@ -237,7 +242,7 @@ impl Actor for OverlayActor {
         if let Some(local) = &args.local {
             let mut rx = local.subscribe();
             let to_me = me.clone();
-            tasks.push(tokio::spawn(async move {
+            tasks.push(TaskGuard::spawn(async move {
                 loop {
                     match rx.recv().await {
                         Ok(text) => {
@@ -255,7 +260,7 @@ impl Actor for OverlayActor {
             }));
         }
         for url in &args.urls {
-            tasks.push(tokio::spawn(stream::follow(url.clone(), me.clone())));
+            tasks.push(TaskGuard::spawn(stream::follow(url.clone(), me.clone())));
         }
         info!(target: "overlay", sequencer = %args.sequencer, streams = args.urls.len(), "serving preconfirmed state");
         // A restarted overlay starts from nothing: the next index 0 rebuilds the pending state.
@@ -266,19 +271,8 @@ impl Actor for OverlayActor {
             parked: Vec::new(),
             preconfirmed: BTreeMap::new(),
             exec: ExecThread::spawn("overlay")?,
-            tasks,
+            _tasks: tasks,
         })
-    }
-
-    async fn post_stop(
-        &self,
-        _me: ActorRef<OverlayMsg>,
-        st: &mut OverlayState,
-    ) -> Result<(), ActorProcessingErr> {
-        for t in &st.tasks {
-            t.abort();
-        }
-        Ok(())
     }
 
     async fn handle(
@@ -288,6 +282,7 @@ impl Actor for OverlayActor {
         st: &mut OverlayState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            OverlayMsg::Fault(f) => f.apply().await,
             OverlayMsg::Flashblock(text, reply) => {
                 let result = match serde_json::from_str::<Flashblock>(text.as_str()) {
                     Ok(fb) => match fb.verify(st.args.chain.spec.chain_id(), st.args.sequencer) {

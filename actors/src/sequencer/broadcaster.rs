@@ -13,7 +13,7 @@
 
 use crate::{
     metrics as m,
-    supervisor::{ActorError, ChildRef},
+    supervisor::{ActorError, ChildRef, TaskGuard},
 };
 use futures::{SinkExt, StreamExt};
 use preconf_core::flashblock::Flashblock;
@@ -27,7 +27,6 @@ use std::{
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::{broadcast, mpsc},
-    task::JoinHandle,
 };
 use tokio_tungstenite::{
     WebSocketStream,
@@ -51,6 +50,8 @@ pub(crate) type FlashblockText = Utf8Bytes;
 
 /// Messages of the broadcaster.
 pub(crate) enum BroadcasterMsg {
+    /// An injected fault (drills).
+    Fault(crate::supervisor::Fault),
     /// Send a signed flashblock everywhere.
     Publish(Box<Flashblock>),
     /// A client finished the WebSocket handshake.
@@ -59,12 +60,15 @@ pub(crate) enum BroadcasterMsg {
     Disconnected(u64),
 }
 
+crate::supervisor::faultable!(BroadcasterMsg);
+
 impl std::fmt::Debug for BroadcasterMsg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Publish(fb) => write!(f, "Publish({}/{})", fb.block_number(), fb.index),
             Self::Connected(_, from) => write!(f, "Connected({from})"),
             Self::Disconnected(id) => write!(f, "Disconnected({id})"),
+            Self::Fault(fault) => write!(f, "Fault({fault:?})"),
         }
     }
 }
@@ -82,7 +86,7 @@ pub(crate) struct BroadcasterArgs {
 
 struct Peer {
     queue: mpsc::Sender<FlashblockText>,
-    task: JoinHandle<()>,
+    _task: TaskGuard,
 }
 
 /// State of the broadcaster.
@@ -90,8 +94,8 @@ pub(crate) struct BroadcasterState {
     args: BroadcasterArgs,
     peers: HashMap<u64, Peer>,
     next_peer: u64,
-    accept: JoinHandle<()>,
-    pushers: Vec<(mpsc::Sender<FlashblockText>, JoinHandle<()>)>,
+    _accept: TaskGuard,
+    pushers: Vec<(mpsc::Sender<FlashblockText>, TaskGuard)>,
 }
 
 /// The broadcaster actor.
@@ -121,38 +125,23 @@ impl Actor for BroadcasterActor {
         let bound = listener.local_addr()?;
         *args.addr.lock().unwrap_or_else(|e| e.into_inner()) = bound;
         info!(target: "broadcaster", server = "flashblocks", %bound, "listening");
-        let accept = tokio::spawn(accept_loop(listener, me));
+        metrics::gauge!(m::BROADCAST_CONNECTIONS).set(0.0);
+        let accept = TaskGuard::spawn(accept_loop(listener, me));
         let pushers = args
             .push
             .iter()
             .map(|url| {
                 let (tx, rx) = mpsc::channel(PUSH_QUEUE);
-                (tx, tokio::spawn(push_loop(url.clone(), rx)))
+                (tx, TaskGuard::spawn(push_loop(url.clone(), rx)))
             })
             .collect();
         Ok(BroadcasterState {
             args,
             peers: HashMap::new(),
             next_peer: 0,
-            accept,
+            _accept: accept,
             pushers,
         })
-    }
-
-    async fn post_stop(
-        &self,
-        _me: ActorRef<BroadcasterMsg>,
-        st: &mut BroadcasterState,
-    ) -> Result<(), ActorProcessingErr> {
-        st.accept.abort();
-        for (_, p) in st.peers.drain() {
-            p.task.abort();
-        }
-        for (_, t) in &st.pushers {
-            t.abort();
-        }
-        metrics::gauge!(m::BROADCAST_CONNECTIONS).set(0.0);
-        Ok(())
     }
 
     async fn handle(
@@ -162,6 +151,7 @@ impl Actor for BroadcasterActor {
         st: &mut BroadcasterState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            BroadcasterMsg::Fault(f) => f.apply().await,
             BroadcasterMsg::Publish(fb) => {
                 let text = FlashblockText::from(serde_json::to_string(&*fb)?);
                 if let Some(secs) = fb.metadata.since_sealed_secs() {
@@ -174,7 +164,6 @@ impl Actor for BroadcasterActor {
                         metrics::counter!(m::BROADCAST_DROPPED_PEERS, "reason" => "lagging")
                             .increment(1);
                         warn!(target: "broadcaster", peer = id, "dropping a client that fell behind");
-                        peer.task.abort();
                         false
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -200,8 +189,8 @@ impl Actor for BroadcasterActor {
                 let id = st.next_peer;
                 st.next_peer += 1;
                 let (queue, rx) = mpsc::channel(PEER_QUEUE);
-                let task = tokio::spawn(serve_peer(*ws, rx, id, me));
-                st.peers.insert(id, Peer { queue, task });
+                let task = TaskGuard::spawn(serve_peer(*ws, rx, id, me));
+                st.peers.insert(id, Peer { queue, _task: task });
                 debug!(target: "broadcaster", %from, peer = id, "stream client connected");
                 metrics::gauge!(m::BROADCAST_CONNECTIONS).set(st.peers.len() as f64);
             }

@@ -12,7 +12,7 @@ use crate::{
     mempool::MempoolHandle,
     metrics as m,
     sequencer::SealerHandle,
-    supervisor::{ActorError, ChildRef},
+    supervisor::{ActorError, ChildRef, TaskGuard},
 };
 use alloy_eips::eip7594::BlobTransactionSidecarVariant;
 use alloy_primitives::{B256, keccak256};
@@ -102,6 +102,8 @@ pub(crate) fn payload_id(parent: &B256, attrs: &BlockAttributes) -> PayloadId {
 /// Messages of the builder actor.
 #[derive(Debug)]
 pub(crate) enum BuilderMsg {
+    /// An injected fault (drills).
+    Fault(crate::supervisor::Fault),
     /// Start a payload job.
     Start {
         /// Payload id.
@@ -119,6 +121,8 @@ pub(crate) enum BuilderMsg {
     /// A job's build finished, a flashblock schedule or a whole-block build (sent by its task).
     Done(PayloadId, Box<Result<BuiltPayload, BuildError>>),
 }
+
+crate::supervisor::faultable!(BuilderMsg);
 
 /// Flashblock settings of a sequencer's builder.
 #[derive(Debug, Clone)]
@@ -153,7 +157,8 @@ type Reply = RpcReplyPort<Result<Option<Arc<BuiltPayload>>, BuildError>>;
 struct Running {
     stop: Option<watch::Sender<bool>>,
     waiters: Vec<Reply>,
-    task: tokio::task::JoinHandle<()>,
+    /// Aborted with the job (and with the actor's state).
+    _task: TaskGuard,
 }
 
 #[derive(Debug)]
@@ -177,19 +182,6 @@ impl Actor for BuilderActor {
     type State = BuilderState;
     type Arguments = BuilderArgs;
 
-    async fn post_stop(
-        &self,
-        _me: ActorRef<BuilderMsg>,
-        st: &mut BuilderState,
-    ) -> Result<(), ActorProcessingErr> {
-        for job in st.jobs.values() {
-            if let Some(r) = &job.running {
-                r.task.abort();
-            }
-        }
-        Ok(())
-    }
-
     async fn pre_start(
         &self,
         _me: ActorRef<BuilderMsg>,
@@ -209,6 +201,7 @@ impl Actor for BuilderActor {
         st: &mut BuilderState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            BuilderMsg::Fault(f) => f.apply().await,
             BuilderMsg::Start { id, parent, attrs } => {
                 if st.jobs.contains_key(&id) {
                     return Ok(());
@@ -296,7 +289,7 @@ impl Actor for BuilderActor {
                 job.running = Some(Running {
                     stop: None,
                     waiters: vec![reply],
-                    task: start_build(&st.args, &me, id, job.parent, job.attrs.clone()),
+                    _task: start_build(&st.args, &me, id, job.parent, job.attrs.clone()),
                 });
             }
         }
@@ -342,14 +335,14 @@ fn start_flash_job(
         stop: stop_rx,
     };
     let me = me.clone();
-    let task = tokio::spawn(async move {
+    let task = TaskGuard::spawn(async move {
         let result = job.run().await;
         let _ = me.cast(BuilderMsg::Done(id, Box::new(result)));
     });
     Some(Running {
         stop: Some(stop),
         waiters: Vec::new(),
-        task,
+        _task: task,
     })
 }
 
@@ -361,9 +354,9 @@ fn start_build(
     id: PayloadId,
     parent: B256,
     attrs: BlockAttributes,
-) -> tokio::task::JoinHandle<()> {
+) -> TaskGuard {
     let (reader, mempool, me) = (args.chain.reader.clone(), args.mempool.clone(), me.clone());
-    tokio::spawn(async move {
+    TaskGuard::spawn(async move {
         let candidates = mempool.best(MAX_CANDIDATES).await.unwrap_or_else(|e| {
             warn!(target: "builder", error = %e, "mempool unavailable: building an empty block");
             Vec::new()
@@ -436,6 +429,11 @@ impl BuilderHandle {
         let id = payload_id(&parent, &attrs);
         self.actor.cast(BuilderMsg::Start { id, parent, attrs })?;
         Ok(id)
+    }
+
+    /// Whether the actor runs (not restarting, not degraded).
+    pub(crate) fn is_running(&self) -> bool {
+        self.actor.is_running()
     }
 
     /// The payload of a job (`None` when unknown).

@@ -9,10 +9,17 @@
 mod broadcaster;
 mod builder;
 mod flash;
+mod payload_server;
 mod sealer;
 
 pub(crate) use broadcaster::{
     BroadcasterActor, BroadcasterArgs, BroadcasterHandle, FlashblockText,
 };
-pub(crate) use builder::{BuilderActor, BuilderArgs, BuilderHandle, BuilderMsg, FlashblockConfig};
+pub(crate) use builder::{
+    BuildError, BuilderActor, BuilderArgs, BuilderHandle, BuilderMsg, BuiltPayload,
+    FlashblockConfig,
+};
+pub(crate) use payload_server::{
+    PayloadServer, SequencerDuties, Whitelist, serve as serve_payloads,
+};
 pub(crate) use sealer::{SealerActor, SealerArgs, SealerHandle, SealerMsg};

@@ -16,9 +16,13 @@ use tracing::warn;
 /// Messages of the sealer.
 #[derive(Debug)]
 pub(crate) enum SealerMsg {
+    /// An injected fault (drills).
+    Fault(crate::supervisor::Fault),
     /// Sign and publish.
     Seal(Box<Flashblock>),
 }
+
+crate::supervisor::faultable!(SealerMsg);
 
 /// Arguments of the sealer.
 #[derive(Debug, Clone)]
@@ -54,7 +58,13 @@ impl Actor for SealerActor {
         msg: SealerMsg,
         st: &mut SealerArgs,
     ) -> Result<(), ActorProcessingErr> {
-        let SealerMsg::Seal(mut fb) = msg;
+        let mut fb = match msg {
+            SealerMsg::Seal(fb) => fb,
+            SealerMsg::Fault(f) => {
+                f.apply().await;
+                return Ok(());
+            }
+        };
         let started = Instant::now();
         fb.metadata.sealed_at_us = Some(FlashblockMetadata::now_us());
         if let Err(e) = fb.sign(st.chain_id, &st.key) {

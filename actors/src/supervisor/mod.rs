@@ -9,15 +9,17 @@
 //! elsewhere stay valid.
 
 mod budget;
+mod fault;
 
 pub(crate) use budget::RestartPolicy;
+pub(crate) use fault::{Fault, Faultable, faultable};
 
 use crate::metrics as m;
 use budget::{AfterFailure, RestartBudget};
 use futures::future::BoxFuture;
 use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, Message, SpawnErr, SupervisionEvent,
-    rpc::CallResult,
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SpawnErr,
+    SupervisionEvent, rpc::CallResult,
 };
 use std::{
     collections::{BTreeMap, HashMap},
@@ -25,6 +27,31 @@ use std::{
     time::{Duration, Instant},
 };
 use tracing::{error, info, warn};
+
+/// A task owned by an actor's state: aborted when the state is dropped, which happens however
+/// the actor ends (ractor skips `post_stop` when a handler panics or fails, so cleanup that must
+/// always happen lives here, not there).
+#[derive(Debug)]
+pub(crate) struct TaskGuard(tokio::task::JoinHandle<()>);
+
+impl TaskGuard {
+    /// Spawns `f` on the runtime, owned by the guard.
+    pub(crate) fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        Self(tokio::spawn(f))
+    }
+}
+
+impl From<tokio::task::JoinHandle<()>> for TaskGuard {
+    fn from(h: tokio::task::JoinHandle<()>) -> Self {
+        Self(h)
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// A reference to an actor that survives restarts.
 #[derive(Debug)]
@@ -51,6 +78,12 @@ impl<M: Message> ChildRef<M> {
     /// The current actor, if one is running.
     pub(crate) fn get(&self) -> Option<ActorRef<M>> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether an actor runs now.
+    pub(crate) fn is_running(&self) -> bool {
+        self.get()
+            .is_some_and(|a| a.get_status() == ractor::ActorStatus::Running)
     }
 
     /// Sends without waiting for an answer.
@@ -91,6 +124,7 @@ pub enum ActorError {
 
 type StartFn =
     Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync>;
+type InjectFn = Arc<dyn Fn(Fault) -> Result<(), ActorError> + Send + Sync>;
 
 /// How to start (and restart) one child.
 #[derive(Clone)]
@@ -98,6 +132,7 @@ pub(crate) struct ChildSpec {
     /// Unique name (in logs, metrics and `/healthz`; the actor itself is not registered).
     pub name: String,
     start: StartFn,
+    inject: InjectFn,
 }
 
 impl std::fmt::Debug for ChildSpec {
@@ -115,7 +150,10 @@ impl ChildSpec {
     where
         A: Actor + Clone + Sync,
         A::Arguments: Clone + Sync,
+        A::Msg: Faultable,
     {
+        let target = child.clone();
+        let inject: InjectFn = Arc::new(move |f| target.cast(A::Msg::fault(f)));
         let start: StartFn = Arc::new(move |sup: ActorCell| {
             let actor = actor.clone();
             let args = args.clone();
@@ -129,6 +167,7 @@ impl ChildSpec {
         Self {
             name: name.to_string(),
             start,
+            inject,
         }
     }
 }
@@ -154,6 +193,47 @@ pub(crate) enum SupervisorMsg {
     Restart(String),
     /// Start (and from then on supervise) another child.
     Add(ChildSpec),
+    /// A degraded child's cool-down is over: try it again.
+    Cooldown(String),
+    /// Make a child fail (`admin_injectFault`).
+    Inject(
+        String,
+        InjectedFault,
+        RpcReplyPort<Result<(), SupervisorError>>,
+    ),
+    /// Start a degraded (or stopped) child now, with a fresh budget (`admin_restartActor`).
+    RestartNow(String, RpcReplyPort<Result<(), SupervisorError>>),
+}
+
+/// A fault as `admin_injectFault` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InjectedFault {
+    /// The actor's handler panics.
+    Panic,
+    /// The actor is stopped.
+    Stop,
+    /// The actor handles nothing for this long.
+    Stall(Duration),
+}
+
+/// Why a supervisor command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SupervisorError {
+    /// No child has that name.
+    #[error("unknown actor {0:?}")]
+    Unknown(String),
+    /// The child is not running (restarting or degraded).
+    #[error("actor {0:?} is not running")]
+    NotRunning(String),
+    /// The child runs and is not degraded.
+    #[error("actor {0:?} is running")]
+    Running(String),
+    /// The child could not be started.
+    #[error("actor {0:?} did not start: {1}")]
+    Start(String, String),
+    /// The supervisor is gone.
+    #[error("supervisor unavailable: {0}")]
+    Unavailable(#[from] ActorError),
 }
 
 /// The supervisor actor.
@@ -169,12 +249,15 @@ pub(crate) struct SupervisorArgs {
     pub policy: RestartPolicy,
     /// Health map to maintain.
     pub health: HealthMap,
+    /// How long a degraded child stays down before it is tried again.
+    pub cooldown: Duration,
 }
 
 #[derive(Debug)]
 struct Child {
     spec: ChildSpec,
     budget: RestartBudget,
+    cell: Option<ActorCell>,
 }
 
 /// Supervisor state.
@@ -184,6 +267,7 @@ pub(crate) struct SupervisorState {
     by_id: HashMap<ActorId, String>,
     policy: RestartPolicy,
     health: HealthMap,
+    cooldown: Duration,
 }
 
 impl SupervisorState {
@@ -203,10 +287,39 @@ impl SupervisorState {
         f(e);
     }
 
+    /// Starts a degraded or stopped child with a fresh budget.
+    async fn revive(
+        &mut self,
+        me: &ActorRef<SupervisorMsg>,
+        name: &str,
+    ) -> Result<(), SupervisorError> {
+        if let Some(c) = self.children.get_mut(name) {
+            c.budget = RestartBudget::default();
+        }
+        match self.start(&me.get_cell(), name).await {
+            Ok(()) => {
+                metrics::counter!(m::SUPERVISOR_RESTARTS, "actor" => name.to_string()).increment(1);
+                metrics::gauge!(m::SUPERVISOR_DEGRADED, "actor" => name.to_string()).set(0.0);
+                self.set_health(name, |h| {
+                    h.restarts += 1;
+                    h.degraded = false;
+                });
+                Ok(())
+            }
+            Err(e) => {
+                schedule_restart(me, self, name);
+                Err(SupervisorError::Start(name.to_string(), e.to_string()))
+            }
+        }
+    }
+
     async fn start(&mut self, me: &ActorCell, name: &str) -> Result<(), SpawnErr> {
         let spec = self.children[name].spec.clone();
         let cell = (spec.start)(me.clone()).await?;
         self.by_id.insert(cell.get_id(), name.to_string());
+        if let Some(c) = self.children.get_mut(name) {
+            c.cell = Some(cell);
+        }
         self.set_health(name, |h| h.running = true);
         Ok(())
     }
@@ -227,6 +340,7 @@ impl Actor for Supervisor {
             by_id: HashMap::new(),
             policy: args.policy,
             health: args.health,
+            cooldown: args.cooldown,
         };
         let names: Vec<String> = args.children.iter().map(|c| c.name.clone()).collect();
         for spec in args.children {
@@ -235,6 +349,7 @@ impl Actor for Supervisor {
                 Child {
                     spec,
                     budget: RestartBudget::default(),
+                    cell: None,
                 },
             );
         }
@@ -269,6 +384,7 @@ impl Actor for Supervisor {
                     Child {
                         spec,
                         budget: RestartBudget::default(),
+                        cell: None,
                     },
                 );
                 if let Err(e) = st.start(&me.get_cell(), &name).await {
@@ -289,6 +405,57 @@ impl Actor for Supervisor {
                     schedule_restart(&me, st, &name);
                 }
             },
+            SupervisorMsg::Cooldown(name) => {
+                let degraded = st
+                    .health
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&name)
+                    .is_some_and(|h| h.degraded);
+                if degraded {
+                    info!(target: "supervisor", actor = %name, "cool-down over: trying it again");
+                    if let Err(e) = st.revive(&me, &name).await {
+                        error!(target: "supervisor", actor = %name, error = %e, "did not come back");
+                    }
+                }
+            }
+            SupervisorMsg::RestartNow(name, reply) => {
+                let result = match st.children.get(&name) {
+                    None => Err(SupervisorError::Unknown(name.clone())),
+                    Some(c) if c.cell.is_some() => Err(SupervisorError::Running(name.clone())),
+                    Some(_) => st.revive(&me, &name).await,
+                };
+                if result.is_ok() {
+                    info!(target: "supervisor", actor = %name, "restarted on request");
+                }
+                let _ = reply.send(result);
+            }
+            SupervisorMsg::Inject(name, fault, reply) => {
+                let result = match st.children.get(&name) {
+                    None => Err(SupervisorError::Unknown(name.clone())),
+                    Some(Child { cell: None, .. }) => {
+                        Err(SupervisorError::NotRunning(name.clone()))
+                    }
+                    Some(Child {
+                        cell: Some(cell),
+                        spec,
+                        ..
+                    }) => {
+                        warn!(target: "supervisor", actor = %name, ?fault, "injecting a fault");
+                        match fault {
+                            InjectedFault::Stop => {
+                                cell.stop(Some("injected fault: stop".into()));
+                                Ok(())
+                            }
+                            InjectedFault::Panic => (spec.inject)(Fault::Panic).map_err(Into::into),
+                            InjectedFault::Stall(d) => {
+                                (spec.inject)(Fault::Stall(d)).map_err(Into::into)
+                            }
+                        }
+                    }
+                };
+                let _ = reply.send(result);
+            }
         }
         Ok(())
     }
@@ -311,6 +478,9 @@ impl Actor for Supervisor {
             return Ok(());
         };
         st.set_health(&name, |h| h.running = false);
+        if let Some(c) = st.children.get_mut(&name) {
+            c.cell = None;
+        }
         warn!(target: "supervisor", actor = %name, %why, "child exited");
         metrics::counter!(m::SUPERVISOR_FAILURES, "actor" => name.clone()).increment(1);
         schedule_restart(&me, st, &name);
@@ -325,9 +495,12 @@ fn schedule_restart(me: &ActorRef<SupervisorMsg>, st: &mut SupervisorState, name
     };
     match child.budget.on_failure(Instant::now(), &policy) {
         AfterFailure::Degrade => {
-            error!(target: "supervisor", actor = %name, "restart budget exhausted: running degraded without it");
+            let cooldown = st.cooldown;
+            error!(target: "supervisor", actor = %name, ?cooldown, "restart budget exhausted: running degraded without it until the cool-down is over");
             metrics::gauge!(m::SUPERVISOR_DEGRADED, "actor" => name.to_string()).set(1.0);
             st.set_health(name, |h| h.degraded = true);
+            let name = name.to_string();
+            me.send_after(cooldown, move || SupervisorMsg::Cooldown(name));
         }
         AfterFailure::RestartAfter(delay) => {
             let name = name.to_string();

@@ -2,6 +2,7 @@
 //! `txpool_` and `debug_` raw methods. Errors are mapped to JSON-RPC codes in exactly one place,
 //! [`RpcErr`]; every method is counted and timed by name.
 
+mod admin;
 mod blocks;
 mod call;
 mod convert;
@@ -18,6 +19,7 @@ mod subscriptions;
 mod transactions;
 mod txpool;
 
+pub(crate) use admin::{AdminApi, AdminRpcServer};
 pub(crate) use blocks::BlocksApiServer;
 pub(crate) use debug::DebugApiServer;
 pub(crate) use eth::{DevAccounts, EthApi};
