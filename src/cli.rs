@@ -21,6 +21,12 @@ pub(crate) enum Command {
     Devnet(DevnetArgs),
     /// Run an execution node driven by an external consensus client over the Engine API.
     Node(NodeArgs),
+    /// Write a multi-process devnet (genesis, validators, secrets, one TOML per process and
+    /// network.json) to run with `consensus` and `node`.
+    Init(InitArgs),
+    /// Run the devnet consensus as its own process: it drives the validators' nodes over the
+    /// Engine API and fetches from the sequencer's payload server.
+    Consensus(ConsensusCmdArgs),
     /// Import blocks from a file of concatenated block RLP.
     Import(ChainFileArgs),
     /// Export the canonical chain as concatenated block RLP.
@@ -204,10 +210,13 @@ pub(crate) struct NetworkArgs {
 /// What a node does besides executing blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Role {
-    /// Build, sign and stream flashblocks.
+    /// Build, sign and stream flashblocks; serve payloads to validators.
     Sequencer,
     /// Serve preconfirmed state from a sequencer's flashblocks.
     Rpc,
+    /// A validator's execution node: validates fetched payloads and builds local blocks for the
+    /// consensus (nothing beyond execution; named for clarity).
+    Validator,
 }
 
 /// Flashblock flags shared by `devnet` and `node`.
@@ -263,13 +272,15 @@ pub(crate) struct PreconfArgs {
         help_heading = "Flashblocks"
     )]
     pub(crate) sequencer_address: Option<alloy_primitives::Address>,
-    /// Forward raw transactions to the sequencer's JSON-RPC as well as keeping them (rpc role).
+    /// Forward raw transactions to this node's JSON-RPC as well as keeping them: the sequencer,
+    /// and the validators so their local blocks have them too (repeatable).
     #[arg(
         long = "sequencer.http",
         env = "PRECONF_SEQUENCER_HTTP",
+        value_delimiter = ',',
         help_heading = "Flashblocks"
     )]
-    pub(crate) sequencer_http: Option<String>,
+    pub(crate) sequencer_http: Vec<String>,
     /// Serve `latest` from the preconfirmed state too (BRIP-0007 phase 3).
     #[arg(
         long = "rpc.preconf-latest",
@@ -432,6 +443,122 @@ pub(crate) struct NodeArgs {
     pub(crate) block_time: Duration,
     #[command(flatten)]
     pub(crate) preconf: PreconfArgs,
+    #[command(flatten)]
+    pub(crate) consensus: ConsensusSideArgs,
+    #[command(flatten)]
+    pub(crate) supervision: SupervisionArgs,
+}
+
+/// `preconf-node init`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct InitArgs {
+    /// Directory to write the network to.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Number of validators.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub(crate) validators: u64,
+    /// Number of rpc nodes.
+    #[arg(long = "rpc-nodes", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=20))]
+    pub(crate) rpc_nodes: u64,
+    /// First port; process k listens on base + 10·k and up.
+    #[arg(long = "base-port", default_value_t = 10000)]
+    pub(crate) base_port: u16,
+    /// Slot length.
+    #[arg(long = "block-time", default_value = "2s", value_parser = parse_duration)]
+    pub(crate) block_time: Duration,
+    /// Block gas limit of the genesis.
+    #[arg(long = "gas-limit", default_value_t = preconf_core::devnet::DEFAULT_GAS_LIMIT, value_parser = parse_gas_limit)]
+    pub(crate) gas_limit: u64,
+}
+
+/// `preconf-node consensus`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ConsensusCmdArgs {
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+    /// Slot length.
+    #[arg(long = "block-time", env = "PRECONF_BLOCK_TIME", default_value = "2s", value_parser = parse_duration, help_heading = "Consensus")]
+    pub(crate) block_time: Duration,
+    /// The validator set (`validators.json`: index, pubkey, fee_recipient).
+    #[arg(
+        long = "consensus.validators-path",
+        env = "PRECONF_CONSENSUS_VALIDATORS_PATH",
+        help_heading = "Consensus"
+    )]
+    pub(crate) validators_path: PathBuf,
+    /// Each validator's Engine API URL, in index order.
+    #[arg(
+        long = "consensus.validator-engines",
+        env = "PRECONF_CONSENSUS_VALIDATOR_ENGINES",
+        value_delimiter = ',',
+        required = true,
+        help_heading = "Consensus"
+    )]
+    pub(crate) validator_engines: Vec<String>,
+    /// Each validator's Engine API JWT secret file, in index order.
+    #[arg(
+        long = "consensus.validator-engine-jwts",
+        env = "PRECONF_CONSENSUS_VALIDATOR_ENGINE_JWTS",
+        value_delimiter = ',',
+        required = true,
+        help_heading = "Consensus"
+    )]
+    pub(crate) validator_engine_jwts: Vec<PathBuf>,
+    /// Each validator's payload-server JWT file (`0x` + 64 hex), in index order.
+    #[arg(
+        long = "consensus.validator-sequencer-jwts",
+        env = "PRECONF_CONSENSUS_VALIDATOR_SEQUENCER_JWTS",
+        value_delimiter = ',',
+        help_heading = "Consensus"
+    )]
+    pub(crate) validator_sequencer_jwts: Vec<PathBuf>,
+    /// The sequencer's Engine API URL (proposer tracking).
+    #[arg(
+        long = "consensus.sequencer-engine",
+        env = "PRECONF_CONSENSUS_SEQUENCER_ENGINE",
+        help_heading = "Consensus"
+    )]
+    pub(crate) sequencer_engine: Option<String>,
+    /// The sequencer's Engine API JWT secret file.
+    #[arg(
+        long = "consensus.sequencer-engine-jwt",
+        env = "PRECONF_CONSENSUS_SEQUENCER_ENGINE_JWT",
+        help_heading = "Consensus"
+    )]
+    pub(crate) sequencer_engine_jwt: Option<PathBuf>,
+    /// Other nodes' Engine API URLs that import every block (rpc nodes).
+    #[arg(
+        long = "consensus.followers",
+        env = "PRECONF_CONSENSUS_FOLLOWERS",
+        value_delimiter = ',',
+        help_heading = "Consensus"
+    )]
+    pub(crate) followers: Vec<String>,
+    /// Their JWT secret files, in the same order.
+    #[arg(
+        long = "consensus.follower-jwts",
+        env = "PRECONF_CONSENSUS_FOLLOWER_JWTS",
+        value_delimiter = ',',
+        help_heading = "Consensus"
+    )]
+    pub(crate) follower_jwts: Vec<PathBuf>,
+    /// `/metrics` and `/healthz` address.
+    #[arg(
+        long = "metrics.addr",
+        env = "PRECONF_METRICS_ADDR",
+        default_value = "127.0.0.1",
+        help_heading = "Metrics"
+    )]
+    pub(crate) metrics_addr: IpAddr,
+    /// Metrics port.
+    #[arg(
+        long = "metrics.port",
+        env = "PRECONF_METRICS_PORT",
+        default_value_t = 9002,
+        help_heading = "Metrics"
+    )]
+    pub(crate) metrics_port: u16,
     #[command(flatten)]
     pub(crate) consensus: ConsensusSideArgs,
     #[command(flatten)]

@@ -3,6 +3,7 @@
 mod bench;
 mod chain_io;
 mod cli;
+mod init;
 mod run;
 mod validators;
 

@@ -8,11 +8,14 @@ use crate::{
 use alloy_primitives::hex;
 use alloy_signer_local::PrivateKeySigner;
 use preconf_actors::{
-    DevnetConfig, MAX_SYNC_TIMEOUT, NodeConfig, NodeHandle, OverlayConfig, PayloadServerConfig,
-    SequencerConfig,
+    ConsensusConfig, DevnetConfig, MAX_SYNC_TIMEOUT, NodeConfig, NodeHandle, OverlayConfig,
+    PayloadServerConfig, SequencerConfig, ValidatorEndpoint,
 };
 use preconf_core::{
-    chainspec::ChainSpec, devnet, flashblock, jwt::JwtSecret, preconf::ValidatorSet,
+    chainspec::ChainSpec,
+    devnet, flashblock,
+    jwt::JwtSecret,
+    preconf::{ValidatorSet, parse_sequencer_jwt},
     txpool::PoolConfig,
 };
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -100,6 +103,23 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                     std::fs::write(path, serde_json::to_string_pretty(&info)?)?;
                 }
                 wait(node).await
+            })
+        }
+        Command::Init(args) => crate::init::run(&args),
+        Command::Consensus(args) => {
+            init_logging(&args.common.log_level);
+            let config = consensus_config(&args)?;
+            runtime.block_on(async move {
+                let mut c = preconf_actors::spawn_consensus(config).await?;
+                tracing::info!(target: "consensus", metrics = %c.metrics_addr, "consensus running");
+                tokio::select! {
+                    signal = shutdown_signal() => {
+                        tracing::info!(target: "consensus", signal, "shutting down");
+                        c.stop().await;
+                    }
+                    _ = c.wait() => eyre::bail!("consensus stopped unexpectedly"),
+                }
+                Ok(())
             })
         }
         Command::Node(args) => {
@@ -220,6 +240,84 @@ fn sequencer_config(
             whitelist_path: Some(files.whitelist_path.clone()),
             jwts: files.jwts.clone(),
         },
+    })
+}
+
+/// A secret file: an Engine API `jwt.hex` (hex, `0x` optional).
+fn jwt_file(path: &std::path::Path) -> eyre::Result<JwtSecret> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| eyre::eyre!("cannot read {}: {e}", path.display()))?;
+    JwtSecret::from_hex(&text).map_err(|e| eyre::eyre!("{}: {e}", path.display()))
+}
+
+fn consensus_config(a: &crate::cli::ConsensusCmdArgs) -> eyre::Result<ConsensusConfig> {
+    let text = std::fs::read_to_string(&a.validators_path)
+        .map_err(|e| eyre::eyre!("cannot read {}: {e}", a.validators_path.display()))?;
+    let set: ValidatorSet = serde_json::from_str(&text)
+        .map_err(|e| eyre::eyre!("invalid {}: {e}", a.validators_path.display()))?;
+    let n = set.0.len();
+    if n == 0
+        || a.validator_engines.len() != n
+        || a.validator_engine_jwts.len() != n
+        || (!a.validator_sequencer_jwts.is_empty() && a.validator_sequencer_jwts.len() != n)
+    {
+        eyre::bail!(
+            "{n} validators need {n} --consensus.validator-engines, {n} --consensus.validator-engine-jwts and {n} (or no) --consensus.validator-sequencer-jwts"
+        );
+    }
+    let sequencer = match (
+        &a.consensus.sequencer_url,
+        &a.sequencer_engine,
+        &a.sequencer_engine_jwt,
+    ) {
+        (Some(url), Some(engine), Some(jwt)) => {
+            if a.validator_sequencer_jwts.is_empty() {
+                eyre::bail!("--preconf.sequencer-url needs --consensus.validator-sequencer-jwts");
+            }
+            Some((engine.clone(), jwt_file(jwt)?, url.clone()))
+        }
+        (None, _, _) => None,
+        _ => eyre::bail!(
+            "--preconf.sequencer-url needs --consensus.sequencer-engine and --consensus.sequencer-engine-jwt"
+        ),
+    };
+    let mut validators = Vec::with_capacity(n);
+    for (i, v) in set.0.iter().enumerate() {
+        let payload_jwt = match a.validator_sequencer_jwts.get(i) {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| eyre::eyre!("cannot read {}: {e}", path.display()))?;
+                parse_sequencer_jwt(&text).map_err(|e| eyre::eyre!("{}: {e}", path.display()))?
+            }
+            None => JwtSecret::random(),
+        };
+        validators.push(ValidatorEndpoint {
+            validator: v.clone(),
+            engine_url: a.validator_engines[i].clone(),
+            engine_jwt: jwt_file(&a.validator_engine_jwts[i])?,
+            payload_jwt,
+        });
+    }
+    if a.followers.len() != a.follower_jwts.len() {
+        eyre::bail!("every --consensus.followers URL needs its --consensus.follower-jwts file");
+    }
+    let followers = a
+        .followers
+        .iter()
+        .zip(&a.follower_jwts)
+        .map(|(u, j)| Ok((u.clone(), jwt_file(j)?)))
+        .collect::<eyre::Result<_>>()?;
+    Ok(ConsensusConfig {
+        spec: a.common.chainspec()?,
+        block_time: a.block_time,
+        validators,
+        sequencer,
+        followers,
+        fetch_timeout: a.consensus.fetch_timeout,
+        health_interval: a.consensus.health_check_interval,
+        max_response: a.consensus.max_response_size,
+        metrics_addr: SocketAddr::new(a.metrics_addr, a.metrics_port),
+        cooldown: a.supervision.cooldown,
     })
 }
 

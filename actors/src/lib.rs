@@ -29,6 +29,6 @@ mod supervisor;
 pub use api::rpc::{HeavyLimits, MAX_SYNC_TIMEOUT};
 pub use chain::{ChainReader, SealedHeader};
 pub use node::{
-    DevnetConfig, NodeConfig, NodeError, NodeHandle, OverlayConfig, PayloadServerConfig,
-    SequencerConfig, spawn,
+    ConsensusConfig, ConsensusHandle, DevnetConfig, NodeConfig, NodeError, NodeHandle,
+    OverlayConfig, PayloadServerConfig, SequencerConfig, ValidatorEndpoint, spawn, spawn_consensus,
 };

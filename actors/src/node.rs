@@ -70,8 +70,9 @@ pub struct NodeConfig {
     pub sequencer: Option<SequencerConfig>,
     /// The rpc role: serve preconfirmed state from a sequencer's flashblocks.
     pub overlay: Option<OverlayConfig>,
-    /// Forward raw transactions to this sequencer JSON-RPC URL as well as keeping them.
-    pub forward_to: Option<String>,
+    /// Forward raw transactions to these nodes' JSON-RPC (the sequencer, validators) as well as
+    /// keeping them.
+    pub forward_to: Vec<String>,
     /// `eth_sendRawTransactionSync` timeouts: (default, maximum).
     pub send_sync_timeout: (Duration, Duration),
     /// Threads and queue for EVM calls and wide block scans.
@@ -101,7 +102,7 @@ impl NodeConfig {
             rpc_gas_cap: 50_000_000,
             sequencer: None,
             overlay: None,
-            forward_to: None,
+            forward_to: Vec::new(),
             send_sync_timeout: (Duration::from_secs(2), rpc::MAX_SYNC_TIMEOUT),
             heavy: rpc::HeavyLimits::default(),
             cooldown: Duration::from_secs(30),
@@ -631,7 +632,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         pending: w.pending.clone(),
         overlay,
         preconf_latest: config.overlay.as_ref().is_some_and(|o| o.preconf_latest),
-        forward: rpc::Forwarder::new(config.forward_to.as_deref())?,
+        forward: rpc::Forwarder::new(&config.forward_to)?,
         send_sync_timeout: config.send_sync_timeout,
         heavy: rpc::HeavyPool::new(config.heavy)?,
     };
@@ -684,5 +685,147 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         pending: w.pending,
         chain: w.reader,
         health,
+    })
+}
+
+/// One validator of a separate consensus process: its identity, its execution node's Engine API
+/// and its payload-server secret.
+#[derive(Debug, Clone)]
+pub struct ValidatorEndpoint {
+    /// Index, public key, fee recipient.
+    pub validator: preconf_core::preconf::Validator,
+    /// Its node's Engine API URL.
+    pub engine_url: String,
+    /// Its node's Engine API secret.
+    pub engine_jwt: JwtSecret,
+    /// Its secret for the sequencer's payload server.
+    pub payload_jwt: JwtSecret,
+}
+
+/// A devnet consensus running as its own process (`preconf-node consensus`).
+#[derive(Debug, Clone)]
+pub struct ConsensusConfig {
+    /// The chain (genesis timestamp, forks).
+    pub spec: Arc<ChainSpec>,
+    /// Slot length.
+    pub block_time: Duration,
+    /// The validators, in index order.
+    pub validators: Vec<ValidatorEndpoint>,
+    /// The sequencer: its Engine API (URL, secret) and payload server URL.
+    pub sequencer: Option<(String, JwtSecret, String)>,
+    /// Other nodes that import every block: (Engine API URL, secret).
+    pub followers: Vec<(String, JwtSecret)>,
+    /// Timeout of one payload fetch.
+    pub fetch_timeout: Duration,
+    /// Time between `/health` probes of an unavailable sequencer.
+    pub health_interval: Duration,
+    /// Largest payload response accepted.
+    pub max_response: usize,
+    /// `/metrics` and `/healthz` address.
+    pub metrics_addr: SocketAddr,
+    /// Restart cool-down.
+    pub cooldown: Duration,
+}
+
+/// A running consensus process.
+#[derive(Debug)]
+pub struct ConsensusHandle {
+    supervisor: ActorRef<SupervisorMsg>,
+    join: tokio::task::JoinHandle<()>,
+    /// Bound metrics address.
+    pub metrics_addr: SocketAddr,
+}
+
+impl ConsensusHandle {
+    /// Stops the consensus and its servers.
+    pub async fn stop(self) {
+        self.supervisor.stop(None);
+        let _ = self.join.await;
+    }
+
+    /// Waits until it stops.
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.join).await;
+    }
+}
+
+/// Starts a devnet consensus that reaches every node over the wire only (Engine API + JWT, the
+/// payload server), with `/metrics` and `/healthz`.
+pub async fn spawn_consensus(config: ConsensusConfig) -> Result<ConsensusHandle, NodeError> {
+    metrics::install();
+    let health = HealthMap::default();
+    let target = |name: String, url: &str, jwt: &JwtSecret| EngineTarget {
+        name,
+        url: url.to_string(),
+        jwt: jwt.clone(),
+    };
+    let args = ConsensusArgs {
+        spec: config.spec.clone(),
+        validators: config
+            .validators
+            .iter()
+            .map(|v| ValidatorNode {
+                engine: target(
+                    format!("validator-{}", v.validator.index),
+                    &v.engine_url,
+                    &v.engine_jwt,
+                ),
+                validator: v.validator.clone(),
+                payload_jwt: v.payload_jwt.clone(),
+            })
+            .collect(),
+        followers: config
+            .followers
+            .iter()
+            .map(|(url, jwt)| target(url.clone(), url, jwt))
+            .collect(),
+        sequencer: config
+            .sequencer
+            .as_ref()
+            .map(|(url, jwt, payload)| SequencerLink {
+                engine: target("sequencer".into(), url, jwt),
+                fetch: FetchConfig {
+                    url: payload.clone(),
+                    timeout: config.fetch_timeout,
+                    health_interval: config.health_interval,
+                    max_response: config.max_response,
+                },
+            }),
+        block_time: config.block_time,
+        faults: ValidatorFaults::new(config.validators.len() as u64),
+    };
+    let ops = health.clone();
+    let metrics_start: StartServer = Arc::new(move |addr| {
+        let health = ops.clone();
+        Box::pin(async move {
+            let (bound, task) = api::ops::serve(addr, health).await?;
+            let stop: Stopper = Box::new(move || task.abort());
+            Ok((bound, stop))
+        })
+    });
+    let (metrics_child, metrics_addr) = server_child(
+        ("metrics", "metrics", "--metrics.port"),
+        config.metrics_addr,
+        metrics_start,
+    );
+    let children = vec![
+        metrics_child,
+        ChildSpec::new("consensus", ConsensusActor, args, ChildRef::default()),
+    ];
+    let (supervisor, join) = Actor::spawn(
+        None,
+        Supervisor,
+        SupervisorArgs {
+            children,
+            policy: RestartPolicy::default(),
+            health,
+            cooldown: config.cooldown,
+        },
+    )
+    .await?;
+    Ok(ConsensusHandle {
+        supervisor,
+        join,
+        metrics_addr: bound(&metrics_addr),
     })
 }

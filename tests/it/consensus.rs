@@ -519,3 +519,134 @@ fn tampered_or_silent_sequencers_and_silent_validators_cost_no_slot() {
     let h = head(&p);
     assert!(wait_for(Duration::from_secs(8), || (head(&p) >= h + 3).then_some(())).is_some());
 }
+
+fn sequencer_blocks(c: &Proc) -> f64 {
+    c.metric("preconf_proposer_blocks_total{source=\"sequencer\"}")
+}
+
+#[test]
+fn separate_processes_survive_a_killed_sequencer_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let base = crate::support::free_port_range(7);
+    let ok = crate::support::bin()
+        .args([
+            "init",
+            "--out",
+            out.to_str().unwrap(),
+            "--base-port",
+            &base.to_string(),
+            "--block-time",
+            "1s",
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "init failed");
+    let network: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("network.json")).unwrap()).unwrap();
+    assert_eq!(network["chain_id"], 80087);
+    let names: Vec<&str> = network["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "consensus",
+            "sequencer",
+            "validator-0",
+            "validator-1",
+            "validator-2",
+            "validator-3",
+            "rpc-0"
+        ]
+    );
+    let seq_entry = &network["processes"][1];
+    assert_eq!(
+        seq_entry["payload_server"],
+        format!("http://127.0.0.1:{}", base + 14)
+    );
+    assert!(network["processes"][0]["http"].is_null());
+    let config = |name: &str| {
+        out.join(format!("{name}.toml"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let node = |name: &str| Proc::start(&["node", "--config", &config(name)]);
+    let mut seq = node("sequencer");
+    let _validators: Vec<Proc> = (0..4).map(|i| node(&format!("validator-{i}"))).collect();
+    let rpc = node("rpc-0");
+    let consensus = Proc::start(&[
+        "consensus",
+        "--config",
+        &config("consensus"),
+        "--preconf.health-check-interval",
+        "1s",
+    ]);
+    assert!(wait_for(Duration::from_secs(20), || (head(&rpc) >= 3).then_some(())).is_some());
+    assert!(sequencer_blocks(&consensus) >= 1.0);
+
+    // Preconfirmed on the rpc node through the sequencer's stream.
+    let to = alloy_primitives::Address::repeat_byte(0x42);
+    let (hash, raw) = crate::flashblocks::transfer(0, 0, to, 1);
+    assert_eq!(
+        rpc.call("eth_sendRawTransaction", json!([raw]))["result"],
+        json!(hash)
+    );
+    let seen = wait_for(Duration::from_secs(3), || {
+        let r = rpc.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
+        (!r.is_null()).then_some(())
+    });
+    assert!(seen.is_some(), "no receipt on the rpc node");
+
+    // kill -9 the sequencer: blocks keep coming every slot from local builds, with the
+    // transactions the rpc node forwarded to the validators.
+    seq.child.kill().unwrap();
+    let _ = seq.child.wait();
+    let h = head(&rpc);
+    assert!(
+        wait_for(Duration::from_secs(6), || (head(&rpc) >= h + 3)
+            .then_some(()))
+        .is_some()
+    );
+    assert!(
+        consensus.metric("preconf_proposer_fallback_total{reason=\"sequencer_unavailable\"}")
+            >= 1.0
+    );
+    let (hash, raw) = crate::flashblocks::transfer(0, 1, to, 1);
+    assert_eq!(
+        rpc.call("eth_sendRawTransaction", json!([raw]))["result"],
+        json!(hash)
+    );
+    let mined = wait_for(Duration::from_secs(6), || {
+        let r = rpc.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
+        (!r.is_null() && hex_u64(&r["blockNumber"]) <= head(&rpc)).then_some(())
+    });
+    assert!(
+        mined.is_some(),
+        "the transaction did not land while the sequencer was down"
+    );
+
+    // Restarted (same datadir): caught up by the consensus, healthy again, fetched from.
+    let before = sequencer_blocks(&consensus);
+    seq = node("sequencer");
+    let resumed = wait_for(Duration::from_secs(20), || {
+        (sequencer_blocks(&consensus) > before).then_some(())
+    });
+    assert!(
+        resumed.is_some(),
+        "validators did not fetch from the restarted sequencer"
+    );
+    let same = wait_for(Duration::from_secs(5), || {
+        (head(&seq) == head(&rpc)).then_some(())
+    });
+    assert!(same.is_some(), "the restarted sequencer did not catch up");
+    let log = consensus.new_output();
+    let count = |s: &str| log.iter().filter(|l| l.contains(s)).count();
+    assert_eq!(count("sequencer offline"), 1, "{log:#?}");
+    assert_eq!(count("sequencer healthy again"), 1);
+}

@@ -16,7 +16,7 @@ use preconf_core::{
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-fn transfer(from: u32, nonce: u64, to: Address, value: u64) -> (B256, Bytes) {
+pub(crate) fn transfer(from: u32, nonce: u64, to: Address, value: u64) -> (B256, Bytes) {
     signed_transfer(&dev_signer(from), nonce, to, value)
 }
 

@@ -25,7 +25,7 @@ pub(crate) struct Proc {
     /// The payload server, when the node is a sequencer.
     pub(crate) payload_server: Option<SocketAddr>,
     /// The node's output; kept so the reader threads keep draining the pipes.
-    _log: mpsc::Receiver<String>,
+    log: mpsc::Receiver<String>,
 }
 
 impl Drop for Proc {
@@ -36,9 +36,11 @@ impl Drop for Proc {
 }
 
 impl Proc {
-    /// Starts the binary with these arguments (every port not given is 0) and waits until its
-    /// servers listen.
+    /// Starts the binary with these arguments (every port not given is 0, unless a `--config`
+    /// file sets them) and waits until its servers listen. A `consensus` process serves only
+    /// metrics; its `rpc` and `engine` are that address too.
     pub(crate) fn start(args: &[&str]) -> Proc {
+        let consensus = args.first() == Some(&"consensus");
         let mut ports = Vec::new();
         for flag in [
             "--http.port",
@@ -47,14 +49,15 @@ impl Proc {
             "--flashblocks.port",
             "--preconf.api-port",
         ] {
-            if !args.contains(&flag) {
+            if !args.contains(&flag) && !args.contains(&"--config") {
                 ports.extend([flag, "0"]);
             }
         }
         let sequencer = args.first() == Some(&"devnet") && !args.contains(&"--flashblocks.disable")
             || args
                 .windows(2)
-                .any(|w| w[0] == "--role" && w[1].contains("sequencer"));
+                .any(|w| w[0] == "--role" && w[1].contains("sequencer"))
+            || args.iter().any(|a| a.ends_with("sequencer.toml"));
         let mut child = bin()
             .args(args)
             .args(ports)
@@ -80,8 +83,7 @@ impl Proc {
         let (mut rpc, mut engine, mut metrics, mut flashblocks, mut payload_server) =
             (None, None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while rpc.is_none()
-            || engine.is_none()
+        while (!consensus && (rpc.is_none() || engine.is_none()))
             || metrics.is_none()
             || (sequencer && (flashblocks.is_none() || payload_server.is_none()))
         {
@@ -106,15 +108,21 @@ impl Proc {
             flashblocks = flashblocks.or_else(|| bound("flashblocks"));
             payload_server = payload_server.or_else(|| bound("payload-server"));
         }
+        let metrics = metrics.unwrap();
         Proc {
             child,
-            rpc: rpc.unwrap(),
-            engine: engine.unwrap(),
-            metrics: metrics.unwrap(),
+            rpc: rpc.unwrap_or(metrics),
+            engine: engine.unwrap_or(metrics),
+            metrics,
             flashblocks,
             payload_server,
-            _log: rx,
+            log: rx,
         }
+    }
+
+    /// The output lines printed since the last call.
+    pub(crate) fn new_output(&self) -> Vec<String> {
+        self.log.try_iter().collect()
     }
 
     pub(crate) fn call(&self, method: &str, params: Value) -> Value {
@@ -148,6 +156,21 @@ pub(crate) fn get(addr: SocketAddr, path: &str) -> String {
     let mut text = String::new();
     let _ = s.read_to_string(&mut text);
     text
+}
+
+/// A base port such that the `n` blocks of ten ports from it were free a moment ago (for
+/// `preconf-node init --base-port`).
+pub(crate) fn free_port_range(n: u16) -> u16 {
+    let span = 10 * n;
+    let mut base = 20_000 + (std::process::id() as u16 % 2_000) * 10;
+    loop {
+        let free =
+            (base..base + span).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            return base;
+        }
+        base = base.wrapping_add(span).max(20_000) % 60_000;
+    }
 }
 
 /// A port that was free a moment ago (for flags two processes must agree on before either starts).

@@ -192,6 +192,10 @@ pub(crate) struct ConsensusState {
     last_commit: Option<Instant>,
 }
 
+/// Where a proposal came from: the sequencer (with the fetch and validation times) or a local
+/// build.
+type Source = Option<(Duration, Duration)>;
+
 /// Why a round produced no block.
 #[derive(Debug, thiserror::Error)]
 enum ProposeError {
@@ -309,7 +313,7 @@ impl ConsensusState {
         head: &Head,
         plan: &Plan,
         round: u64,
-    ) -> Result<Proposal, ProposeError> {
+    ) -> Result<(Proposal, Source), ProposeError> {
         let v = self.set.proposer(plan.height, round);
         if self.args.faults.stalled(v.index) {
             tokio::time::sleep(self.el_timeout()).await;
@@ -319,7 +323,7 @@ impl ConsensusState {
         let prague = self.args.spec.is_prague_active_at_timestamp(plan.timestamp);
         if let Some(client) = &self.client {
             match self.fetch(client, node, head, plan, prague).await {
-                Ok(p) => return Ok(p),
+                Ok((p, times)) => return Ok((p, Some(times))),
                 Err(reason) => {
                     metrics::counter!(m::PROPOSER_FALLBACK, "reason" => reason).increment(1);
                 }
@@ -336,7 +340,7 @@ impl ConsensusState {
             .ok_or_else(|| ProposeError::NoBuild(format!("{:?}", fcu.payload_status.status)))?;
         let env = node.engine.get_payload(id, prague, timeout).await?;
         metrics::counter!(m::PROPOSER_BLOCKS, "source" => "local").increment(1);
-        Ok(Proposal::from_envelope(env, head.beacon_root, prague))
+        Ok((Proposal::from_envelope(env, head.beacon_root, prague), None))
     }
 
     /// Fetches and validates the sequencer's payload; on failure, the fallback reason.
@@ -347,7 +351,7 @@ impl ConsensusState {
         head: &Head,
         plan: &Plan,
         prague: bool,
-    ) -> Result<Proposal, &'static str> {
+    ) -> Result<(Proposal, (Duration, Duration)), &'static str> {
         let who = node.validator.index;
         if !client.available() {
             return Err("sequencer_unavailable");
@@ -358,19 +362,21 @@ impl ConsensusState {
         };
         let started = Instant::now();
         let fetched = client.fetch(&node.payload_jwt, &request).await;
-        metrics::histogram!(m::PROPOSER_FETCH_SECONDS).record(started.elapsed().as_secs_f64());
+        let fetch_time = started.elapsed();
+        metrics::histogram!(m::PROPOSER_FETCH_SECONDS).record(fetch_time.as_secs_f64());
         let (outcome, reason) = match fetched {
             Ok(resp) => {
                 let p = proposal(resp, head.beacon_root, prague);
                 let started = Instant::now();
                 let status = node.engine.new_payload(&p, self.el_timeout()).await;
+                let validate_time = started.elapsed();
                 metrics::histogram!(m::PROPOSER_VALIDATE_SECONDS)
-                    .record(started.elapsed().as_secs_f64());
+                    .record(validate_time.as_secs_f64());
                 match status {
                     Ok(s) if s.status.is_valid() => {
                         metrics::counter!(m::PROPOSER_FETCH, "outcome" => "ok").increment(1);
                         metrics::counter!(m::PROPOSER_BLOCKS, "source" => "sequencer").increment(1);
-                        return Ok(p);
+                        return Ok((p, (fetch_time, validate_time)));
                     }
                     Ok(s) => {
                         warn!(target: "consensus", validator = who, height = plan.height, status = ?s.status, "sequencer payload failed validation: building locally");
@@ -396,7 +402,7 @@ impl ConsensusState {
     }
 
     /// `newPayload` + `forkchoiceUpdated` to every node, then the block is the head.
-    async fn commit(&mut self, p: Proposal, round: u64) {
+    async fn commit(&mut self, p: Proposal, round: u64, source: Source) {
         let p = Arc::new(p);
         let timeout = self.el_timeout();
         let recent = &self.recent;
@@ -418,7 +424,15 @@ impl ConsensusState {
         }
         metrics::gauge!(m::CONSENSUS_HEIGHT).set(number as f64);
         let txs = p.payload.payload_inner.payload_inner.transactions.len();
-        info!(target: "consensus", number, round, hash = %p.hash(), txs, "committed");
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        match source {
+            Some((fetch, validate)) => {
+                info!(target: "consensus", number, round, hash = %p.hash(), txs, source = "sequencer", fetch_ms = ms(fetch), validate_ms = ms(validate), "committed")
+            }
+            None => {
+                info!(target: "consensus", number, round, hash = %p.hash(), txs, source = "local", "committed")
+            }
+        }
         if self.recent.len() >= RECENT_BLOCKS {
             self.recent.pop_front();
         }
@@ -435,8 +449,8 @@ impl ConsensusState {
                 tokio::time::sleep(self.args.block_time / 4).await;
             }
             match self.propose(&head, &plan, round).await {
-                Ok(p) => {
-                    self.commit(p, round).await;
+                Ok((p, source)) => {
+                    self.commit(p, round, source).await;
                     return;
                 }
                 Err(e) => {

@@ -23,40 +23,51 @@ pub const MAX_SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sends raw transactions on to the sequencer (an rpc node's `--sequencer.http`).
 #[derive(Debug, Clone)]
 pub(crate) struct Forwarder {
-    client: HttpClient,
+    clients: Vec<HttpClient>,
 }
 
 impl Forwarder {
-    /// A forwarder to `url`, or `None` without one.
-    pub(crate) fn new(url: Option<&str>) -> Result<Option<Self>, jsonrpsee::core::ClientError> {
-        let Some(url) = url else {
+    /// A forwarder to every URL, or `None` without any.
+    pub(crate) fn new(urls: &[String]) -> Result<Option<Self>, jsonrpsee::core::ClientError> {
+        if urls.is_empty() {
             return Ok(None);
-        };
-        let client = HttpClientBuilder::default()
-            .request_timeout(Duration::from_secs(5))
-            .build(url)?;
-        Ok(Some(Self { client }))
+        }
+        let clients = urls
+            .iter()
+            .map(|url| {
+                HttpClientBuilder::default()
+                    .request_timeout(Duration::from_secs(5))
+                    .build(url)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some(Self { clients }))
     }
 
-    /// Forwards in the background; failures are logged and counted (an `already known` answer is
-    /// not a failure).
+    /// Forwards to every node in the background; failures are logged and counted (an `already
+    /// known` answer is not a failure).
     pub(crate) fn forward(&self, raw: Bytes) {
-        let client = self.client.clone();
-        tokio::spawn(async move {
-            let sent: Result<B256, _> = client
-                .request("eth_sendRawTransaction", rpc_params![raw])
-                .await;
-            match sent {
-                Ok(_) => {}
-                // The sequencer has it already (geth's message for a known transaction).
-                Err(ClientError::Call(e)) if e.message() == "already known" => {}
-                Err(e) => {
-                    metrics::counter!(m::RPC_FORWARD_ERRORS).increment(1);
-                    debug!(target: "rpc", error = %e, "forwarding to the sequencer failed");
-                }
-            }
-        });
+        for client in &self.clients {
+            forward_one(client.clone(), raw.clone());
+        }
     }
+}
+
+/// Sends one transaction to one node, in the background.
+fn forward_one(client: HttpClient, raw: Bytes) {
+    tokio::spawn(async move {
+        let sent: Result<B256, _> = client
+            .request("eth_sendRawTransaction", rpc_params![raw])
+            .await;
+        match sent {
+            Ok(_) => {}
+            // The node has it already (geth's message for a known transaction).
+            Err(ClientError::Call(e)) if e.message() == "already known" => {}
+            Err(e) => {
+                metrics::counter!(m::RPC_FORWARD_ERRORS).increment(1);
+                debug!(target: "rpc", error = %e, "forwarding a transaction failed");
+            }
+        }
+    });
 }
 
 /// Preconfirmation methods.
