@@ -128,6 +128,8 @@ pub(crate) const OVERLAY_PENDING_INDEX: &str = "preconf_overlay_pending_flashblo
 pub(crate) const OVERLAY_PRECONF_HONORED: &str = "preconf_overlay_preconfirmations_honored_total";
 /// Preconfirmed transactions missing or moved in the canonical block.
 pub(crate) const OVERLAY_PRECONF_REORGED: &str = "preconf_overlay_preconfirmations_reorged_total";
+/// Sequences dropped because the sequencer rebuilt their block (a round change).
+pub(crate) const OVERLAY_SEQUENCES_REPLACED: &str = "preconf_overlay_sequences_replaced_total";
 /// Flashblock stream reconnections, by reason.
 pub(crate) const OVERLAY_STREAM_RECONNECTS: &str = "preconf_overlay_stream_reconnects_total";
 /// Raw transactions that could not be forwarded to the sequencer.
@@ -376,6 +378,10 @@ fn describe() {
         "Preconfirmed transactions found at the same position in the canonical block"
     );
     describe_counter!(
+        OVERLAY_SEQUENCES_REPLACED,
+        "Flashblock sequences dropped because the sequencer rebuilt their block (round change)"
+    );
+    describe_counter!(
         OVERLAY_PRECONF_REORGED,
         "Preconfirmed transactions missing or moved in the canonical block"
     );
@@ -414,6 +420,7 @@ fn describe() {
         BROADCAST_PUSH_DROPPED,
         OVERLAY_PRECONF_HONORED,
         OVERLAY_PRECONF_REORGED,
+        OVERLAY_SEQUENCES_REPLACED,
         RPC_FORWARD_ERRORS,
         RPC_HEAVY_REFUSED,
         RPC_SYNC_TIMEOUTS,

@@ -516,8 +516,24 @@ fn tampered_or_silent_sequencers_and_silent_validators_cost_no_slot() {
     );
     assert_eq!(r["result"], true, "{r}");
     wait("preconf_consensus_round_changes_total", 1.0);
+    // The sequencer rebuilt for the next round's proposer; the overlay dropped the old sequence.
+    wait("preconf_sequencer_round_rebuilds_total", 1.0);
+    wait("preconf_overlay_sequences_replaced_total", 1.0);
     let h = head(&p);
     assert!(wait_for(Duration::from_secs(8), || (head(&p) >= h + 3).then_some(())).is_some());
+    let sent = p.call(
+        "eth_sendTransaction",
+        json!([{"from": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "to": "0x000000000000000000000000000000000000dEaD", "value": "0x1"}]),
+    );
+    let hash = sent["result"].clone();
+    let mined = wait_for(Duration::from_secs(8), || {
+        let r = p.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
+        (!r.is_null() && hex_u64(&r["blockNumber"]) <= head(&p)).then_some(())
+    });
+    assert!(
+        mined.is_some(),
+        "a transaction did not land during round changes"
+    );
 }
 
 fn sequencer_blocks(c: &Proc) -> f64 {

@@ -179,6 +179,9 @@ pub(crate) struct OverlayState {
     parked: Vec<Flashblock>,
     /// Preconfirmed transaction hashes by block number, until that block arrives.
     preconfirmed: BTreeMap<u64, Vec<B256>>,
+    /// Transactions preconfirmed by a sequence the sequencer replaced (a rebuild for a new
+    /// round's proposer), by block number: each must still be in that block.
+    replaced: BTreeMap<u64, Vec<B256>>,
     /// Where the sequence's block is re-executed (it holds the block being preconfirmed).
     exec: ExecThread,
     /// Stream followers and the chain listener, aborted with the state.
@@ -270,6 +273,7 @@ impl Actor for OverlayActor {
             seq: None,
             parked: Vec::new(),
             preconfirmed: BTreeMap::new(),
+            replaced: BTreeMap::new(),
             exec: ExecThread::spawn("overlay")?,
             _tasks: tasks,
         })
@@ -361,7 +365,23 @@ async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject
             }
             return Err(e.into());
         }
-        Verdict::Start => start_sequence(st, &fb).await.inspect_err(|_| st.clear())?,
+        Verdict::Start => {
+            if let Some(old) = st
+                .seq
+                .as_ref()
+                .filter(|s| s.number == head.header.number + 1)
+            {
+                // The sequencer rebuilt this block (a round change): what the old sequence
+                // preconfirmed is checked against the canonical block when it arrives.
+                metrics::counter!(m::OVERLAY_SEQUENCES_REPLACED).increment(1);
+                info!(target: "overlay", number = old.number, old = %old.payload_id, new = %fb.payload_id, "sequence replaced by a rebuild");
+                let number = old.number;
+                if let Some(txs) = st.preconfirmed.remove(&number) {
+                    st.replaced.entry(number).or_default().extend(txs);
+                }
+            }
+            start_sequence(st, &fb).await.inspect_err(|_| st.clear())?
+        }
         Verdict::Next => {}
     }
     apply(st, fb).await.inspect_err(|_| st.clear())?;
@@ -565,7 +585,21 @@ async fn on_new_head(st: &mut OverlayState, block: Arc<SealedBlock>) {
             warn!(target: "overlay", number, honored, reorged, "block differs from what was preconfirmed");
         }
     }
+    if let Some(promised) = st.replaced.remove(&number) {
+        let included: std::collections::HashSet<B256> = block
+            .body
+            .transactions
+            .iter()
+            .map(|t| *t.tx_hash())
+            .collect();
+        let lost = promised.iter().filter(|h| !included.contains(*h)).count();
+        if lost > 0 {
+            metrics::counter!(m::OVERLAY_PRECONF_REORGED).increment(lost as u64);
+            warn!(target: "overlay", number, lost, "transactions preconfirmed before a rebuild are not in the block");
+        }
+    }
     st.preconfirmed.retain(|n, _| *n > number);
+    st.replaced.retain(|n, _| *n > number);
     if st.seq.as_ref().is_some_and(|s| s.number <= number) {
         st.clear();
     }
