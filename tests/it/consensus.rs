@@ -149,6 +149,30 @@ fn payload_server_answers_every_status_path_and_reloads_its_whitelist() {
         error(403, "not the expected proposer for this slot")
     );
 
+    // A hostile validator holding 50 connections with half-sent bodies does not stall the
+    // server for others.
+    let auth = format!("Bearer {}", t(0));
+    let slow: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut c = TcpStream::connect(ps).unwrap();
+            write!(
+                c,
+                "POST {PAYLOAD_PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: 1000\r\n\r\n{{\"slot\":"
+            )
+            .unwrap();
+            c
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    assert_ne!(request(ps, "GET", HEALTH_PATH, &[], "").0, 0);
+    assert_eq!(fetch(ps, &t(0), &junk).0, 403);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(slow);
+
     // Right after a block H whose successor a whitelisted validator proposes: the tracked slot is
     // H + 1 and its proposer validator (H + 1) mod 4.
     let h = wait_for(Duration::from_secs(30), || {
