@@ -36,15 +36,20 @@ for _ in $(seq 100); do curl -s "$rpc" -H 'Content-Type: application/json' \
 
 echo "load: 900 transfers/s for 40 s through the rpc node (a full block holds 1428)"
 "$bin" bench --rpc "$rpc" --rate 900 --duration 40s --senders 400 --wait 5s >"$tmp/bench.json" 2>&1 || true
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d=d[0] if isinstance(d,list) else d; print("  load:", {k: d[k] for k in d if k in ("sent","send_errors","seen","included","inclusion_tps","latency_ms")})' "$tmp/bench.json" 2>/dev/null || head -c 600 "$tmp/bench.json"
 
+load_end=$(date -u +%s.%N)
+echo "backlog drains for 12 s (full blocks, no new load)"
+sleep 12
 echo "kill -9 the sequencer, then $slots slots"
 killed=$(date -u +%s.%N)
 kill -9 "$seq_pid"
+wait "$seq_pid" 2>/dev/null || true
 sleep $((2 * slots + 3))
 
-python3 - "$tmp/consensus.log" "$killed" "$slots" <<'EOF'
+python3 - "$tmp/consensus.log" "$killed" "$slots" "$load_end" <<'EOF'
 import re, sys, datetime
-log, killed, slots = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+log, killed, slots, load_end = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 ansi = re.compile(r"\x1b\[[0-9;]*m")
 rows = []
 for line in open(log):
@@ -52,18 +57,25 @@ for line in open(log):
     if " committed" not in line:
         continue
     ts = datetime.datetime.strptime(line[:26] + "Z", "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
-    f = dict(re.findall(r"(\w+)=(\S+)", line))
+    f = {k: v.strip('"') for k, v in re.findall(r"(\w+)=(\S+)", line)}
     rows.append((ts, f))
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-full = [float(f["fetch_ms"]) + float(f["validate_ms"]) for ts, f in rows
-        if f.get("source") == "sequencer" and int(f["txs"]) >= 1000]
-if full:
-    print(f"fetch + validate, blocks of >= 1000 transfers ({len(full)} blocks): "
-          f"p50 {pct(full, 50):.1f} ms, p99 {pct(full, 99):.1f} ms, max {max(full):.1f} ms")
-else:
-    print("no full blocks were fetched")
+fetched = [(ts, int(f["txs"]), float(f["fetch_ms"]), float(f["validate_ms"])) for ts, f in rows
+           if f.get("source") == "sequencer"]
+if fetched:
+    print(f"fetched blocks: {len(fetched)}, transactions per block max {max(r[1] for r in fetched)}")
+for label, sel in (("under load", lambda ts: ts <= load_end),
+                   ("after the load stopped", lambda ts: ts > load_end + 1)):
+    full = [r for r in fetched if r[1] >= 1000 and sel(r[0])]
+    if not full:
+        print(f"{label}: no full blocks")
+        continue
+    tot = [r[2] + r[3] for r in full]
+    print(f"fetch + validate, full blocks {label} ({len(full)}): p50 {pct(tot, 50):.1f} ms, "
+          f"p99 {pct(tot, 99):.1f} ms, max {max(tot):.1f} ms "
+          f"(fetch p50 {pct([r[2] for r in full], 50):.1f}, validate p50 {pct([r[3] for r in full], 50):.1f})")
 after = [ts for ts, f in rows if ts > killed]
 last_before = max(ts for ts, f in rows if ts <= killed)
 if after:

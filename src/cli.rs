@@ -298,6 +298,21 @@ pub(crate) struct PreconfArgs {
 /// `[preconf]`).
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ConsensusSideArgs {
+    /// consensus: proposers fetch payloads from the sequencer (beacon-kit's `enabled`; `init`
+    /// turns it on). Without it every block is built locally.
+    #[arg(
+        long = "preconf.enabled",
+        env = "PRECONF_PRECONF_ENABLED",
+        help_heading = "Payload server"
+    )]
+    pub(crate) enabled: bool,
+    /// node: run as the sequencer (beacon-kit's `sequencer-mode`; the same as `--role sequencer`).
+    #[arg(
+        long = "preconf.sequencer-mode",
+        env = "PRECONF_PRECONF_SEQUENCER_MODE",
+        help_heading = "Payload server"
+    )]
+    pub(crate) sequencer_mode: bool,
     /// Whitelist of validators allowed to fetch payloads: a JSON array of 0x 48-byte public
     /// keys, reloaded on SIGHUP (devnet default: every validator, in DATADIR/preconf/).
     #[arg(

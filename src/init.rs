@@ -212,7 +212,7 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
     write(
         &consensus_toml,
         &format!(
-            "# The devnet consensus: a stand-in for CometBFT and every validator's beacon-kit.\ngenesis = {:?}\nblock-time = {block_time:?}\n\n[metrics]\nport = {}\n\n[consensus]\nvalidators-path = {:?}\nvalidator-engines = {}\nvalidator-engine-jwts = {}\nvalidator-sequencer-jwts = {}\nsequencer-engine = \"http://127.0.0.1:{}\"\nsequencer-engine-jwt = {:?}\nfollowers = {}\nfollower-jwts = {}\n\n# Where proposers fetch payloads: edit this line to put a proxy in front of the sequencer.\n[preconf]\nsequencer-url = \"http://127.0.0.1:{}\"\n",
+            "# The devnet consensus: a stand-in for CometBFT and every validator's beacon-kit.\ngenesis = {:?}\nblock-time = {block_time:?}\n\n[metrics]\nport = {}\n\n[consensus]\nvalidators-path = {:?}\nvalidator-engines = {}\nvalidator-engine-jwts = {}\nvalidator-sequencer-jwts = {}\nsequencer-engine = \"http://127.0.0.1:{}\"\nsequencer-engine-jwt = {:?}\nfollowers = {}\nfollower-jwts = {}\n\n# Where proposers fetch payloads: edit this line to put a proxy in front of the sequencer.\n[preconf]\nenabled = true\nsequencer-url = \"http://127.0.0.1:{}\"\n",
             p(&genesis),
             port(0, 2)?,
             p(&out.join("validators.json")),

@@ -133,7 +133,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
             let mut config = node_config(spec, datadir.clone(), &args.server, &args.preconf)?;
             config.cooldown = args.supervision.cooldown;
             config.fault_injection = args.supervision.fault_injection;
-            if args.role.contains(&Role::Sequencer) {
+            if args.role.contains(&Role::Sequencer) || args.consensus.sequencer_mode {
                 let files = crate::validators::sequencer(&args.consensus)?;
                 config.sequencer = Some(sequencer_config(
                     &datadir,
@@ -265,11 +265,12 @@ fn consensus_config(a: &crate::cli::ConsensusCmdArgs) -> eyre::Result<ConsensusC
             "{n} validators need {n} --consensus.validator-engines, {n} --consensus.validator-engine-jwts and {n} (or no) --consensus.validator-sequencer-jwts"
         );
     }
-    let sequencer = match (
-        &a.consensus.sequencer_url,
-        &a.sequencer_engine,
-        &a.sequencer_engine_jwt,
-    ) {
+    let url = a
+        .consensus
+        .sequencer_url
+        .as_ref()
+        .filter(|_| a.consensus.enabled);
+    let sequencer = match (url, &a.sequencer_engine, &a.sequencer_engine_jwt) {
         (Some(url), Some(engine), Some(jwt)) => {
             if a.validator_sequencer_jwts.is_empty() {
                 eyre::bail!("--preconf.sequencer-url needs --consensus.validator-sequencer-jwts");

@@ -673,6 +673,8 @@ fn separate_processes_survive_a_killed_sequencer_and_resume() {
 
     // Restarted (same datadir): caught up by the consensus, healthy again, fetched from.
     let before = sequencer_blocks(&consensus);
+    let applied = || rpc.metric("preconf_overlay_flashblocks_total{outcome=\"applied\"}");
+    let applied_before = applied();
     seq = node("sequencer");
     let resumed = wait_for(Duration::from_secs(20), || {
         (sequencer_blocks(&consensus) > before).then_some(())
@@ -680,6 +682,14 @@ fn separate_processes_survive_a_killed_sequencer_and_resume() {
     assert!(
         resumed.is_some(),
         "validators did not fetch from the restarted sequencer"
+    );
+    // The rpc node's stream reconnected: preconfirmations resume there.
+    let flowing = wait_for(Duration::from_secs(15), || {
+        (applied() > applied_before).then_some(())
+    });
+    assert!(
+        flowing.is_some(),
+        "no flashblocks reached the rpc node after the restart"
     );
     let same = wait_for(Duration::from_secs(5), || {
         (head(&seq) == head(&rpc)).then_some(())

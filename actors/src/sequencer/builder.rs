@@ -320,7 +320,11 @@ fn start_flash_job(
         .is_shanghai_active_at_timestamp(attrs.timestamp)
         .then(|| attrs.withdrawals.clone());
     let (stop, stop_rx) = watch::channel(false);
-    let ticks = (cfg.slot.as_nanos() / cfg.interval.as_nanos().max(1)).max(1) as u64;
+    let until_timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|now| Duration::from_secs(attrs.timestamp).checked_sub(now));
+    let ticks = super::flash::schedule_ticks(cfg.slot, cfg.interval, until_timestamp);
     let job = super::flash::FlashJob {
         id,
         anchor: Instant::now(),

@@ -255,6 +255,22 @@ fn gas_budget(gas_limit: u64, ticks: u64, tick: u64, closing: bool) -> u64 {
         .min(gas_limit)
 }
 
+/// How many intervals a flashblock schedule runs. The block should be complete when its proposer
+/// asks for it, at the slot boundary (the payload's timestamp): the schedule closes a quarter
+/// interval before it, which leaves time to seal the last flashblock and compute the roots.
+/// `until_timestamp` is the time from now to that timestamp; when it is unknown or implausible
+/// (past, or further than two slots: sub-second slots, a stale timestamp) the whole slot is used.
+pub(super) fn schedule_ticks(
+    slot: Duration,
+    interval: Duration,
+    until_timestamp: Option<Duration>,
+) -> u64 {
+    let span = until_timestamp
+        .filter(|d| !d.is_zero() && *d <= slot * 2)
+        .map_or(slot, |d| d.saturating_sub(interval / 4));
+    (span.as_nanos() / interval.as_nanos().max(1)).max(1) as u64
+}
+
 /// The tick after `tick`, given the time since the anchor: the next one not yet due, skipping
 /// those whose time has already passed (a slow flashblock does not cause a burst), never past
 /// `ticks` (the deadline). Returns it with the number of ticks skipped.
@@ -269,6 +285,22 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_schedule_closes_before_the_slot_boundary() {
+        let (slot, interval) = (2000 * MS, 200 * MS);
+        // Tracked 40 ms after the previous boundary: 1960 ms left, 1910 usable → 9 intervals, so
+        // the closing flashblock is sealed 1800 ms from now, well before the proposer asks.
+        assert_eq!(schedule_ticks(slot, interval, Some(1960 * MS)), 9);
+        assert_eq!(schedule_ticks(slot, interval, Some(2000 * MS)), 9);
+        assert_eq!(schedule_ticks(slot, interval, Some(2100 * MS)), 10);
+        // Unknown, past or implausible timestamps: the whole slot.
+        assert_eq!(schedule_ticks(slot, interval, None), 10);
+        assert_eq!(schedule_ticks(slot, interval, Some(Duration::ZERO)), 10);
+        assert_eq!(schedule_ticks(slot, interval, Some(5000 * MS)), 10);
+        // Never less than one.
+        assert_eq!(schedule_ticks(slot, interval, Some(30 * MS)), 1);
+    }
 
     #[test]
     fn budget_grows_by_one_share_per_tick_and_closes_with_everything() {
