@@ -441,7 +441,7 @@ struct Servers {
 fn servers(
     config: &NodeConfig,
     eth: EthApi,
-    engine: EngineApi,
+    engine: (EngineApi, Option<SequencerDuties>),
     admin: Option<AdminApi>,
     health: HealthMap,
 ) -> Result<(Vec<ChildSpec>, Servers), NodeError> {
@@ -462,7 +462,7 @@ fn servers(
     });
 
     let mut engine_module = RpcModule::new(());
-    engine_module.merge(engine::module(engine)?)?;
+    engine_module.merge(engine::module(engine.0, engine.1)?)?;
     // Like geth and reth, the authenticated port also serves `eth_` (consensus clients read
     // blocks there).
     engine_module.merge(rpc::module(eth)?)?;
@@ -639,7 +639,6 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let engine = EngineApi {
         chain: w.chain.clone(),
         builder: w.local_builder.clone(),
-        duties,
     };
     let health = HealthMap::default();
     let supervisor = ChildRef::default();
@@ -651,7 +650,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         supervisor: supervisor.clone(),
         validators: faults.clone(),
     });
-    let (server_specs, addrs) = servers(&config, eth, engine, admin, health.clone())?;
+    let (server_specs, addrs) = servers(&config, eth, (engine, duties), admin, health.clone())?;
     children.extend(server_specs);
 
     // Servers bind when the supervisor starts them.

@@ -92,8 +92,13 @@ pub(crate) struct EngineApi {
     pub chain: ChainHandle,
     /// The node's own plain builder (`forkchoiceUpdated` with attributes, `getPayload`).
     pub builder: BuilderHandle,
-    /// A sequencer's proposer tracker and flashblock builder (`preconf_trackProposer`).
-    pub duties: Option<SequencerDuties>,
+}
+
+/// Context of `preconf_trackProposer` (sequencer nodes only).
+#[derive(Debug, Clone)]
+pub(crate) struct SequencerApi {
+    engine: EngineApi,
+    duties: SequencerDuties,
 }
 
 fn status(v: PayloadVerdict) -> PayloadStatus {
@@ -485,15 +490,12 @@ pub trait SequencerRpc {
 }
 
 #[async_trait]
-impl SequencerRpcServer for EngineApi {
+impl SequencerRpcServer for SequencerApi {
     async fn track_proposer(&self, request: TrackRequest) -> Result<TrackReply, EngineErr> {
         count("preconf_trackProposer");
-        let duties = self
-            .duties
-            .as_ref()
-            .ok_or_else(|| EngineErr::Internal("this node is not a sequencer".into()))?;
-        let head = self.chain.reader.head();
-        let attrs = self.block_attributes(&request.attributes, &head)?;
+        let duties = &self.duties;
+        let head = self.engine.chain.reader.head();
+        let attrs = self.engine.block_attributes(&request.attributes, &head)?;
         let whitelisted = duties.whitelist.contains(&request.pubkey);
         let root = attrs.parent_beacon_block_root.unwrap_or_default();
         // Not at that head (yet): the proposer is tracked (others get 403) but nothing is built.
@@ -524,13 +526,19 @@ fn count(method: &'static str) {
 }
 
 /// Every Engine API method, on one module (their counters start at zero).
-pub(crate) fn module(api: EngineApi) -> Result<RpcModule<EngineApi>, RegisterMethodError> {
+/// On a sequencer, `preconf_trackProposer` too.
+pub(crate) fn module(
+    api: EngineApi,
+    duties: Option<SequencerDuties>,
+) -> Result<RpcModule<EngineApi>, RegisterMethodError> {
     crate::metrics::zero(m::ENGINE_REQUESTS, "method", CAPABILITIES);
-    let sequencer = api.duties.is_some();
     let mut module = EngineRpcServer::into_rpc(api.clone());
-    if sequencer {
+    if let Some(duties) = duties {
         crate::metrics::zero(m::ENGINE_REQUESTS, "method", &["preconf_trackProposer"]);
-        module.merge(SequencerRpcServer::into_rpc(api))?;
+        module.merge(SequencerRpcServer::into_rpc(SequencerApi {
+            engine: api,
+            duties,
+        }))?;
     }
     Ok(module)
 }

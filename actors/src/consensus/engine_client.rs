@@ -37,6 +37,9 @@ pub(crate) enum EngineCallError {
     /// A reply that is not what the method returns.
     #[error("unexpected reply: {0}")]
     Json(#[from] serde_json::Error),
+    /// No node was asked (an empty list).
+    #[error("no node to ask")]
+    NoNodes,
 }
 
 /// A block as the consensus hands it to every node: the payload and `newPayload`'s side

@@ -262,9 +262,7 @@ impl ConsensusState {
             }
         }
         let Some(h) = best else {
-            return Err(
-                last_err.unwrap_or(EngineCallError::Json(serde::de::Error::custom("no nodes")))
-            );
+            return Err(last_err.unwrap_or(EngineCallError::NoNodes));
         };
         let round = if h.number == 0 {
             0
