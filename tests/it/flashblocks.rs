@@ -510,3 +510,24 @@ fn after_a_gap_the_pool_sees_what_pending_reads_show() {
         "{r}"
     );
 }
+
+/// A rebuild (a new payload for the same block, as after a round change) replaces the sequence
+/// and is counted; replaying the replaced payload's index 0 afterwards changes nothing.
+#[test]
+fn a_rebuild_replaces_the_sequence_and_the_old_one_cannot_return() {
+    let node = PushedNode::start();
+    let p = &node.p;
+    let recipient = Address::repeat_byte(0x66);
+    let balance = || p.call("eth_getBalance", json!([recipient, "pending"]))["result"].clone();
+    let (_, tx_a) = transfer(6, 0, recipient, 1);
+    let (_, tx_b) = transfer(7, 0, recipient, 2);
+    let old = node.signed(1, 0, vec![tx_a]);
+    assert!(node.push(&old)["error"].is_null());
+    assert_eq!(balance(), "0x1");
+    assert!(node.push(&node.signed(2, 0, vec![tx_b]))["error"].is_null());
+    assert_eq!(balance(), "0x2");
+    assert_eq!(p.metric("preconf_overlay_sequences_replaced_total"), 1.0);
+    let r = node.push(&old);
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    assert_eq!(balance(), "0x2", "the replaced payload took over again");
+}

@@ -182,6 +182,8 @@ pub(crate) struct OverlayState {
     /// Transactions preconfirmed by a sequence the sequencer replaced (a rebuild for a new
     /// round's proposer), by block number: each must still be in that block.
     replaced: BTreeMap<u64, Vec<B256>>,
+    /// Payloads replaced by a rebuild, by block number: their index 0 is refused from then on.
+    superseded: BTreeMap<u64, Vec<PayloadId>>,
     /// Where the sequence's block is re-executed (it holds the block being preconfirmed).
     exec: ExecThread,
     /// Stream followers and the chain listener, aborted with the state.
@@ -274,6 +276,7 @@ impl Actor for OverlayActor {
             parked: Vec::new(),
             preconfirmed: BTreeMap::new(),
             replaced: BTreeMap::new(),
+            superseded: BTreeMap::new(),
             exec: ExecThread::spawn("overlay")?,
             _tasks: tasks,
         })
@@ -338,6 +341,10 @@ async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject
             .as_ref()
             .map(|b| (b.parent_hash, b.block_number.to::<u64>())),
         metadata_number: fb.metadata.block_number,
+        superseded: st
+            .superseded
+            .get(&fb.metadata.block_number)
+            .is_some_and(|ids| ids.contains(&fb.payload_id)),
     };
     let current = st.seq.as_ref().map(|s| Current {
         payload_id: s.payload_id,
@@ -376,6 +383,10 @@ async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject
                 metrics::counter!(m::OVERLAY_SEQUENCES_REPLACED).increment(1);
                 info!(target: "overlay", number = old.number, old = %old.payload_id, new = %fb.payload_id, "sequence replaced by a rebuild");
                 let number = old.number;
+                let ids = st.superseded.entry(number).or_default();
+                if ids.len() < ordering::MAX_PARKED {
+                    ids.push(old.payload_id);
+                }
                 if let Some(txs) = st.preconfirmed.remove(&number) {
                     st.replaced.entry(number).or_default().extend(txs);
                 }
@@ -600,6 +611,7 @@ async fn on_new_head(st: &mut OverlayState, block: Arc<SealedBlock>) {
     }
     st.preconfirmed.retain(|n, _| *n > number);
     st.replaced.retain(|n, _| *n > number);
+    st.superseded.retain(|n, _| *n > number);
     if st.seq.as_ref().is_some_and(|s| s.number <= number) {
         st.clear();
     }

@@ -3,7 +3,10 @@
 //! every rule has a unit test below.
 //!
 //! - **first**: index 0 carries `base`, its `metadata.block_number` equals `base.block_number`, and
-//!   it builds on the local head → a new sequence starts (replacing any other).
+//!   it builds on the local head → a new sequence starts (replacing any other: the sequencer
+//!   rebuilt the block for a new round's proposer).
+//! - **superseded**: index 0 of a payload that a rebuild already replaced at this height →
+//!   refused without touching anything (a replayed older round must not take over again).
 //! - **next**: the next index of the current payload (same block number) → applied.
 //! - **duplicate**: an index already applied (or index 0 of the current payload) → ignored.
 //! - **after last**: anything after the flashblock marked `is_last` → refused.
@@ -31,6 +34,8 @@ pub(crate) struct Arrival {
     /// `(parent_hash, block_number)` from `base`, when present.
     pub(crate) base: Option<(B256, u64)>,
     pub(crate) metadata_number: u64,
+    /// A rebuild already replaced this payload at this height.
+    pub(crate) superseded: bool,
 }
 
 /// The sequence being applied.
@@ -62,6 +67,9 @@ pub(crate) enum OutOfOrder {
     /// Index 0 of a block at or below the local head.
     #[error("block {number} is not after the local head {head}")]
     Stale { number: u64, head: u64 },
+    /// Index 0 of a payload a rebuild replaced.
+    #[error("payload {0} was replaced by a rebuild")]
+    Superseded(PayloadId),
     /// Index 0 of the next block on a parent other than the local head.
     #[error("parent {got} is not the local head {head}")]
     WrongParent { got: B256, head: B256 },
@@ -82,7 +90,7 @@ impl OutOfOrder {
         match self {
             Self::MissingBase => "missing_base",
             Self::BadNumber { .. } => "bad_number",
-            Self::Stale { .. } => "stale",
+            Self::Stale { .. } | Self::Superseded(_) => "stale",
             Self::WrongParent { .. } => "wrong_parent",
             Self::UnknownPayload { .. } => "unknown_payload",
             Self::Gap { .. } => "gap",
@@ -134,6 +142,9 @@ pub(crate) fn order(
         }
         if current.is_some_and(|c| c.payload_id == fb.payload_id) {
             return Verdict::Duplicate;
+        }
+        if fb.superseded {
+            return Verdict::Refuse(OutOfOrder::Superseded(fb.payload_id));
         }
         if parent == head_hash {
             return Verdict::Start;
@@ -196,6 +207,7 @@ mod tests {
             index: 0,
             base: Some((parent, number)),
             metadata_number: number,
+            superseded: false,
         }
     }
 
@@ -205,6 +217,7 @@ mod tests {
             index,
             base: None,
             metadata_number: number,
+            superseded: false,
         }
     }
 
@@ -227,6 +240,23 @@ mod tests {
             order(first(Q, HEAD.0, 11), HEAD, current(3, false), None),
             Verdict::Start
         );
+    }
+
+    #[test]
+    fn a_replaced_payload_cannot_take_over_again() {
+        let mut old = first(P, HEAD.0, 11);
+        old.superseded = true;
+        let rebuilt = Some(Current {
+            payload_id: Q,
+            number: 11,
+            next_index: 2,
+            finished: false,
+        });
+        assert_eq!(
+            order(old, HEAD, rebuilt, None),
+            Verdict::Refuse(OutOfOrder::Superseded(P))
+        );
+        assert!(!OutOfOrder::Superseded(P).clears());
     }
 
     #[test]
