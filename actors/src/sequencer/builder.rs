@@ -1,8 +1,9 @@
-//! The payload builder actor. `engine_forkchoiceUpdated` with attributes starts a job for a
-//! payload id. Without flashblocks, `engine_getPayload` builds the block from the mempool's best
-//! transactions on top of the job's parent (off the actor's task) and returns it. With flashblocks
-//! (the sequencer role) the job builds the block in slices on a schedule anchored on the
-//! forkchoiceUpdated (`super::flash`) and hands each slice to the sealer; `getPayload` ends the
+//! The payload builder actor, run twice on a sequencer. The node's own builder (`local-builder`,
+//! every node): `engine_forkchoiceUpdated` with attributes starts a job for a payload id and
+//! `engine_getPayload` builds the block from the mempool's best transactions on top of the job's
+//! parent (off the actor's task) and returns it. The flashblock builder (`builder`, the sequencer
+//! role): the proposer tracker starts a job that builds the block in slices on a schedule
+//! (`super::flash`) and hands each slice to the sealer; the payload server's `getPayload` ends the
 //! schedule and returns the block assembled from exactly those slices. A built payload is kept,
 //! so repeated `getPayload` calls return the same block.
 
@@ -327,7 +328,6 @@ fn start_flash_job(
     let ticks = super::flash::schedule_ticks(cfg.slot, cfg.interval, until_timestamp);
     let job = super::flash::FlashJob {
         id,
-        anchor: Instant::now(),
         interval: cfg.interval,
         ticks,
         spec,

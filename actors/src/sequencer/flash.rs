@@ -1,12 +1,14 @@
 //! One flashblock job: the block for one payload id, built in slices on a fixed schedule.
 //!
-//! The schedule is anchored on the forkchoiceUpdated arrival: the slot has `n = slot / interval`
-//! ticks, tick `t` (0-based) fires at `anchor + t · interval` — index 0 goes out at once with
+//! The schedule is anchored when the job's block is ready to take transactions (its top-of-block
+//! system calls applied), right after the proposer tracker starts the job. It has `n` ticks
+//! ([`schedule_ticks`]: the intervals that fit before the payload's timestamp, less a quarter
+//! interval for sealing), tick `t` (0-based) fires at `anchor + t · interval` — index 0 goes out at once with
 //! `base` and whatever is already waiting — and executes the mempool's best transactions up to the
 //! cumulative budget `(t + 1) · gas_limit / n` (a transaction larger than what is left waits for a
 //! later tick). A tick whose time has passed while the previous slice was executing is skipped and
 //! counted, never bunched. The last flashblock (`is_last`, sent even when empty) closes the block
-//! when `getPayload` asks for it, at the slot deadline `anchor + slot`, or when the block is full;
+//! when `getPayload` asks for it, at the deadline `anchor + n · interval`, or when the block is full;
 //! it may use the whole gas limit. The block is assembled from exactly the transactions the
 //! flashblocks carried.
 
@@ -42,7 +44,6 @@ const MIN_TX_GAS: u64 = 21_000;
 /// Everything a job needs.
 pub(crate) struct FlashJob {
     pub(crate) id: PayloadId,
-    pub(crate) anchor: Instant,
     pub(crate) interval: Duration,
     pub(crate) ticks: u64,
     pub(crate) spec: Arc<ChainSpec>,
@@ -153,6 +154,7 @@ impl FlashJob {
             BlockBuilder::new(spec, provider, header, withdrawals).map(|b| *slot = Some(b))
         })
         .await??;
+        let anchor = Instant::now();
         let gas_limit = self.header.gas_limit;
         let number = self.header.number;
         let mut included = Included::default();
@@ -160,7 +162,7 @@ impl FlashJob {
         let mut index = 0u64;
         let mut tick = 0u64;
         loop {
-            let due = self.anchor + self.interval * tick as u32;
+            let due = anchor + self.interval * tick as u32;
             let stopped = *self.stop.borrow()
                 || tokio::select! {
                     _ = tokio::time::sleep_until(due.into()) => false,
@@ -227,7 +229,7 @@ impl FlashJob {
             if is_last {
                 break;
             }
-            let (next, missed) = next_tick(self.anchor.elapsed(), self.interval, tick, self.ticks);
+            let (next, missed) = next_tick(anchor.elapsed(), self.interval, tick, self.ticks);
             if missed > 0 {
                 metrics::counter!(m::FLASHBLOCK_MISSED_TICKS).increment(missed);
             }

@@ -1,10 +1,12 @@
 //! The sequencer role: the payload [`builder`] (with its flashblock schedule in `flash`), the
-//! [`sealer`] that signs each flashblock, and the [`broadcaster`] that streams them to rpc nodes.
+//! [`sealer`] that signs each flashblock, the [`broadcaster`] that streams them to rpc nodes, and
+//! the [`payload_server`] with the proposer tracker (beacon-kit's sequencer side).
 //!
-//! Data flow: `engine_forkchoiceUpdated` with attributes → builder job → every interval a slice of
-//! the best pool transactions, executed on the parent → sealer (sign) → broadcaster (WebSocket
-//! stream, `preconf_newPartialBlock` pushes). `engine_getPayload` ends the schedule and returns the
-//! block assembled from exactly those slices.
+//! Data flow: `preconf_trackProposer` (a whitelisted proposer) → builder job → every interval a
+//! slice of the best pool transactions, executed on the parent → sealer (sign) → broadcaster
+//! (WebSocket stream, `preconf_newPartialBlock` pushes). The proposer's
+//! `POST /eth/v1/preconf/payload` ends the schedule and gets the block assembled from exactly
+//! those slices.
 
 mod broadcaster;
 mod builder;
