@@ -24,6 +24,24 @@ struct Process {
 }
 
 impl Process {
+    /// A plain node (validator or rpc) started from `toml`, as process `k`.
+    fn node(
+        name: String,
+        toml: &Path,
+        k: u64,
+        port: &impl Fn(u64, u64) -> eyre::Result<u16>,
+    ) -> eyre::Result<Self> {
+        Ok(Self {
+            name,
+            args: vec!["node".into(), "--config".into(), p(toml)],
+            http: Some(port(k, 0)?),
+            authrpc: Some(port(k, 1)?),
+            metrics: port(k, 2)?,
+            flashblocks: None,
+            payload_server: None,
+        })
+    }
+
     fn json(&self) -> Value {
         let url = |scheme: &str, p: Option<u16>| p.map(|p| format!("{scheme}://127.0.0.1:{p}"));
         let mut v = json!({
@@ -162,15 +180,7 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
             ),
         )?;
         validator_engines.push((format!("http://127.0.0.1:{}", port(k, 1)?), jwt, seq_secret));
-        processes.push(Process {
-            name,
-            args: vec!["node".into(), "--config".into(), p(&toml)],
-            http: Some(port(k, 0)?),
-            authrpc: Some(port(k, 1)?),
-            metrics: port(k, 2)?,
-            flashblocks: None,
-            payload_server: None,
-        });
+        processes.push(Process::node(name, &toml, k, &port)?);
     }
 
     // Rpc nodes (after the validators): follow the stream, forward transactions to the sequencer
@@ -195,15 +205,7 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
             ),
         )?;
         followers.push((format!("http://127.0.0.1:{}", port(k, 1)?), jwt));
-        processes.push(Process {
-            name,
-            args: vec!["node".into(), "--config".into(), p(&toml)],
-            http: Some(port(k, 0)?),
-            authrpc: Some(port(k, 1)?),
-            metrics: port(k, 2)?,
-            flashblocks: None,
-            payload_server: None,
-        });
+        processes.push(Process::node(name, &toml, k, &port)?);
     }
 
     // The consensus (k = 0).

@@ -282,6 +282,19 @@ fn server_child(
     )
 }
 
+/// `/metrics` and `/healthz` as a supervised child.
+fn metrics_child(addr: SocketAddr, health: HealthMap) -> (ChildSpec, Arc<Mutex<SocketAddr>>) {
+    let start: StartServer = Arc::new(move |addr| {
+        let health = health.clone();
+        Box::pin(async move {
+            let (bound, task) = api::ops::serve(addr, health).await?;
+            let stop: Stopper = Box::new(move || task.abort());
+            Ok((bound, stop))
+        })
+    });
+    server_child(("metrics", "metrics", "--metrics.port"), addr, start)
+}
+
 fn bound(addr: &Mutex<SocketAddr>) -> SocketAddr {
     *addr.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -478,15 +491,6 @@ fn servers(
         })
     });
 
-    let metrics_start: StartServer = Arc::new(move |addr| {
-        let health = health.clone();
-        Box::pin(async move {
-            let (bound, task) = api::ops::serve(addr, health).await?;
-            let stop: Stopper = Box::new(move || task.abort());
-            Ok((bound, stop))
-        })
-    });
-
     let (rpc_child, http) = server_child(
         ("rpc", "JSON-RPC", "--http.port"),
         config.http_addr,
@@ -497,11 +501,7 @@ fn servers(
         config.authrpc_addr,
         engine_start,
     );
-    let (metrics_child, metrics) = server_child(
-        ("metrics", "metrics", "--metrics.port"),
-        config.metrics_addr,
-        metrics_start,
-    );
+    let (metrics_child, metrics) = metrics_child(config.metrics_addr, health);
     Ok((
         vec![rpc_child, engine_child, metrics_child],
         Servers {
@@ -793,20 +793,7 @@ pub async fn spawn_consensus(config: ConsensusConfig) -> Result<ConsensusHandle,
         block_time: config.block_time,
         faults: ValidatorFaults::new(config.validators.len() as u64),
     };
-    let ops = health.clone();
-    let metrics_start: StartServer = Arc::new(move |addr| {
-        let health = ops.clone();
-        Box::pin(async move {
-            let (bound, task) = api::ops::serve(addr, health).await?;
-            let stop: Stopper = Box::new(move || task.abort());
-            Ok((bound, stop))
-        })
-    });
-    let (metrics_child, metrics_addr) = server_child(
-        ("metrics", "metrics", "--metrics.port"),
-        config.metrics_addr,
-        metrics_start,
-    );
+    let (metrics_child, metrics_addr) = metrics_child(config.metrics_addr, health.clone());
     let children = vec![
         metrics_child,
         ChildSpec::new("consensus", ConsensusActor, args, ChildRef::default()),

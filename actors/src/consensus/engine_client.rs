@@ -80,17 +80,21 @@ impl Proposal {
     ) -> Self {
         let inner = env.envelope_inner;
         Self {
-            versioned: inner
-                .blobs_bundle
-                .commitments
-                .iter()
-                .map(|c| alloy_eips::eip4844::kzg_to_versioned_hash(c.as_slice()))
-                .collect(),
+            versioned: versioned_hashes(&inner.blobs_bundle),
             payload: inner.execution_payload,
             beacon_root,
             requests: prague.then(|| env.execution_requests.take()),
         }
     }
+}
+
+/// The versioned hashes of a payload's blobs, as `newPayload` takes them.
+pub(crate) fn versioned_hashes(bundle: &alloy_rpc_types_engine::BlobsBundleV1) -> Vec<B256> {
+    bundle
+        .commitments
+        .iter()
+        .map(|c| alloy_eips::eip4844::kzg_to_versioned_hash(c.as_slice()))
+        .collect()
 }
 
 /// The head as a node reports it.

@@ -464,12 +464,7 @@ impl ConsensusState {
 /// A fetched payload as a proposal.
 fn proposal(resp: PayloadResponse, beacon_root: B256, prague: bool) -> Proposal {
     Proposal {
-        versioned: resp
-            .blobs_bundle
-            .commitments
-            .iter()
-            .map(|c| alloy_eips::eip4844::kzg_to_versioned_hash(c.as_slice()))
-            .collect(),
+        versioned: engine_client::versioned_hashes(&resp.blobs_bundle),
         payload: resp.execution_payload,
         beacon_root,
         requests: prague.then(|| resp.execution_requests.unwrap_or_default()),
