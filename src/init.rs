@@ -6,7 +6,10 @@
 //! and up: `+0` JSON-RPC, `+1` Engine API, `+2` metrics, `+3` flashblock stream, `+4` payload
 //! server.
 
-use crate::cli::InitArgs;
+use crate::{
+    cli::InitArgs,
+    validators::{write_file, write_jwts, write_secret, write_whitelist},
+};
 use eyre::WrapErr;
 use preconf_core::{devnet, flashblock, jwt::JwtSecret, preconf::ValidatorSet, secret_file};
 use serde_json::{Value, json};
@@ -63,14 +66,6 @@ impl Process {
     }
 }
 
-fn write(path: &Path, text: &str) -> eyre::Result<()> {
-    std::fs::write(path, text).wrap_err_with(|| format!("cannot write {}", path.display()))
-}
-
-fn secret(path: &Path, text: &str) -> eyre::Result<()> {
-    secret_file::write_new(path, text).wrap_err_with(|| format!("cannot write {}", path.display()))
-}
-
 fn p(path: &Path) -> String {
     path.display().to_string()
 }
@@ -90,26 +85,18 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
     let set = ValidatorSet::devnet(n);
     let block_time = format!("{}ms", args.block_time.as_millis());
     let genesis = out.join("genesis.json");
-    write(
+    write_file(
         &genesis,
         &serde_json::to_string_pretty(&devnet::devnet_genesis(args.gas_limit))?,
     )?;
-    write(
+    write_file(
         &out.join("validators.json"),
         &serde_json::to_string_pretty(&set)?,
     )?;
     let whitelist = out.join("whitelist.json");
-    let keys: Vec<_> = set.0.iter().map(|v| v.pubkey).collect();
-    write(&whitelist, &serde_json::to_string_pretty(&keys)?)?;
-    let payload_secrets: Vec<JwtSecret> = (0..n).map(|_| JwtSecret::random()).collect();
+    write_whitelist(&whitelist, &set)?;
     let jwts = out.join("validator-jwts.json");
-    let map: serde_json::Map<String, Value> = set
-        .0
-        .iter()
-        .zip(&payload_secrets)
-        .map(|(v, s)| (v.pubkey.to_string(), json!(s.to_hex())))
-        .collect();
-    secret(&jwts, &serde_json::to_string_pretty(&map)?)?;
+    let payload_secrets = write_jwts(&jwts, &set)?;
 
     let port = |k: u64, offset: u64| -> eyre::Result<u16> {
         u16::try_from(u64::from(args.base_port) + 10 * k + offset)
@@ -120,7 +107,7 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
         secret_file::create_private_dir(&dir)
             .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
         let jwt = dir.join("jwt.hex");
-        secret(&jwt, &JwtSecret::random().to_hex())?;
+        write_secret(&jwt, &JwtSecret::random().to_hex())?;
         Ok((dir, jwt))
     };
     let mut processes = Vec::new();
@@ -141,7 +128,7 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
     let key_path = seq_dir.join("flashblocks.key");
     let key = flashblock::load_or_create_key(&key_path).map_err(|e| eyre::eyre!(e))?;
     let seq_toml = out.join("sequencer.toml");
-    write(
+    write_file(
         &seq_toml,
         &format!(
             "# The sequencer: builder, sealer, broadcaster and payload server.\nrole = [\"sequencer\"]\nblock-time = {block_time:?}\n{}\n[flashblocks]\nport = {}\nsigning-key = {:?}\n\n[preconf]\napi-port = {}\nwhitelist-path = {:?}\nvalidator-jwts-path = {:?}\n",
@@ -170,9 +157,9 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
         let name = format!("validator-{i}");
         let (dir, jwt) = node_dir(&name)?;
         let seq_secret = dir.join("sequencer-jwt.hex");
-        secret(&seq_secret, &payload_secret.to_hex())?;
+        write_secret(&seq_secret, &payload_secret.to_hex())?;
         let toml = out.join(format!("{name}.toml"));
-        write(
+        write_file(
             &toml,
             &format!(
                 "# Validator {i}'s execution node (the consensus drives it over the Engine API).\nrole = [\"validator\"]\n{}",
@@ -195,7 +182,7 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
         let name = format!("rpc-{i}");
         let (dir, jwt) = node_dir(&name)?;
         let toml = out.join(format!("{name}.toml"));
-        write(
+        write_file(
             &toml,
             &format!(
                 "# An rpc node: serves the sequencer's preconfirmations on `pending`.\nrole = [\"rpc\"]\nflashblocks-url = [\"ws://127.0.0.1:{}\"]\n{}\n[flashblocks]\nsequencer-address = \"{}\"\n\n[sequencer]\nhttp = {forward:?}\n",
@@ -211,7 +198,7 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
     // The consensus (k = 0).
     let list = |v: Vec<String>| format!("{v:?}");
     let consensus_toml = out.join("consensus.toml");
-    write(
+    write_file(
         &consensus_toml,
         &format!(
             "# The devnet consensus: a stand-in for CometBFT and every validator's beacon-kit.\ngenesis = {:?}\nblock-time = {block_time:?}\n\n[metrics]\nport = {}\n\n[consensus]\nvalidators-path = {:?}\nvalidator-engines = {}\nvalidator-engine-jwts = {}\nvalidator-sequencer-jwts = {}\nsequencer-engine = \"http://127.0.0.1:{}\"\nsequencer-engine-jwt = {:?}\nfollowers = {}\nfollower-jwts = {}\n\n# Where proposers fetch payloads: edit this line to put a proxy in front of the sequencer.\n[preconf]\nenabled = true\nsequencer-url = \"http://127.0.0.1:{}\"\n",
@@ -249,7 +236,7 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
         "chain_id": devnet::DEVNET_CHAIN_ID,
         "processes": processes.iter().map(Process::json).collect::<Vec<_>>(),
     });
-    write(
+    write_file(
         &out.join("network.json"),
         &serde_json::to_string_pretty(&network)?,
     )?;

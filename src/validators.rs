@@ -40,6 +40,36 @@ fn jwts(path: &Path) -> eyre::Result<Vec<(ValidatorPubkey, JwtSecret)>> {
         .wrap_err_with(|| format!("invalid validator JWT file {}", path.display()))
 }
 
+/// Writes a file, naming it in the error.
+pub(crate) fn write_file(path: &Path, text: &str) -> eyre::Result<()> {
+    std::fs::write(path, text).wrap_err_with(|| format!("cannot write {}", path.display()))
+}
+
+/// Creates an owner-only file (0600); an existing one is an error.
+pub(crate) fn write_secret(path: &Path, text: &str) -> eyre::Result<()> {
+    secret_file::write_new(path, text).wrap_err_with(|| format!("cannot write {}", path.display()))
+}
+
+/// A whitelist of every validator of `set`.
+pub(crate) fn write_whitelist(path: &Path, set: &ValidatorSet) -> eyre::Result<()> {
+    let keys: Vec<_> = set.0.iter().map(|v| v.pubkey).collect();
+    write_file(path, &serde_json::to_string_pretty(&keys)?)
+}
+
+/// A random payload-server secret for every validator of `set`, written owner-only; returns them
+/// in index order.
+pub(crate) fn write_jwts(path: &Path, set: &ValidatorSet) -> eyre::Result<Vec<JwtSecret>> {
+    let secrets: Vec<JwtSecret> = set.0.iter().map(|_| JwtSecret::random()).collect();
+    let map: serde_json::Map<String, serde_json::Value> = set
+        .0
+        .iter()
+        .zip(&secrets)
+        .map(|(v, s)| (v.pubkey.to_string(), s.to_hex().into()))
+        .collect();
+    write_secret(path, &serde_json::to_string_pretty(&map)?)?;
+    Ok(secrets)
+}
+
 /// The devnet's files: the flags' when given, else `DATADIR/preconf/*.json` (created when absent).
 pub(crate) fn devnet(
     datadir: &Path,
@@ -50,29 +80,20 @@ pub(crate) fn devnet(
     secret_file::create_private_dir(&dir)
         .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
     let validators_path = dir.join("validators.json");
-    std::fs::write(&validators_path, serde_json::to_string_pretty(set)?)
-        .wrap_err_with(|| format!("cannot write {}", validators_path.display()))?;
+    write_file(&validators_path, &serde_json::to_string_pretty(set)?)?;
     let whitelist_path = args
         .whitelist_path
         .clone()
         .unwrap_or_else(|| dir.join("whitelist.json"));
     if args.whitelist_path.is_none() && !whitelist_path.exists() {
-        let keys: Vec<_> = set.0.iter().map(|v| v.pubkey).collect();
-        std::fs::write(&whitelist_path, serde_json::to_string_pretty(&keys)?)
-            .wrap_err_with(|| format!("cannot write {}", whitelist_path.display()))?;
+        write_whitelist(&whitelist_path, set)?;
     }
     let jwts_path = args
         .validator_jwts_path
         .clone()
         .unwrap_or_else(|| dir.join("validator-jwts.json"));
     if args.validator_jwts_path.is_none() && !jwts_path.exists() {
-        let map: serde_json::Map<String, serde_json::Value> = set
-            .0
-            .iter()
-            .map(|v| (v.pubkey.to_string(), JwtSecret::random().to_hex().into()))
-            .collect();
-        secret_file::write_new(&jwts_path, &serde_json::to_string_pretty(&map)?)
-            .wrap_err_with(|| format!("cannot write {}", jwts_path.display()))?;
+        write_jwts(&jwts_path, set)?;
     }
     Ok(PreconfFiles {
         whitelist: whitelist(&whitelist_path)?,

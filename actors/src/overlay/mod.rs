@@ -172,6 +172,9 @@ struct Sequence {
     block: Option<Arc<PendingBlock>>,
 }
 
+/// Most payloads remembered as replaced per block (a rebuild per round; rounds are few).
+const MAX_SUPERSEDED: usize = 64;
+
 /// State of the overlay.
 pub(crate) struct OverlayState {
     args: OverlayArgs,
@@ -384,7 +387,7 @@ async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject
                 info!(target: "overlay", number = old.number, old = %old.payload_id, new = %fb.payload_id, "sequence replaced by a rebuild");
                 let number = old.number;
                 let ids = st.superseded.entry(number).or_default();
-                if ids.len() < ordering::MAX_PARKED {
+                if ids.len() < MAX_SUPERSEDED {
                     ids.push(old.payload_id);
                 }
                 if let Some(txs) = st.preconfirmed.remove(&number) {
