@@ -281,13 +281,19 @@ pub(crate) struct PreconfArgs {
         help_heading = "Flashblocks"
     )]
     pub(crate) sequencer_http: Vec<String>,
-    /// Serve `latest` from the preconfirmed state too (BRIP-0007 phase 3).
+    /// Serve `latest` from the preconfirmed state (BRIP-0007 phase 3): `eth_blockNumber`, `latest`
+    /// and its number name the preconfirmed block. On by default on `devnet`, off on `node`
+    /// (bera-reth's pending-only default); `--rpc.preconf-latest=false` turns it off.
     #[arg(
         long = "rpc.preconf-latest",
         env = "PRECONF_RPC_PRECONF_LATEST",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL",
         help_heading = "Flashblocks"
     )]
-    pub(crate) preconf_latest: bool,
+    pub(crate) preconf_latest: Option<bool>,
     /// Default wait of eth_sendRawTransactionSync in milliseconds (callers may ask for up to
     /// 10000).
     #[arg(long = "rpc.send-sync-timeout-ms", env = "PRECONF_RPC_SEND_SYNC_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=10_000), help_heading = "Flashblocks")]

@@ -66,7 +66,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                     args.block_time,
                     &files,
                 )?;
-                let mut overlay = overlay_config(&args.preconf);
+                let mut overlay = overlay_config(&args.preconf, true);
                 overlay.sequencer_address = seq.key.address();
                 config.sequencer = Some(seq);
                 config.overlay = Some(overlay);
@@ -144,7 +144,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                 )?);
             }
             if args.role.contains(&Role::Rpc) {
-                let mut overlay = overlay_config(&args.preconf);
+                let mut overlay = overlay_config(&args.preconf, false);
                 overlay.sequencer_address = match (
                     args.preconf.sequencer_address,
                     &config.sequencer,
@@ -322,11 +322,12 @@ fn consensus_config(a: &crate::cli::ConsensusCmdArgs) -> eyre::Result<ConsensusC
     })
 }
 
-fn overlay_config(p: &PreconfArgs) -> OverlayConfig {
+/// The overlay's settings; `preconf_latest` is the command's default for `--rpc.preconf-latest`.
+fn overlay_config(p: &PreconfArgs, preconf_latest: bool) -> OverlayConfig {
     OverlayConfig {
         sequencer_address: p.sequencer_address.unwrap_or_default(),
         urls: p.flashblocks_url.clone(),
-        preconf_latest: p.preconf_latest,
+        preconf_latest: p.preconf_latest.unwrap_or(preconf_latest),
     }
 }
 

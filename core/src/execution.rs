@@ -370,6 +370,27 @@ impl BlockBuilder {
         (snapshot, diff.contracts.into_iter().collect())
     }
 
+    /// The header of the block so far, as a preconfirmed block shows it: the gas used, logs
+    /// bloom and the transactions, receipts and state roots over the transactions executed so
+    /// far, with `state` from [`pending_state`](Self::pending_state). The block's end (withdrawals,
+    /// the EIP-7002/7251 request queues) is not applied yet, so the state root is that of the
+    /// state the preconfirmed reads see, and the header's hash names exactly this content.
+    pub fn partial_header(&self, state: &StateSnapshot) -> Result<Header, BlockError> {
+        let receipts = self.receipts();
+        let mut header = self.header.clone();
+        header.gas_used = self.gas_used();
+        if header.blob_gas_used.is_some() {
+            header.blob_gas_used = Some(self.blob_gas_used);
+        }
+        let (state_root, (transactions_root, receipts_root)) =
+            with_list_roots(&self.transactions, receipts, || state.root())?;
+        header.state_root = state_root;
+        header.transactions_root = transactions_root;
+        header.receipts_root = receipts_root;
+        header.logs_bloom = logs_bloom(receipts);
+        Ok(header)
+    }
+
     /// Applies the post-block changes (withdrawals, EIP-7002/7251 requests) and assembles the
     /// block with every root.
     pub fn finish(self) -> Result<ExecutedBlock, BlockError> {
@@ -457,35 +478,19 @@ impl ExecutionOutcome {
             fees,
             warm,
         } = self;
-        let list_roots = || {
-            (
-                calculate_transaction_root(&body.transactions),
-                calculate_receipt_root(&receipts),
-            )
-        };
-        let (state, state_root, (transactions_root, receipts_root)) = std::thread::scope(|s| {
-            let other =
-                (body.transactions.len() >= PARALLEL_ROOTS_MIN_TXS).then(|| s.spawn(list_roots));
-            let state = parent_state.apply(&diff);
-            let state_root = state.root();
-            let roots = match other {
-                Some(handle) => handle
-                    .join()
-                    .map_err(|_| BlockError::Internal("root computation panicked".into()))?,
-                None => list_roots(),
-            };
-            Ok::<_, BlockError>((state, state_root, roots))
-        })?;
+        let ((state, state_root), (transactions_root, receipts_root)) =
+            with_list_roots(&body.transactions, &receipts, || {
+                let state = parent_state.apply(&diff);
+                let root = state.root();
+                (state, root)
+            })?;
         if let Some(warm) = warm {
             warm.store(state.clone());
         }
         header.state_root = state_root;
         header.transactions_root = transactions_root;
         header.receipts_root = receipts_root;
-        header.logs_bloom = receipts.iter().fold(Bloom::ZERO, |mut b, r| {
-            b.accrue_bloom(&r.bloom());
-            b
-        });
+        header.logs_bloom = logs_bloom(&receipts);
         Ok(ExecutedBlock {
             block: SealedBlock::new(header, body, senders),
             receipts,
@@ -495,6 +500,40 @@ impl ExecutionOutcome {
             fees,
         })
     }
+}
+
+/// Runs `state` (the state root's work) while the transactions and receipts roots are hashed,
+/// on a second thread for blocks of more than a few transactions.
+fn with_list_roots<T: Send>(
+    transactions: &[Transaction],
+    receipts: &[Receipt],
+    state: impl FnOnce() -> T,
+) -> Result<(T, (B256, B256)), BlockError> {
+    let list_roots = || {
+        (
+            calculate_transaction_root(transactions),
+            calculate_receipt_root(receipts),
+        )
+    };
+    if transactions.len() < PARALLEL_ROOTS_MIN_TXS {
+        return Ok((state(), list_roots()));
+    }
+    std::thread::scope(|s| {
+        let other = s.spawn(list_roots);
+        let state = state();
+        let roots = other
+            .join()
+            .map_err(|_| BlockError::Internal("root computation panicked".into()))?;
+        Ok((state, roots))
+    })
+}
+
+/// The logs bloom of a block with these receipts.
+fn logs_bloom(receipts: &[Receipt]) -> Bloom {
+    receipts.iter().fold(Bloom::ZERO, |mut b, r| {
+        b.accrue_bloom(&r.bloom());
+        b
+    })
 }
 
 fn invalid_reason(e: &BlockExecutionError) -> String {

@@ -24,8 +24,9 @@ fn hex_u64(v: &Value) -> u64 {
     u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
 
+/// The canonical head (`eth_blockNumber` names the preconfirmed block on the devnet).
 fn head(p: &Proc) -> u64 {
-    hex_u64(&p.call("eth_blockNumber", json!([]))["result"])
+    hex_u64(&p.call("eth_getBlockByNumber", json!(["finalized", false]))["result"]["number"])
 }
 
 /// Each validator's payload-server secret, from the devnet's file.

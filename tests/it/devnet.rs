@@ -49,14 +49,22 @@ fn receipt(p: &Proc, hash: &Value, within: Duration) -> Value {
     .unwrap_or_else(|| panic!("no receipt for {hash} within {within:?}"))
 }
 
-/// The receipt once its block is canonical.
+/// The receipt once its block is canonical (the devnet finalizes every block it commits; a
+/// preconfirmed receipt names a block above `finalized`).
 fn included(p: &Proc, hash: &Value, within: Duration) -> Value {
     wait_for(within, || {
         let r = p.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
-        let block = p.call("eth_getBlockByHash", json!([r["blockHash"], false]));
-        (!r.is_null() && !block["result"].is_null()).then_some(r)
+        let finalized = p.call("eth_getBlockByNumber", json!(["finalized", false]));
+        let canonical = !r.is_null()
+            && hex_u64(&r["blockNumber"]) <= hex_u64(&finalized["result"]["number"])
+            && finalized["result"]["hash"] != Value::Null;
+        canonical.then_some(r)
     })
     .unwrap_or_else(|| panic!("{hash} not in a canonical block within {within:?}"))
+}
+
+fn hex_u64(v: &Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
 
 #[test]

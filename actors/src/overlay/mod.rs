@@ -33,9 +33,8 @@ use crate::{
     sequencer::FlashblockText,
     supervisor::{ActorError, ChildRef, TaskGuard},
 };
-use alloy_consensus::TxReceipt;
 use alloy_eips::eip2718::Decodable2718;
-use alloy_primitives::{Address, B256, Bloom};
+use alloy_primitives::{Address, B256};
 use alloy_rpc_types_engine::PayloadId;
 use preconf_core::{
     chainspec::EthereumHardforks as _,
@@ -110,6 +109,9 @@ pub(crate) enum Reject {
     /// The block being preconfirmed is gone (its thread was replaced after a failure).
     #[error("overlay failure: the block being preconfirmed was lost")]
     Lost,
+    /// Assembling the preconfirmed block failed.
+    #[error("overlay failure: {0}")]
+    Internal(String),
 }
 
 /// Why `preconf_newPartialBlock` did not apply a flashblock.
@@ -131,7 +133,7 @@ impl Reject {
             Self::Order(e) => e.reason(),
             Self::BadBase(_) => "bad_base",
             Self::InvalidTransaction { .. } => "invalid_transaction",
-            Self::Thread(_) | Self::Lost => "internal",
+            Self::Thread(_) | Self::Lost | Self::Internal(_) => "internal",
         }
     }
 }
@@ -540,13 +542,10 @@ fn execute(
         }
     }
     let (snapshot, code) = builder.pending_state();
-    let mut header = builder.header().clone();
-    header.gas_used = builder.gas_used();
+    let header = builder
+        .partial_header(&snapshot)
+        .map_err(|e| Reject::Internal(e.to_string()))?;
     let receipts = builder.receipts().to_vec();
-    header.logs_bloom = receipts.iter().fold(Bloom::ZERO, |mut b, r| {
-        b.accrue_bloom(&r.bloom());
-        b
-    });
     let transactions = builder.transactions().to_vec();
     let mut tx_index = prev.map(|p| p.tx_index.clone()).unwrap_or_default();
     for (i, tx) in transactions.iter().enumerate().skip(first_new) {

@@ -1,6 +1,6 @@
 //! Blocks: the head number, blocks by number or hash, transaction counts, receipts of a block.
-//! `pending` (and `latest` with `--rpc.preconf-latest`) is the preconfirmed block when there is
-//! one.
+//! `pending` (and `latest` and its number with `--rpc.preconf-latest`) is the preconfirmed block
+//! when there is one, and so is every hash it has shown ([`EthApi::named`]).
 
 use super::{EthApi, RpcResult, convert, eth::Hash};
 use alloy_eips::{BlockId, BlockNumberOrTag};
@@ -11,7 +11,8 @@ use jsonrpsee::{core::async_trait, proc_macros::rpc};
 /// Block reads.
 #[rpc(server, namespace = "eth")]
 pub trait BlocksApi {
-    /// The canonical head's number.
+    /// The number of the block `latest` names (the preconfirmed block's with
+    /// `--rpc.preconf-latest`).
     #[method(name = "blockNumber")]
     async fn block_number(&self) -> RpcResult<U64>;
     /// A block by number or tag; with `full`, whole transactions instead of hashes.
@@ -21,7 +22,7 @@ pub trait BlocksApi {
         number: BlockNumberOrTag,
         full: Option<bool>,
     ) -> RpcResult<Option<Block<Transaction>>>;
-    /// A stored block by hash.
+    /// A block by hash (a preconfirmed block's hash too, see [`EthApi::named`]).
     #[method(name = "getBlockByHash")]
     async fn block_by_hash(
         &self,
@@ -32,7 +33,7 @@ pub trait BlocksApi {
     #[method(name = "getBlockTransactionCountByNumber")]
     async fn transaction_count_by_number(&self, number: BlockNumberOrTag)
     -> RpcResult<Option<U64>>;
-    /// Number of transactions in a stored block by hash.
+    /// Number of transactions in a block by hash.
     #[method(name = "getBlockTransactionCountByHash")]
     async fn transaction_count_by_hash(&self, hash: Hash) -> RpcResult<Option<U64>>;
     /// Always 0 (no uncles after the merge).
@@ -49,7 +50,7 @@ pub trait BlocksApi {
 #[async_trait]
 impl BlocksApiServer for EthApi {
     async fn block_number(&self) -> RpcResult<U64> {
-        Ok(U64::from(self.chain.reader.head().header.number))
+        Ok(U64::from(self.latest_number()))
     }
 
     async fn block_by_number(
@@ -68,9 +69,7 @@ impl BlocksApiServer for EthApi {
         full: Option<bool>,
     ) -> RpcResult<Option<Block<Transaction>>> {
         Ok(self
-            .chain
-            .reader
-            .block_shared(&hash.0)?
+            .block_for(BlockId::Hash(hash.0.into()))?
             .map(|b| convert::rpc_block(&b, full.unwrap_or(false))))
     }
 
@@ -85,9 +84,7 @@ impl BlocksApiServer for EthApi {
 
     async fn transaction_count_by_hash(&self, hash: Hash) -> RpcResult<Option<U64>> {
         Ok(self
-            .chain
-            .reader
-            .block_shared(&hash.0)?
+            .block_for(BlockId::Hash(hash.0.into()))?
             .map(|b| U64::from(b.body.transactions.len())))
     }
 

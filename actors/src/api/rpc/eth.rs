@@ -76,53 +76,94 @@ pub(crate) struct EthApi {
     pub heavy: super::HeavyPool,
 }
 
-impl EthApi {
-    /// The pending block that serves `tag`, if any: `pending` (and `latest` with
-    /// `--rpc.preconf-latest`) read the preconfirmed state while there is one on the head.
-    pub(crate) fn pending_for(&self, tag: BlockNumberOrTag) -> Option<Arc<PendingBlock>> {
-        let preconf = match tag {
-            BlockNumberOrTag::Pending => true,
-            BlockNumberOrTag::Latest => self.preconf_latest,
-            _ => false,
-        };
-        if !preconf {
-            return None;
-        }
-        self.pending.on(&self.chain.reader.head().hash)
-    }
+/// What a block id names.
+pub(crate) enum Named {
+    /// The preconfirmed block.
+    Preconfirmed(Arc<PendingBlock>),
+    /// A stored block (canonical or not), or nothing.
+    Stored(Option<SealedHeader>),
+}
 
+impl EthApi {
     /// The current pending block, if any.
     pub(crate) fn current_pending(&self) -> Option<Arc<PendingBlock>> {
         self.pending.on(&self.chain.reader.head().hash)
     }
 
-    pub(crate) fn header_for(&self, id: BlockId) -> RpcResult<Option<SealedHeader>> {
-        let r = &self.chain.reader;
-        if let BlockId::Number(tag) = id
-            && let Some(p) = self.pending_for(tag)
-        {
-            return Ok(Some(p.sealed_header()));
+    /// The number of the block `latest` names: the preconfirmed block's with
+    /// `--rpc.preconf-latest` while there is one, otherwise the canonical head's.
+    pub(crate) fn latest_number(&self) -> u64 {
+        let head = self.chain.reader.head();
+        match self.pending.on(&head.hash) {
+            Some(p) if self.preconf_latest => p.block.number(),
+            _ => head.header.number,
         }
-        Ok(match id {
+    }
+
+    /// Resolves a block id. The preconfirmed block is named by `pending`, by `latest` and its
+    /// number with `--rpc.preconf-latest`, and by every hash it has shown: a hash from a
+    /// flashblock of the block being built names the current preconfirmed block, and once that
+    /// height is canonical, the canonical block (for the last [`SHOWN_HEIGHTS`] heights).
+    ///
+    /// [`SHOWN_HEIGHTS`]: crate::overlay::pending::SHOWN_HEIGHTS
+    pub(crate) fn named(&self, id: BlockId) -> RpcResult<Named> {
+        let r = &self.chain.reader;
+        let head = r.head();
+        let pending = self.pending.on(&head.hash);
+        let preconfirmed = |n: u64| pending.clone().filter(|p| p.block.number() == n);
+        let stored = match id {
             BlockId::Hash(h) => {
-                let header = r.header_by_hash(&h.block_hash)?;
-                if let (Some(hd), Some(true)) = (&header, h.require_canonical)
-                    && !r.is_canonical(&hd.hash, hd.header.number)?
-                {
-                    return Err(RpcErr::Server(format!(
-                        "hash {} is not currently canonical",
-                        h.block_hash
-                    )));
+                if let Some(header) = r.header_by_hash(&h.block_hash)? {
+                    if h.require_canonical == Some(true)
+                        && !r.is_canonical(&header.hash, header.header.number)?
+                    {
+                        return Err(RpcErr::Server(format!(
+                            "hash {} is not currently canonical",
+                            h.block_hash
+                        )));
+                    }
+                    Some(header)
+                } else {
+                    let Some(n) = self.pending.height_of(&h.block_hash) else {
+                        return Ok(Named::Stored(None));
+                    };
+                    if let Some(p) = preconfirmed(n) {
+                        return Ok(Named::Preconfirmed(p));
+                    }
+                    if n > head.header.number {
+                        None
+                    } else {
+                        r.header_by_number(n)?
+                    }
                 }
-                header
             }
-            BlockId::Number(n) => match n {
-                BlockNumberOrTag::Latest | BlockNumberOrTag::Pending => Some(r.head()),
-                BlockNumberOrTag::Earliest => r.header_by_number(0)?,
-                BlockNumberOrTag::Safe => r.header_by_hash(&r.safe_hash())?,
-                BlockNumberOrTag::Finalized => r.header_by_hash(&r.finalized_hash())?,
-                BlockNumberOrTag::Number(n) => r.header_by_number(n)?,
-            },
+            BlockId::Number(tag) => {
+                if let Some(p) = pending.clone().filter(|_| match tag {
+                    BlockNumberOrTag::Pending => true,
+                    BlockNumberOrTag::Latest => self.preconf_latest,
+                    BlockNumberOrTag::Number(n) => {
+                        self.preconf_latest && n == head.header.number + 1
+                    }
+                    _ => false,
+                }) {
+                    return Ok(Named::Preconfirmed(p));
+                }
+                match tag {
+                    BlockNumberOrTag::Latest | BlockNumberOrTag::Pending => Some(head),
+                    BlockNumberOrTag::Earliest => r.header_by_number(0)?,
+                    BlockNumberOrTag::Safe => r.header_by_hash(&r.safe_hash())?,
+                    BlockNumberOrTag::Finalized => r.header_by_hash(&r.finalized_hash())?,
+                    BlockNumberOrTag::Number(n) => r.header_by_number(n)?,
+                }
+            }
+        };
+        Ok(Named::Stored(stored))
+    }
+
+    pub(crate) fn header_for(&self, id: BlockId) -> RpcResult<Option<SealedHeader>> {
+        Ok(match self.named(id)? {
+            Named::Preconfirmed(p) => Some(p.sealed_header()),
+            Named::Stored(h) => h,
         })
     }
 
@@ -132,20 +173,16 @@ impl EthApi {
         id: Option<BlockId>,
     ) -> RpcResult<(SealedHeader, Arc<dyn StateProvider>)> {
         let id = id.unwrap_or(BlockId::Number(BlockNumberOrTag::Latest));
-        if let BlockId::Number(tag) = id
-            && let Some(p) = self.pending_for(tag)
-        {
-            return Ok((p.sealed_header(), Arc::new(p.state.clone())));
-        }
         let r = &self.chain.reader;
-        if let BlockId::Number(BlockNumberOrTag::Latest | BlockNumberOrTag::Pending) = id {
+        let header = match self.named(id)? {
+            Named::Preconfirmed(p) => return Ok((p.sealed_header(), Arc::new(p.state.clone()))),
+            Named::Stored(h) => h.ok_or_else(|| RpcErr::Server("header not found".into()))?,
+        };
+        let (head, state) = r.head_with_state();
+        if head.hash == header.hash {
             // The head is canonical and its state is in memory: no database read.
-            let (header, state) = r.head_with_state();
-            return Ok((header, Arc::new(state)));
+            return Ok((head, Arc::new(state)));
         }
-        let header = self
-            .header_for(id)?
-            .ok_or_else(|| RpcErr::Server("header not found".into()))?;
         if !r.is_canonical(&header.hash, header.header.number)? {
             return Err(RpcErr::NotFound(format!(
                 "state of non-canonical block {} is not available",
@@ -157,14 +194,10 @@ impl EthApi {
     }
 
     pub(crate) fn block_for(&self, id: BlockId) -> RpcResult<Option<Arc<SealedBlock>>> {
-        if let BlockId::Number(tag) = id
-            && let Some(p) = self.pending_for(tag)
-        {
-            return Ok(Some(p.block.clone()));
-        }
-        match self.header_for(id)? {
-            Some(h) => Ok(self.chain.reader.block_shared(&h.hash)?),
-            None => Ok(None),
+        match self.named(id)? {
+            Named::Preconfirmed(p) => Ok(Some(p.block.clone())),
+            Named::Stored(Some(h)) => Ok(self.chain.reader.block_shared(&h.hash)?),
+            Named::Stored(None) => Ok(None),
         }
     }
 

@@ -1,11 +1,12 @@
-//! `eth_getLogs`: logs of stored blocks (and of the preconfirmed block for `pending`), scanned on
-//! the heavy-work threads.
+//! `eth_getLogs`: logs of stored blocks (and of the preconfirmed block for `pending`, and for
+//! `latest` with `--rpc.preconf-latest`), scanned on the heavy-work threads.
 
-use super::{EthApi, RpcErr, RpcResult, convert};
+use super::{EthApi, RpcErr, RpcResult, convert, eth::Named};
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_rpc_types_eth::{Filter, Log};
 use jsonrpsee::{core::async_trait, proc_macros::rpc};
 use preconf_core::primitives::{Receipt, SealedBlock};
+use std::sync::Arc;
 
 /// Maximum block range of one `eth_getLogs` query.
 const MAX_LOG_RANGE: u64 = 10_000;
@@ -30,25 +31,38 @@ impl EthApi {
     fn logs(&self, filter: &Filter) -> RpcResult<Vec<Log>> {
         let r = &self.chain.reader;
         let mut pending = None;
-        let blocks: Vec<SealedBlock> = if let Some(hash) = filter.get_block_hash() {
-            match r.block(&hash)? {
-                Some(b) => vec![b],
-                None => return Err(RpcErr::Server("unknown block".into())),
+        let blocks: Vec<Arc<SealedBlock>> = if let Some(hash) = filter.get_block_hash() {
+            match self.named(BlockId::Hash(hash.into()))? {
+                Named::Preconfirmed(p) => {
+                    pending = Some(p);
+                    Vec::new()
+                }
+                Named::Stored(Some(h)) => r.block_shared(&h.hash)?.into_iter().collect(),
+                Named::Stored(None) => return Err(RpcErr::Server("unknown block".into())),
             }
         } else {
-            let head = r.head().header.number;
+            // One view of the chain for the whole query: the head and the preconfirmed block on
+            // it, which is block head + 1 for `pending` (and for `latest` and its number with
+            // --rpc.preconf-latest).
+            let head = r.head();
+            let preconfirmed = self.pending.on(&head.hash);
+            let head = head.header.number;
             let from_tag = filter.block_option.get_from_block().copied();
             let to_tag = filter
                 .block_option
                 .get_to_block()
                 .copied()
                 .unwrap_or(BlockNumberOrTag::Latest);
-            // The preconfirmed block counts as block head + 1 for `pending` (and `latest` with
-            // --rpc.preconf-latest).
-            pending = self.pending_for(to_tag);
+            let latest = match &preconfirmed {
+                Some(p) if self.preconf_latest => p.block.number(),
+                _ => head,
+            };
             let resolve = |t: Option<BlockNumberOrTag>| -> RpcResult<u64> {
                 Ok(match t {
-                    None => head,
+                    None | Some(BlockNumberOrTag::Latest) => latest,
+                    Some(BlockNumberOrTag::Pending) => {
+                        preconfirmed.as_ref().map_or(head, |p| p.block.number())
+                    }
                     // A number past the head stays as asked (it matches nothing yet).
                     Some(BlockNumberOrTag::Number(n)) => n,
                     Some(tag) => self
@@ -62,9 +76,13 @@ impl EthApi {
             if from > to {
                 return Err(RpcErr::Server("invalid block range params".into()));
             }
-            if pending.is_some() && from > head + 1 {
-                pending = None;
-            }
+            let reaches_preconfirmed = match to_tag {
+                BlockNumberOrTag::Pending => true,
+                BlockNumberOrTag::Latest | BlockNumberOrTag::Number(_) => self.preconf_latest,
+                _ => false,
+            };
+            pending = preconfirmed
+                .filter(|p| reaches_preconfirmed && (from..=to).contains(&p.block.number()));
             let to = to.min(head);
             if to.saturating_sub(from) > MAX_LOG_RANGE {
                 return Err(RpcErr::Limit(format!(
@@ -79,7 +97,7 @@ impl EthApi {
                 if !filter.matches_bloom(h.header.logs_bloom) {
                     continue;
                 }
-                if let Some(b) = r.block(&h.hash)? {
+                if let Some(b) = r.block_shared(&h.hash)? {
                     out.push(b);
                 }
             }

@@ -1,7 +1,10 @@
 //! Account state at a block: balances, nonces, code, storage, proofs, and calls executed on that
 //! state without committing anything (EVM calls run on the heavy-work threads).
 
-use super::{EthApi, RpcErr, RpcResult, call, eth::parse_storage_key};
+use super::{
+    EthApi, RpcErr, RpcResult, call,
+    eth::{Named, parse_storage_key},
+};
 use alloy_consensus::constants::KECCAK_EMPTY;
 use alloy_eips::BlockId;
 use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256};
@@ -114,18 +117,12 @@ impl StateApiServer for EthApi {
         block: Option<BlockId>,
     ) -> RpcResult<EIP1186AccountProofResponse> {
         let id = block.unwrap_or_default();
-        let preconfirmed = match id {
-            BlockId::Number(tag) => self.pending_for(tag),
-            BlockId::Hash(_) => None,
-        };
-        let snapshot = match preconfirmed {
-            // Against the preconfirmed state (its root is not in the pending header).
-            Some(p) => p.state.snapshot.clone(),
-            None => {
+        let snapshot = match self.named(id)? {
+            // Against the preconfirmed state (the root in the preconfirmed header).
+            Named::Preconfirmed(p) => p.state.snapshot.clone(),
+            Named::Stored(header) => {
                 let r = &self.chain.reader;
-                let header = self
-                    .header_for(id)?
-                    .ok_or_else(|| RpcErr::Server("header not found".into()))?;
+                let header = header.ok_or_else(|| RpcErr::Server("header not found".into()))?;
                 r.recent_state(header.header.number)
                     .filter(|_| {
                         r.is_canonical(&header.hash, header.header.number)

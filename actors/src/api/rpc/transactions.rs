@@ -114,9 +114,7 @@ impl TransactionsApiServer for EthApi {
         index: U64,
     ) -> RpcResult<Option<Transaction>> {
         Ok(self
-            .chain
-            .reader
-            .block_shared(&hash.0)?
+            .block_for(BlockId::Hash(hash.0.into()))?
             .and_then(|b| at(&b, index.to())))
     }
 
