@@ -81,7 +81,7 @@ pub(crate) enum Named {
     /// The preconfirmed block.
     Preconfirmed(Arc<PendingBlock>),
     /// A stored block (canonical or not), or nothing.
-    Stored(Option<SealedHeader>),
+    Stored(Option<Box<SealedHeader>>),
 }
 
 impl EthApi {
@@ -157,13 +157,13 @@ impl EthApi {
                 }
             }
         };
-        Ok(Named::Stored(stored))
+        Ok(Named::Stored(stored.map(Box::new)))
     }
 
     pub(crate) fn header_for(&self, id: BlockId) -> RpcResult<Option<SealedHeader>> {
         Ok(match self.named(id)? {
             Named::Preconfirmed(p) => Some(p.sealed_header()),
-            Named::Stored(h) => h,
+            Named::Stored(h) => h.map(|h| *h),
         })
     }
 
@@ -176,7 +176,7 @@ impl EthApi {
         let r = &self.chain.reader;
         let header = match self.named(id)? {
             Named::Preconfirmed(p) => return Ok((p.sealed_header(), Arc::new(p.state.clone()))),
-            Named::Stored(h) => h.ok_or_else(|| RpcErr::Server("header not found".into()))?,
+            Named::Stored(h) => *h.ok_or_else(|| RpcErr::Server("header not found".into()))?,
         };
         let (head, state) = r.head_with_state();
         if head.hash == header.hash {
