@@ -138,6 +138,9 @@ pub(crate) const RPC_FORWARD_ERRORS: &str = "preconf_rpc_forward_errors_total";
 pub(crate) const RPC_HEAVY_REFUSED: &str = "preconf_rpc_heavy_refused_total";
 /// eth_sendRawTransactionSync calls that timed out.
 pub(crate) const RPC_SYNC_TIMEOUTS: &str = "preconf_rpc_send_sync_timeouts_total";
+/// Plain sends (with `--rpc.preconf-latest`) that returned before their transaction was
+/// preconfirmed.
+pub(crate) const RPC_SETTLE_TIMEOUTS: &str = "preconf_rpc_send_settle_timeouts_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// How often histogram samples are folded into their buckets.
@@ -401,6 +404,10 @@ fn describe() {
         RPC_SYNC_TIMEOUTS,
         "eth_sendRawTransactionSync calls that timed out"
     );
+    describe_counter!(
+        RPC_SETTLE_TIMEOUTS,
+        "Plain sends (--rpc.preconf-latest) that returned before their transaction was preconfirmed"
+    );
     // Zero-initialise the unlabelled counters so dashboards show them before the first event
     // (labelled ones are zeroed per label by their components when they start).
     for name in [
@@ -424,6 +431,7 @@ fn describe() {
         RPC_FORWARD_ERRORS,
         RPC_HEAVY_REFUSED,
         RPC_SYNC_TIMEOUTS,
+        RPC_SETTLE_TIMEOUTS,
     ] {
         metrics::counter!(name).increment(0);
     }

@@ -7,3 +7,4 @@ mod consensus;
 mod devnet;
 mod flashblocks;
 mod support;
+mod tools;

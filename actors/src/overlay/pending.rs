@@ -12,6 +12,7 @@ use preconf_core::{
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
 
@@ -72,10 +73,13 @@ const MAX_SHOWN_PER_HEIGHT: usize = 1024;
 struct Shown {
     height: HashMap<B256, u64>,
     by_height: BTreeMap<u64, Vec<B256>>,
+    /// When the latest one was published.
+    last: Option<Instant>,
 }
 
 impl Shown {
     fn add(&mut self, hash: B256, number: u64) {
+        self.last = Some(Instant::now());
         let hashes = self.by_height.entry(number).or_default();
         if hashes.len() < MAX_SHOWN_PER_HEIGHT {
             hashes.push(hash);
@@ -131,6 +135,12 @@ impl PendingView {
     pub fn height_of(&self, hash: &B256) -> Option<u64> {
         let shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
         shown.height.get(hash).copied()
+    }
+
+    /// Whether a flashblock was applied within `within`: the sequencer is live.
+    pub fn live(&self, within: Duration) -> bool {
+        let shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        shown.last.is_some_and(|t| t.elapsed() <= within)
     }
 
     pub(crate) fn publish(&self, update: PendingUpdate) {

@@ -215,11 +215,6 @@ impl EthApi {
             .unwrap_or_default())
     }
 
-    /// Validates a raw transaction and adds it to the pool; returns its hash.
-    pub(crate) async fn submit_raw(&self, raw: &[u8]) -> RpcResult<B256> {
-        Ok(self.submit_raw_with_sender(raw).await?.0)
-    }
-
     /// Validates a raw transaction and adds it to the pool (forwarding it to the sequencer when
     /// configured); returns its hash, sender and nonce.
     pub(crate) async fn submit_raw_with_sender(

@@ -4,7 +4,7 @@
 
 use super::{EthApi, RpcErr, RpcResult, convert};
 use crate::{metrics as m, overlay::SubmitError, sequencer::FlashblockText};
-use alloy_primitives::{B256, Bytes, U64};
+use alloy_primitives::{Address, B256, Bytes, U64};
 use alloy_rpc_types_eth::TransactionReceipt;
 use jsonrpsee::core::async_trait;
 use jsonrpsee::{
@@ -136,8 +136,7 @@ impl EthApi {
     }
 
     /// `eth_sendRawTransactionSync`: submits, then waits for the first receipt (preconfirmed or
-    /// canonical). Both event streams are subscribed before the transaction is submitted, so a
-    /// receipt that appears while the call is in flight is never missed.
+    /// canonical).
     pub(crate) async fn send_raw_sync(
         &self,
         raw: Bytes,
@@ -148,23 +147,93 @@ impl EthApi {
             Some(t) if !t.is_zero() && t <= max => t,
             _ => default,
         };
-        let deadline = Instant::now() + timeout;
-        let mut flashblocks = self.pending.subscribe();
-        let mut heads = self.chain.reader.subscribe();
+        let watch = self.watch_receipts();
         let (hash, sender, nonce) = self.submit_raw_with_sender(&raw).await?;
+        match self
+            .first_receipt(watch, hash, sender, nonce, Instant::now() + timeout)
+            .await?
+        {
+            Awaited::Receipt(r) => Ok(*r),
+            Awaited::NotReady(state_nonce) => Err(RpcErr::NotReady {
+                message: format!(
+                    "transaction added to the pool but cannot execute yet: nonce {nonce}, account nonce {state_nonce}"
+                ),
+                hash,
+            }),
+            Awaited::TimedOut => {
+                metrics::counter!(m::RPC_SYNC_TIMEOUTS).increment(1);
+                Err(RpcErr::SyncTimeout {
+                    message: format!(
+                        "the transaction was added to the pool but was not processed within {} ms",
+                        timeout.as_millis()
+                    ),
+                    hash,
+                })
+            }
+        }
+    }
+
+    /// Subscriptions to what can hold a transaction's first receipt, taken before it is
+    /// submitted so a receipt that appears while the call is in flight is never missed.
+    pub(crate) fn watch_receipts(&self) -> ReceiptWatch {
+        ReceiptWatch {
+            flashblocks: self.pending.subscribe(),
+            heads: self.chain.reader.subscribe(),
+        }
+    }
+
+    /// With `--rpc.preconf-latest` and a live sequencer, the receipt watch under which a plain
+    /// send waits for its transaction to be preconfirmed before it returns ([`SETTLE_WAIT`] at
+    /// most): as on anvil, whose sends return once mined, the next read of `latest` (a nonce, a
+    /// deployed contract's code, a receipt) already sees the transaction.
+    pub(crate) fn settle_watch(&self) -> Option<ReceiptWatch> {
+        (self.preconf_latest && self.pending.live(Duration::from_secs(1)))
+            .then(|| self.watch_receipts())
+    }
+
+    /// Waits (see [`settle_watch`](Self::settle_watch)) until a submitted transaction is
+    /// preconfirmed, cannot execute yet, or [`SETTLE_WAIT`] has passed.
+    pub(crate) async fn settle(
+        &self,
+        watch: ReceiptWatch,
+        hash: B256,
+        sender: Address,
+        nonce: u64,
+    ) {
+        let deadline = Instant::now() + SETTLE_WAIT;
+        match self
+            .first_receipt(watch, hash, sender, nonce, deadline)
+            .await
+        {
+            Ok(Awaited::TimedOut) => {
+                metrics::counter!(m::RPC_SETTLE_TIMEOUTS).increment(1);
+            }
+            Ok(_) => {}
+            Err(e) => debug!(target: "rpc", error = %e, "waiting for a preconfirmation failed"),
+        }
+    }
+
+    /// Waits for the first receipt (preconfirmed or canonical) of a submitted transaction.
+    async fn first_receipt(
+        &self,
+        watch: ReceiptWatch,
+        hash: B256,
+        sender: Address,
+        nonce: u64,
+        deadline: Instant,
+    ) -> RpcResult<Awaited> {
+        let ReceiptWatch {
+            mut flashblocks,
+            mut heads,
+        } = watch;
         if let Some(r) = self.find_receipt(&hash)? {
-            return Ok(r);
+            return Ok(Awaited::Receipt(Box::new(r)));
         }
         let next = self.mempool.next_nonce(sender).await?;
         let (_, state) = self.state_for(Some(alloy_eips::BlockId::pending()))?;
         let state_nonce = state.account(&sender)?.map(|a| a.nonce).unwrap_or_default();
         if nonce > state_nonce && next.is_none_or(|n| nonce >= n) {
-            return Err(RpcErr::NotReady {
-                message: format!(
-                    "transaction added to the pool but cannot execute yet: nonce {nonce}, account nonce {state_nonce}"
-                ),
-                hash,
-            });
+            return Ok(Awaited::NotReady(state_nonce));
         }
         let mut flashblocks_open = true;
         let mut heads_open = true;
@@ -174,12 +243,13 @@ impl EthApi {
                     Ok(u) => {
                         if let Some(i) = u.block.position(&hash) {
                             return convert::rpc_receipt(&self.chain.reader.spec, &u.block.block, &u.block.receipts, i)
+                                .map(|r| Awaited::Receipt(Box::new(r)))
                                 .ok_or_else(|| RpcErr::Internal("pending receipt missing".into()));
                         }
                     }
                     Err(RecvError::Lagged(_)) => {
                         if let Some(r) = self.find_receipt(&hash)? {
-                            return Ok(r);
+                            return Ok(Awaited::Receipt(Box::new(r)));
                         }
                     }
                     Err(RecvError::Closed) => flashblocks_open = false,
@@ -188,27 +258,40 @@ impl EthApi {
                     Ok(h) => {
                         if let Some(i) = h.block.body.transactions.iter().position(|t| *t.tx_hash() == hash) {
                             return convert::rpc_receipt(&self.chain.reader.spec, &h.block, &h.receipts, i)
+                                .map(|r| Awaited::Receipt(Box::new(r)))
                                 .ok_or_else(|| RpcErr::Internal("receipt missing".into()));
                         }
                     }
                     Err(RecvError::Lagged(_)) => {
                         if let Some(r) = self.find_receipt(&hash)? {
-                            return Ok(r);
+                            return Ok(Awaited::Receipt(Box::new(r)));
                         }
                     }
                     Err(RecvError::Closed) => heads_open = false,
                 },
-                _ = tokio::time::sleep_until(deadline.into()) => {
-                    metrics::counter!(m::RPC_SYNC_TIMEOUTS).increment(1);
-                    return Err(RpcErr::SyncTimeout {
-                        message: format!(
-                            "the transaction was added to the pool but was not processed within {} ms",
-                            timeout.as_millis()
-                        ),
-                        hash,
-                    });
-                }
+                _ = tokio::time::sleep_until(deadline.into()) => return Ok(Awaited::TimedOut),
             }
         }
     }
+}
+
+/// The longest a plain send waits for its transaction to be preconfirmed (see
+/// [`EthApi::settle_watch`]): a flashblock interval is 200 ms; a transaction that is not in one
+/// by then (a full block, a fee below the base fee) is returned as sent.
+pub(crate) const SETTLE_WAIT: Duration = Duration::from_secs(1);
+
+/// Subscriptions taken before a submission ([`EthApi::watch_receipts`]).
+pub(crate) struct ReceiptWatch {
+    flashblocks: tokio::sync::broadcast::Receiver<crate::overlay::PendingUpdate>,
+    heads: tokio::sync::broadcast::Receiver<crate::chain::NewHead>,
+}
+
+/// How a wait for a transaction's first receipt ended.
+enum Awaited {
+    /// Its receipt.
+    Receipt(Box<TransactionReceipt>),
+    /// It cannot execute yet: its nonce is past the account's (which is given).
+    NotReady(u64),
+    /// The deadline passed.
+    TimedOut,
 }

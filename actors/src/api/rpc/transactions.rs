@@ -15,10 +15,12 @@ pub trait TransactionsApi {
     /// The unlocked dev accounts.
     #[method(name = "accounts")]
     async fn accounts(&self) -> RpcResult<Vec<Address>>;
-    /// Validates a signed transaction and adds it to the pool; returns its hash.
+    /// Validates a signed transaction and adds it to the pool; returns its hash (with
+    /// `--rpc.preconf-latest`, once it is preconfirmed: [`EthApi::settle_watch`]).
     #[method(name = "sendRawTransaction")]
     async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
-    /// Fills, signs (an unlocked account) and submits a transaction; returns its hash.
+    /// Fills, signs (an unlocked account) and submits a transaction; returns its hash (as
+    /// `sendRawTransaction` does).
     #[method(name = "sendTransaction")]
     async fn send_transaction(&self, request: TransactionRequest) -> RpcResult<B256>;
     /// Fills and signs a transaction with an unlocked account; returns its encoding.
@@ -66,12 +68,22 @@ impl TransactionsApiServer for EthApi {
     }
 
     async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
-        self.submit_raw(&raw).await
+        let watch = self.settle_watch();
+        let (hash, sender, nonce) = self.submit_raw_with_sender(&raw).await?;
+        if let Some(watch) = watch {
+            self.settle(watch, hash, sender, nonce).await;
+        }
+        Ok(hash)
     }
 
     async fn send_transaction(&self, request: TransactionRequest) -> RpcResult<B256> {
         let tx = self.sign_request(request).await?;
-        Ok(self.submit(tx, None, None).await?.0)
+        let watch = self.settle_watch();
+        let (hash, sender, nonce) = self.submit(tx, None, None).await?;
+        if let Some(watch) = watch {
+            self.settle(watch, hash, sender, nonce).await;
+        }
+        Ok(hash)
     }
 
     async fn sign_transaction(&self, request: TransactionRequest) -> RpcResult<Bytes> {
