@@ -34,6 +34,20 @@ pub(crate) enum Command {
     /// Send signed transfers at a fixed rate to any Ethereum JSON-RPC node and report send →
     /// first-receipt latency and inclusion throughput (JSON on stdout).
     Bench(BenchArgs),
+    /// Flashblock signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `preconf-node key`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Print the address of the signing key in FILE (a sequencer's `--flashblocks.signing-key`),
+    /// creating the key (owner-only, 0600) when the file does not exist.
+    Address {
+        /// The key file (hex private key).
+        file: PathBuf,
+    },
 }
 
 /// `preconf-node bench`.

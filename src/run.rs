@@ -2,7 +2,7 @@
 //! Ctrl-C.
 
 use crate::{
-    cli::{Cli, Command, ConsensusSideArgs, NetworkArgs, PreconfArgs, Role},
+    cli::{Cli, Command, ConsensusSideArgs, KeyCommand, NetworkArgs, PreconfArgs, Role},
     validators::PreconfFiles,
 };
 use alloy_primitives::hex;
@@ -175,6 +175,11 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
             init_logging(&args.common.log_level);
             crate::chain_io::export(&args)
         }
+        Command::Key(KeyCommand::Address { file }) => {
+            let key = flashblock::load_or_create_key(&file).map_err(|e| eyre::eyre!(e))?;
+            println!("{}", key.address());
+            Ok(())
+        }
         Command::Bench(args) => {
             init_logging("warn");
             let keys = match &args.keys {
@@ -230,6 +235,7 @@ fn sequencer_config(
         flashblock::load_or_create_key(&path).map_err(|e| eyre::eyre!(e))?;
     Ok(SequencerConfig {
         key,
+        key_path: path,
         interval,
         slot,
         ws_addr: SocketAddr::new(p.ws_addr, p.ws_port),
@@ -358,6 +364,7 @@ fn node_config(
             Duration::from_millis(p.send_sync_timeout_ms),
             MAX_SYNC_TIMEOUT,
         ),
+        jwt_path,
         ..NodeConfig::local(spec, datadir, jwt)
     })
 }
@@ -422,6 +429,7 @@ fn banner(node: &NodeHandle, config: &NodeConfig, files: &PreconfFiles) -> serde
         "validatorJwtsPath": files.jwts_path,
         "flashblocksUrl": node.flashblocks_addr.map(|a| format!("ws://{a}")),
         "flashblockIntervalMs": config.sequencer.as_ref().map(|s| s.interval.as_millis() as u64),
+        "preconfLatest": config.overlay.as_ref().is_some_and(|o| o.preconf_latest),
         "sequencerAddress": config.sequencer.as_ref().map(|s| s.key.address()),
         "mnemonic": devnet::DEV_MNEMONIC,
         "accounts": accounts,
@@ -436,7 +444,7 @@ fn banner(node: &NodeHandle, config: &NodeConfig, files: &PreconfFiles) -> serde
     out.push_str(&format!(
         "Engine API    http://{}  (JWT secret in {})\n",
         node.authrpc_addr,
-        config.datadir.join("jwt.hex").display()
+        config.jwt_path.display()
     ));
     out.push_str(&format!(
         "Metrics       http://{}/metrics\n",
@@ -463,14 +471,19 @@ fn banner(node: &NodeHandle, config: &NodeConfig, files: &PreconfFiles) -> serde
     }
     match (&config.sequencer, node.flashblocks_addr) {
         (Some(seq), Some(addr)) => {
+            let serves = if config.overlay.as_ref().is_some_and(|o| o.preconf_latest) {
+                "`latest` and `pending` serve preconfirmed state"
+            } else {
+                "`pending` serves preconfirmed state"
+            };
             out.push_str(&format!(
-                "Flashblocks   ws://{addr}  (every {} ms; `pending` serves preconfirmed state)\n",
+                "Flashblocks   ws://{addr}  (every {} ms; {serves})\n",
                 seq.interval.as_millis()
             ));
             out.push_str(&format!(
                 "Sequencer     {}  (signing key in {})\n\n",
                 seq.key.address(),
-                config.datadir.join("flashblocks.key").display()
+                seq.key_path.display()
             ));
         }
         _ => out.push_str("Flashblocks   off\n\n"),

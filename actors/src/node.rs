@@ -55,6 +55,9 @@ pub struct NodeConfig {
     pub authrpc_addr: SocketAddr,
     /// Engine API secret.
     pub jwt: JwtSecret,
+    /// The file the Engine API secret was read from (shown in the banner; `local` says
+    /// DATADIR/jwt.hex).
+    pub jwt_path: PathBuf,
     /// Metrics address.
     pub metrics_addr: SocketAddr,
     /// Run the devnet consensus in this process (the devnet); `None` waits for a consensus
@@ -89,6 +92,7 @@ impl NodeConfig {
     pub fn local(spec: Arc<ChainSpec>, datadir: PathBuf, jwt: JwtSecret) -> Self {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         Self {
+            jwt_path: datadir.join("jwt.hex"),
             spec,
             datadir,
             http_addr: any,
@@ -151,6 +155,8 @@ pub struct PayloadServerConfig {
 pub struct SequencerConfig {
     /// The flashblock signing key.
     pub key: PrivateKeySigner,
+    /// The file the signing key was read from (shown in the banner).
+    pub key_path: PathBuf,
     /// Time between flashblocks.
     pub interval: Duration,
     /// Slot length (forkchoiceUpdated → getPayload).

@@ -454,3 +454,123 @@ fn impossible_settings_are_refused_with_a_reason() {
         "{e}"
     );
 }
+
+/// `preconf-node devnet` serves BRIP-0007 phase 3 consistently: a plain send returns once the
+/// transaction is preconfirmed; `eth_blockNumber`, `latest` and its number name the preconfirmed
+/// block, whose header carries the true roots; every hash a receipt showed resolves while the
+/// block is built and, once sealed, to the canonical block of that height.
+#[test]
+fn latest_is_the_preconfirmed_block_and_its_hashes_resolve() {
+    let p = Proc::start(&["devnet"]);
+    wait_for(Duration::from_secs(10), || {
+        let b = p.call("eth_getBlockByNumber", json!(["pending", false]));
+        (b["result"]["parentHash"] != Value::Null).then_some(())
+    })
+    .expect("flashblocks");
+    let to = Address::repeat_byte(0x42);
+    let mut shown = Vec::new();
+    for nonce in 0..3 {
+        let raw = signed(
+            7,
+            nonce,
+            TxKind::Call(to),
+            U256::from(1),
+            Bytes::new(),
+            21_000,
+        );
+        let hash = p.call("eth_sendRawTransaction", json!([raw]))["result"].clone();
+        // No wait: the send returned once the transaction was preconfirmed.
+        let r = p.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
+        assert_eq!(r["status"], "0x1", "receipt right after the send: {r}");
+        // The next nonce at `latest` already counts it (cast and web3.py take it from there).
+        let count = p.call(
+            "eth_getTransactionCount",
+            json!([dev_signer(7).address(), "latest"]),
+        );
+        assert_eq!(hex_u64(&count["result"]), nonce + 1);
+        let n = hex_u64(&r["blockNumber"]);
+        let block_number = hex_u64(&p.call("eth_blockNumber", json!([]))["result"]);
+        let latest = p.call("eth_getBlockByNumber", json!(["latest", false]))["result"].clone();
+        assert!(block_number >= n && hex_u64(&latest["number"]) >= n);
+        if block_number == n {
+            let by_number = p.call("eth_getBlockByNumber", json!([format!("{n:#x}"), false]));
+            assert_eq!(by_number["result"]["number"], r["blockNumber"]);
+        }
+        // The receipt's block resolves, with its receipts and count.
+        let h = &r["blockHash"];
+        let block = p.call("eth_getBlockByHash", json!([h, false]))["result"].clone();
+        assert_eq!(block["number"], r["blockNumber"], "{block}");
+        let receipts = p.call("eth_getBlockReceipts", json!([h]))["result"].clone();
+        assert!(
+            receipts
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["transactionHash"] == hash)
+        );
+        let count = p.call("eth_getBlockTransactionCountByHash", json!([h]));
+        assert!(hex_u64(&count["result"]) >= 1);
+        shown.push((n, h.clone(), block));
+    }
+    // A preconfirmed header is a real one: its roots are not the empty trie's and its hash is
+    // the hash of its fields (checked by the canonical block having the same roots when it holds
+    // the same transactions).
+    let empty = "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421";
+    for (_, _, b) in &shown {
+        assert_ne!(b["transactionsRoot"], empty, "{b}");
+        assert_ne!(b["receiptsRoot"], empty, "{b}");
+        assert_ne!(b["logsBloom"], Value::Null);
+    }
+    let last = shown.last().unwrap().0;
+    wait_for(Duration::from_secs(10), || {
+        let f = p.call("eth_getBlockByNumber", json!(["finalized", false]));
+        (hex_u64(&f["result"]["number"]) >= last).then_some(())
+    })
+    .expect("the blocks are sealed");
+    for (n, h, preconfirmed) in &shown {
+        let canonical =
+            p.call("eth_getBlockByNumber", json!([format!("{n:#x}"), false]))["result"].clone();
+        let resolved = p.call("eth_getBlockByHash", json!([h, false]))["result"].clone();
+        assert_eq!(
+            resolved["hash"], canonical["hash"],
+            "{h} resolves to the sealed block"
+        );
+        if preconfirmed["transactions"] == canonical["transactions"] {
+            for root in ["transactionsRoot", "receiptsRoot", "logsBloom", "gasUsed"] {
+                assert_eq!(preconfirmed[root], canonical[root], "{root}");
+            }
+        }
+        let receipts = p.call("eth_getBlockReceipts", json!([h]))["result"].clone();
+        assert_eq!(receipts[0]["blockHash"], canonical["hash"]);
+    }
+    // `safe` and `finalized` stay canonical.
+    let safe = p.call("eth_getBlockByNumber", json!(["safe", false]))["result"].clone();
+    let head = hex_u64(&p.call("eth_blockNumber", json!([]))["result"]);
+    assert!(hex_u64(&safe["number"]) <= head);
+    assert!(p.metric("preconf_rpc_send_settle_timeouts_total") < 3.0);
+}
+
+/// With `--rpc.preconf-latest=false` the devnet serves bera-reth's pending-only view: the
+/// preconfirmed block is `pending` and `eth_blockNumber` is the canonical head.
+#[test]
+fn preconf_latest_can_be_turned_off() {
+    let p = Proc::start(&["devnet", "--rpc.preconf-latest=false"]);
+    let raw = signed(
+        8,
+        0,
+        TxKind::Call(Address::ZERO),
+        U256::from(1),
+        Bytes::new(),
+        21_000,
+    );
+    let hash = p.call("eth_sendRawTransaction", json!([raw]))["result"].clone();
+    let r = receipt(&p, &hash, Duration::from_secs(5));
+    let n = hex_u64(&r["blockNumber"]);
+    let head = hex_u64(&p.call("eth_blockNumber", json!([]))["result"]);
+    let pending = p.call("eth_getBlockByNumber", json!(["pending", false]))["result"].clone();
+    if hex_u64(&pending["number"]) == n {
+        assert_eq!(head + 1, n, "latest is canonical while {n} is preconfirmed");
+        let by_number = p.call("eth_getBlockByNumber", json!([format!("{n:#x}"), false]));
+        assert_eq!(by_number["result"], Value::Null);
+    }
+}

@@ -1,5 +1,5 @@
 //! `eth_subscribe` over WebSocket: `newHeads`, `logs` (with a filter),
-//! `newPendingTransactions`, and for preconfirmations `newFlashblocks` (every applied flashblock,
+//! `newPendingTransactions` (hashes, or whole transactions with `true`), and for preconfirmations `newFlashblocks` (every applied flashblock,
 //! as streamed by the sequencer) and `pendingLogs` (logs of newly preconfirmed transactions, with
 //! a filter). A subscriber that cannot keep up is disconnected rather than buffered without bound.
 
@@ -91,7 +91,11 @@ async fn subscribe(
             return Ok(());
         }
     };
-    let filter: Option<Filter> = seq.optional_next().unwrap_or(None);
+    // The second parameter: a log filter, or `true` for full transactions on
+    // `newPendingTransactions` (as geth takes it).
+    let option: Option<serde_json::Value> = seq.optional_next().unwrap_or(None);
+    let full_transactions = option.as_ref().and_then(|v| v.as_bool()) == Some(true);
+    let filter: Option<Filter> = option.and_then(|v| serde_json::from_value(v).ok());
     match kind.as_str() {
         Some("newFlashblocks") => {
             let sink = pending.accept().await?;
@@ -149,6 +153,30 @@ async fn subscribe(
                 matching_logs(convert::rpc_receipts(&spec, &h.block, &h.receipts), &filter)
             })
             .await;
+        }
+        SubscriptionKind::NewPendingTransactions if full_transactions => {
+            let sink = pending.accept().await?;
+            let mut hashes = api.new_txs.subscribe();
+            loop {
+                let hash = tokio::select! {
+                    _ = sink.closed() => break,
+                    ev = hashes.recv() => match ev {
+                        Ok(h) => h,
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                };
+                // A transaction already gone from the pool (included, replaced) is skipped.
+                let Ok(Some(tx)) = api.mempool.get(hash).await else {
+                    continue;
+                };
+                let Some(m) = msg(&convert::rpc_tx(tx.tx.inner(), tx.sender(), None)) else {
+                    continue;
+                };
+                if sink.send_timeout(m, SEND_TIMEOUT).await.is_err() {
+                    break;
+                }
+            }
         }
         SubscriptionKind::NewPendingTransactions => {
             let sink = pending.accept().await?;
