@@ -374,7 +374,9 @@ impl BlockBuilder {
     /// bloom and the transactions, receipts and state roots over the transactions executed so
     /// far, with `state` from [`pending_state`](Self::pending_state). The block's end (withdrawals,
     /// the EIP-7002/7251 request queues) is not applied yet, so the state root is that of the
-    /// state the preconfirmed reads see, and the header's hash names exactly this content.
+    /// state the preconfirmed reads see and `requests_hash` (Prague) is that of no requests; the
+    /// header's hash names exactly this content. When the end changes nothing (no withdrawals, no
+    /// requests), the header of the complete block is the sealed block's, hash included.
     pub fn partial_header(&self, state: &StateSnapshot) -> Result<Header, BlockError> {
         let receipts = self.receipts();
         let mut header = self.header.clone();
@@ -388,6 +390,10 @@ impl BlockBuilder {
         header.transactions_root = transactions_root;
         header.receipts_root = receipts_root;
         header.logs_bloom = logs_bloom(receipts);
+        if self.spec.is_prague_active_at_timestamp(header.timestamp) {
+            // Requests are collected at the block's end: none so far.
+            header.requests_hash = Some(Requests::default().requests_hash());
+        }
         Ok(header)
     }
 
@@ -756,6 +762,38 @@ mod tests {
         let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
         let env: TxEnvelope = tx.into_signed(sig).into();
         Recovered::new_unchecked(env, key.address())
+    }
+
+    /// With nothing at the block's end (no withdrawals, no requests), the preconfirmed header of
+    /// the complete block is the sealed block's header: same roots, same hash.
+    #[test]
+    fn partial_header_of_a_complete_block_is_the_sealed_header() {
+        let spec = Arc::new(ChainSpec::from_genesis(devnet_genesis(30_000_000)).unwrap());
+        let genesis = StateDiff::genesis(&spec);
+        let state = StateSnapshot::default().apply(&genesis);
+        let code: Arc<dyn ChainData> =
+            Arc::new(Code(genesis.contracts.clone().into_iter().collect()));
+        let provider = SnapshotProvider {
+            snapshot: state,
+            chain: code,
+            extra_code: Default::default(),
+        };
+        let attrs = crate::block_state::tests::attrs(spec.genesis_header());
+        let header = next_header(&spec, spec.genesis_header(), &attrs);
+        let mut b = BlockBuilder::new(spec.clone(), provider, header, Some(Vec::new())).unwrap();
+        let (state, _) = b.pending_state();
+        let empty = b.partial_header(&state).unwrap();
+        assert_eq!(empty.transactions_root, alloy_trie::EMPTY_ROOT_HASH);
+        for nonce in 0..3 {
+            let tx = transfer(&spec, 0, nonce, Address::repeat_byte(1));
+            assert!(matches!(b.execute(tx), TxOutcome::Included { .. }));
+        }
+        let (state, _) = b.pending_state();
+        let partial = b.partial_header(&state).unwrap();
+        assert_ne!(partial.transactions_root, alloy_trie::EMPTY_ROOT_HASH);
+        let sealed = b.finish().unwrap().block;
+        assert_eq!(partial, sealed.header);
+        assert_eq!(partial.hash_slow(), sealed.hash);
     }
 
     /// The pending state built flashblock by flashblock equals the one built in one go.

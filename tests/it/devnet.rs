@@ -319,6 +319,11 @@ fn websocket_subscriptions_deliver_heads_logs_and_pending_transactions() {
         r#"{"jsonrpc":"2.0","id":2,"method":"eth_subscribe","params":["newPendingTransactions"]}"#,
     );
     assert!(pending.recv()["result"].is_string());
+    let mut full = Ws::connect(p.rpc);
+    full.send(
+        r#"{"jsonrpc":"2.0","id":3,"method":"eth_subscribe","params":["newPendingTransactions",true]}"#,
+    );
+    assert!(full.recv()["result"].is_string());
 
     let head = heads.recv();
     assert_eq!(head["method"], "eth_subscription");
@@ -336,6 +341,17 @@ fn websocket_subscriptions_deliver_heads_logs_and_pending_transactions() {
     let hash = p.call("eth_sendRawTransaction", json!([raw]))["result"].clone();
     let note = pending.recv();
     assert_eq!(note["params"]["result"], hash);
+    // With `true`, the whole transaction, as geth sends it.
+    let tx = full.recv()["params"]["result"].clone();
+    assert_eq!(tx["hash"], hash, "{tx}");
+    assert_eq!(
+        tx["from"],
+        json!(dev_signer(5).address())
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+    );
+    assert_eq!(tx["nonce"], "0x0");
 }
 
 /// The devnet's secrets are owner-only from the first write, and SIGTERM (what `kill`, systemd and
@@ -536,7 +552,14 @@ fn latest_is_the_preconfirmed_block_and_its_hashes_resolve() {
             "{h} resolves to the sealed block"
         );
         if preconfirmed["transactions"] == canonical["transactions"] {
-            for root in ["transactionsRoot", "receiptsRoot", "logsBloom", "gasUsed"] {
+            for root in [
+                "transactionsRoot",
+                "receiptsRoot",
+                "stateRoot",
+                "requestsHash",
+                "logsBloom",
+                "gasUsed",
+            ] {
                 assert_eq!(preconfirmed[root], canonical[root], "{root}");
             }
         }
