@@ -7,4 +7,3 @@ mod consensus;
 mod devnet;
 mod flashblocks;
 mod support;
-mod tools;

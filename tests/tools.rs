@@ -3,13 +3,20 @@
 //! sleeps. Every flow must pass as the tool comes or with the setting the README documents;
 //! the two runs that a client-side cache breaks (ethers' 250 ms request cache, forge's fork cache
 //! keyed by block number) are run and printed too, not asserted.
+//!
+//! Its own test binary, so cargo runs it alone (test binaries run one after another): the tools'
+//! processes load both cores, which the timing-sensitive tests in `it` must not share.
 
-use crate::support::Proc;
+#[allow(dead_code)]
+#[path = "it/support.rs"]
+mod support;
+
 use serde_json::Value;
 use std::{
     path::{Path, PathBuf},
     process::Command,
 };
+use support::Proc;
 
 fn tools_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools")
