@@ -23,6 +23,7 @@ mod mempool;
 mod metrics;
 mod node;
 mod overlay;
+mod process;
 mod sequencer;
 mod supervisor;
 

@@ -1,5 +1,5 @@
 //! The operator endpoint on the metrics port: `/metrics` (Prometheus text exposition of every
-//! actor's metrics) and `/healthz` (every supervised actor's health as JSON; 503 while one is down
+//! actor's metrics, then the process and runtime metrics) and `/healthz` (every supervised actor's health as JSON; 503 while one is down
 //! or degraded).
 
 use crate::{metrics, supervisor::HealthMap};
@@ -15,7 +15,7 @@ pub(crate) async fn serve(
     let handle = metrics::install();
     let metrics = warp::path("metrics")
         .and(warp::path::end())
-        .map(move || handle.render());
+        .map(move || handle.render() + &crate::process::render());
     let healthz = warp::path("healthz").and(warp::path::end()).map(move || {
         let h = health.read().unwrap_or_else(|e| e.into_inner()).clone();
         let ok = h.values().all(|c| c.running && !c.degraded);
