@@ -37,6 +37,12 @@ pub(crate) enum Command {
     /// Flashblock signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Exit 0 when a node's /healthz answers 200, 1 otherwise (the container's HEALTHCHECK).
+    Healthcheck {
+        /// The node's health endpoint (plain HTTP).
+        #[arg(default_value = "http://127.0.0.1:9001/healthz")]
+        url: String,
+    },
 }
 
 /// `preconf-node key`.
@@ -92,6 +98,15 @@ pub(crate) struct BenchArgs {
     pub(crate) compare_tag: String,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Flags shared by every command that opens a database.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CommonArgs {
@@ -112,6 +127,15 @@ pub(crate) struct CommonArgs {
         help_heading = "Logging"
     )]
     pub(crate) log_level: String,
+    /// Log format: `text` (human-readable lines) or `json` (one object per line with
+    /// `timestamp`, `level`, `target` and `fields`, for log collectors).
+    #[arg(
+        long = "log.format",
+        env = "PRECONF_LOG_FORMAT",
+        default_value = "text",
+        help_heading = "Logging"
+    )]
+    pub(crate) log_format: LogFormat,
     /// TOML file with flag values (keys are flag names).
     #[arg(long, help_heading = "Config")]
     pub(crate) config: Option<PathBuf>,

@@ -2,7 +2,7 @@
 //! Ctrl-C.
 
 use crate::{
-    cli::{Cli, Command, ConsensusSideArgs, KeyCommand, NetworkArgs, PreconfArgs, Role},
+    cli::{Cli, Command, ConsensusSideArgs, KeyCommand, LogFormat, NetworkArgs, PreconfArgs, Role},
     validators::PreconfFiles,
 };
 use alloy_primitives::hex;
@@ -20,14 +20,22 @@ use preconf_core::{
 };
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-pub(crate) fn init_logging(level: &str) {
+pub(crate) fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .try_init();
+        .with_target(true);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
@@ -36,7 +44,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
         .build()?;
     match cli.command {
         Command::Devnet(args) => {
-            init_logging(&args.common.log_level);
+            init_logging(&args.common.log_level, args.common.log_format);
             let (datadir, _tmp) = match &args.common.datadir {
                 Some(d) => (d.clone(), None),
                 None => {
@@ -98,7 +106,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
             });
             runtime.block_on(async move {
                 let node = preconf_actors::spawn(config.clone()).await?;
-                let info = banner(&node, &config, &files);
+                let info = banner(&node, &config, &files, args.common.log_format);
                 if let Some(path) = &args.config_out {
                     std::fs::write(path, serde_json::to_string_pretty(&info)?)?;
                 }
@@ -107,7 +115,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
         }
         Command::Init(args) => crate::init::run(&args),
         Command::Consensus(args) => {
-            init_logging(&args.common.log_level);
+            init_logging(&args.common.log_level, args.common.log_format);
             let config = consensus_config(&args)?;
             runtime.block_on(async move {
                 let mut c = preconf_actors::spawn_consensus(config).await?;
@@ -123,7 +131,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
             })
         }
         Command::Node(args) => {
-            init_logging(&args.common.log_level);
+            init_logging(&args.common.log_level, args.common.log_format);
             let spec = args.common.chainspec()?;
             let datadir = args
                 .common
@@ -168,11 +176,11 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
             })
         }
         Command::Import(args) => {
-            init_logging(&args.common.log_level);
+            init_logging(&args.common.log_level, args.common.log_format);
             crate::chain_io::import(&args)
         }
         Command::Export(args) => {
-            init_logging(&args.common.log_level);
+            init_logging(&args.common.log_level, args.common.log_format);
             crate::chain_io::export(&args)
         }
         Command::Key(KeyCommand::Address { file }) => {
@@ -180,8 +188,13 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
             println!("{}", key.address());
             Ok(())
         }
+        Command::Healthcheck { url } => match healthcheck(&url) {
+            Ok(200) => Ok(()),
+            Ok(status) => eyre::bail!("{url} answered {status}"),
+            Err(e) => eyre::bail!("{url}: {e}"),
+        },
         Command::Bench(args) => {
-            init_logging("warn");
+            init_logging("warn", LogFormat::Text);
             let keys = match &args.keys {
                 Some(path) => std::fs::read_to_string(path)
                     .map_err(|e| eyre::eyre!("cannot read {}: {e}", path.display()))?
@@ -369,6 +382,32 @@ fn node_config(
     })
 }
 
+/// The HTTP status of a GET of `url` (`http://host:port/path`), within 3 s.
+fn healthcheck(url: &str) -> std::io::Result<u16> {
+    use std::io::{Error, Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| Error::other("only http:// URLs"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(authority)?
+        .next()
+        .ok_or_else(|| Error::other("no address"))?;
+    let timeout = Duration::from_secs(3);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::other("not an HTTP response"))
+}
+
 async fn wait(mut node: NodeHandle) -> eyre::Result<()> {
     tokio::select! {
         signal = shutdown_signal() => {
@@ -400,7 +439,14 @@ async fn shutdown_signal() -> &'static str {
 }
 
 /// Prints the devnet banner and returns the same information as JSON.
-fn banner(node: &NodeHandle, config: &NodeConfig, files: &PreconfFiles) -> serde_json::Value {
+/// Prints the devnet's banner (with `--log.format json`, as one log line whose `devnet` field is
+/// the `--config-out` JSON) and returns that JSON.
+fn banner(
+    node: &NodeHandle,
+    config: &NodeConfig,
+    files: &PreconfFiles,
+    format: LogFormat,
+) -> serde_json::Value {
     let block_time = config
         .devnet
         .as_ref()
@@ -499,6 +545,9 @@ fn banner(node: &NodeHandle, config: &NodeConfig, files: &PreconfFiles) -> serde
             hex::encode(s.to_bytes())
         ));
     }
-    println!("{out}");
+    match format {
+        LogFormat::Text => println!("{out}"),
+        LogFormat::Json => tracing::info!(target: "devnet", devnet = %info, "devnet ready"),
+    }
     info
 }
