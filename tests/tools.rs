@@ -23,7 +23,7 @@ fn tools_dir() -> PathBuf {
 }
 
 /// Installs the tools when they are missing: `npm ci` (the lock file's exact versions) and
-/// web3.py into `tests/tools/.python`. Returns the PYTHONPATH to use.
+/// web3.py ([`support::python_path`]). Returns the PYTHONPATH to use.
 fn install() -> String {
     let dir = tools_dir();
     if !dir.join("node_modules/.package-lock.json").exists() {
@@ -35,25 +35,7 @@ fn install() -> String {
             .success();
         assert!(ok, "npm ci in tests/tools failed");
     }
-    let target = dir.join(".python");
-    let path = target.to_str().unwrap().to_string();
-    let has_web3 = |pythonpath: &str| {
-        Command::new("python3")
-            .args(["-c", "import web3"])
-            .env("PYTHONPATH", pythonpath)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !has_web3(&path) {
-        let ok = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--target", &path, "-r"])
-            .arg(dir.join("requirements.txt"))
-            .status()
-            .expect("python3 with pip is needed for the tool matrix")
-            .success();
-        assert!(ok && has_web3(&path), "installing web3.py failed");
-    }
-    path
+    support::python_path("web3")
 }
 
 /// Runs one flow script; its JSON lines.

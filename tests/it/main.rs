@@ -4,6 +4,7 @@
 mod bench;
 mod conformance;
 mod consensus;
+mod container;
 mod devnet;
 mod flashblocks;
 mod support;

@@ -40,6 +40,12 @@ impl Proc {
     /// file sets them) and waits until its servers listen. A `consensus` process serves only
     /// metrics; its `rpc` and `engine` are that address too.
     pub(crate) fn start(args: &[&str]) -> Proc {
+        Self::start_command(bin(), args)
+    }
+
+    /// [`start`](Self::start) with a command of the caller's: the binary behind a wrapper, or
+    /// with its own environment; `args` and the free ports are appended to it.
+    pub(crate) fn start_command(mut command: Command, args: &[&str]) -> Proc {
         let consensus = args.first() == Some(&"consensus");
         let mut ports = Vec::new();
         for flag in [
@@ -58,7 +64,7 @@ impl Proc {
                 .windows(2)
                 .any(|w| w[0] == "--role" && w[1].contains("sequencer"))
             || args.iter().any(|a| a.ends_with("sequencer.toml"));
-        let mut child = bin()
+        let mut child = command
             .args(args)
             .args(ports)
             .env("RUST_LOG_STYLE", "never")
@@ -337,4 +343,28 @@ impl Ws {
             }
         }
     }
+}
+
+/// The PYTHONPATH under which `module` imports: `tests/tools/.python`, where the pinned Python
+/// packages of the tests (`tests/tools/requirements.txt`, from PyPI) are installed when missing.
+pub(crate) fn python_path(module: &str) -> String {
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools");
+    let path = tools.join(".python").to_str().unwrap().to_string();
+    let imports = || {
+        Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .env("PYTHONPATH", &path)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !imports() {
+        let ok = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--target", &path, "-r"])
+            .arg(tools.join("requirements.txt"))
+            .status()
+            .expect("python3 with pip is needed")
+            .success();
+        assert!(ok && imports(), "installing {module} from PyPI failed");
+    }
+    path
 }
