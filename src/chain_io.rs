@@ -1,6 +1,7 @@
 //! `import` and `export`: chains as concatenated block RLP (the format geth and reth use). Import
 //! executes and validates every block exactly as `engine_newPayload` does and commits each in its
-//! own transaction, logging progress; blocks already in the database are skipped.
+//! own transaction, logging progress (every 5 s, with the share done); blocks already in the
+//! database are skipped.
 
 use crate::cli::ChainFileArgs;
 use alloy_rlp::Decodable;
@@ -13,6 +14,9 @@ use preconf_core::{
 };
 use std::{io::Write, path::PathBuf, time::Instant};
 use tracing::info;
+
+/// How often long work logs its progress.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn open(args: &ChainFileArgs) -> eyre::Result<ChainReader> {
     let spec = args.common.chainspec()?;
@@ -32,6 +36,7 @@ pub(crate) fn import(args: &ChainFileArgs) -> eyre::Result<()> {
     let mut buf = raw.as_slice();
     let started = Instant::now();
     let (mut imported, mut skipped, mut gas) = (0u64, 0u64, 0u64);
+    let mut last_log = started;
     let mut head = reader.head();
     let mut state = reader.head_state().snapshot;
     while !buf.is_empty() {
@@ -70,8 +75,10 @@ pub(crate) fn import(args: &ChainFileArgs) -> eyre::Result<()> {
             header: executed.block.header.clone(),
         };
         state = executed.state;
-        if imported % 1000 == 0 {
-            info!(target: "import", number = head.header.number, imported, "importing");
+        if last_log.elapsed() >= PROGRESS_EVERY {
+            last_log = Instant::now();
+            let done = (raw.len() - buf.len()) as f64 / raw.len() as f64 * 100.0;
+            info!(target: "import", number = head.header.number, imported, percent = format!("{done:.1}"), "importing");
         }
     }
     let secs = started.elapsed().as_secs_f64();
@@ -88,6 +95,7 @@ pub(crate) fn export(args: &ChainFileArgs) -> eyre::Result<()> {
     let reader = open(args)?;
     let head = reader.head().header.number;
     let mut out = std::io::BufWriter::new(std::fs::File::create(&args.file)?);
+    let mut last_log = Instant::now();
     for n in 0..=head {
         let hash = reader
             .store
@@ -97,8 +105,10 @@ pub(crate) fn export(args: &ChainFileArgs) -> eyre::Result<()> {
             .block(&hash)?
             .ok_or_else(|| eyre::eyre!("missing block {n}"))?;
         out.write_all(&alloy_rlp::encode(block.to_block()))?;
-        if (n + 1) % 1000 == 0 {
-            info!(target: "export", number = n, "exporting");
+        if last_log.elapsed() >= PROGRESS_EVERY {
+            last_log = Instant::now();
+            let done = (n + 1) as f64 / (head + 1) as f64 * 100.0;
+            info!(target: "export", number = n, percent = format!("{done:.1}"), "exporting");
         }
     }
     out.flush()?;

@@ -63,11 +63,15 @@ fn ensure_prometheus() {
     if has("promtool") && has("prometheus") {
         return;
     }
-    let ok = Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "prometheus"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .is_ok_and(|s| s.success());
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let install = ["install", "-y", "--no-install-recommends", "prometheus"];
+    let ok = apt(&install) || (apt(&["update"]) && apt(&install));
     assert!(
         ok && has("promtool"),
         "Debian's prometheus is needed: apt-get install prometheus"
