@@ -597,3 +597,62 @@ fn preconf_latest_can_be_turned_off() {
         assert_eq!(by_number["result"], Value::Null);
     }
 }
+
+/// `--log.format json`: every line the devnet writes is one JSON object with a timestamp, a
+/// level, a target and fields — the banner included, as one line carrying the `--config-out`
+/// JSON.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    use std::io::{BufRead, BufReader};
+    let mut child = crate::support::bin()
+        .args(["devnet", "--log.format", "json"])
+        .args([
+            "--http.port",
+            "0",
+            "--authrpc.port",
+            "0",
+            "--metrics.port",
+            "0",
+        ])
+        .args(["--flashblocks.port", "0", "--preconf.api-port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        let done = line.contains("committed");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(lines.len() > 10, "{lines:?}");
+    let mut banner = None;
+    for line in &lines {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        for key in ["timestamp", "level", "target", "fields"] {
+            assert!(v.get(key).is_some(), "{key} missing in {line}");
+        }
+        if v["fields"]["message"] == "devnet ready" {
+            banner = Some(v["fields"]["devnet"].as_str().unwrap().to_string());
+        }
+    }
+    let banner: Value = serde_json::from_str(&banner.expect("the banner line")).unwrap();
+    assert_eq!(banner["chainId"], DEVNET_CHAIN_ID);
+}
