@@ -6,9 +6,9 @@
 //! 1. parse, then verify the signature against `--flashblocks.sequencer-address` — anything else
 //!    is rejected and counted before any other work;
 //! 2. order ([`ordering`], a pure function): index 0 must carry `base` and build on the local
-//!    head; later indices must be contiguous within the same payload; duplicates are ignored; a
-//!    gap or a wrong parent for the next block clears the pending state until the next index 0,
-//!    while a stale flashblock (an old block, an unknown payload) is refused without touching it;
+//!    head; later indices must be contiguous within the same payload; duplicates are ignored;
+//!    anything else (a gap, a wrong parent, an old block, an unknown payload) is refused without
+//!    touching the pending state;
 //!    a sequence for the block after a head we have not imported yet is parked and replayed when
 //!    that head arrives;
 //! 3. re-execute the transactions on the head state (with the same top-of-block calls) and
@@ -371,12 +371,8 @@ async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject
             st.parked.push(fb);
             return Ok(Outcome::Parked);
         }
-        Verdict::Refuse(e) => {
-            if e.clears() {
-                st.clear();
-            }
-            return Err(e.into());
-        }
+        // A refusal touches nothing (see `ordering`): replays cannot switch preconfirmations off.
+        Verdict::Refuse(e) => return Err(e.into()),
         Verdict::Start => {
             if let Some(old) = st
                 .seq

@@ -10,13 +10,17 @@
 //! - **next**: the next index of the current payload (same block number) → applied.
 //! - **duplicate**: an index already applied (or index 0 of the current payload) → ignored.
 //! - **after last**: anything after the flashblock marked `is_last` → refused.
-//! - **gap**: an index past the next one of the current payload → refused, and the sequence is
-//!   cleared (what follows cannot be applied) until the next index 0.
+//! - **gap**: an index past the next one of the current payload → refused; what was applied stays
+//!   (it is still a true prefix of the block) and nothing after the gap can be applied until the
+//!   next index 0.
 //! - **stale**: index 0 for a block at or below the head, or any index of a payload that is
 //!   neither current nor parked → refused *without touching anything*: a replayed old flashblock
 //!   (genuinely signed, so the signature check passes) must not switch preconfirmations off.
-//! - **wrong parent**: index 0 for the block after the head on another parent → refused, and the
-//!   current sequence is cleared (the sequencer has moved to a chain we do not follow).
+//! - **wrong parent**: index 0 for the block after the head on another parent → refused (the
+//!   sequencer has moved to a chain we do not follow, or it is a replay).
+//!
+//! A refusal never touches the pending state: whatever a client sends, at any rate, it cannot
+//! switch preconfirmations off.
 //! - **parked**: index 0 for the block after a head we have not imported yet (head + 2) is kept,
 //!   with the indices that follow it (at most [`MAX_PARKED`]), and replayed when that head arrives.
 
@@ -96,11 +100,6 @@ impl OutOfOrder {
             Self::Gap { .. } => "gap",
             Self::AfterLast(_) => "after_last",
         }
-    }
-
-    /// Whether the refusal also ends the current sequence.
-    pub(crate) fn clears(&self) -> bool {
-        matches!(self, Self::Gap { .. } | Self::WrongParent { .. })
     }
 }
 
@@ -256,7 +255,6 @@ mod tests {
             order(old, HEAD, rebuilt, None),
             Verdict::Refuse(OutOfOrder::Superseded(P))
         );
-        assert!(!OutOfOrder::Superseded(P).clears());
     }
 
     #[test]
@@ -296,7 +294,7 @@ mod tests {
                 got: 12
             })
         );
-        assert!(matches!(v, Verdict::Refuse(e) if !e.clears()));
+        assert!(matches!(v, Verdict::Refuse(_)));
     }
 
     #[test]
@@ -320,11 +318,11 @@ mod tests {
     fn nothing_after_the_last() {
         let v = order(later(P, 3, 11), HEAD, current(3, true), None);
         assert_eq!(v, Verdict::Refuse(OutOfOrder::AfterLast(3)));
-        assert!(matches!(v, Verdict::Refuse(e) if !e.clears()));
+        assert!(matches!(v, Verdict::Refuse(_)));
     }
 
     #[test]
-    fn a_gap_is_refused_and_clears() {
+    fn a_gap_is_refused() {
         let v = order(later(P, 5, 11), HEAD, current(3, false), None);
         assert_eq!(
             v,
@@ -333,11 +331,11 @@ mod tests {
                 got: 5
             })
         );
-        assert!(matches!(v, Verdict::Refuse(e) if e.clears()));
+        assert!(matches!(v, Verdict::Refuse(_)));
     }
 
     #[test]
-    fn wrong_parent_for_the_next_block_is_refused_and_clears() {
+    fn wrong_parent_for_the_next_block_is_refused() {
         let other = B256::repeat_byte(0xbb);
         let v = order(first(Q, other, 11), HEAD, current(3, false), None);
         assert_eq!(
@@ -347,7 +345,7 @@ mod tests {
                 head: HEAD.0
             })
         );
-        assert!(matches!(v, Verdict::Refuse(e) if e.clears()));
+        assert!(matches!(v, Verdict::Refuse(_)));
     }
 
     #[test]
@@ -366,14 +364,14 @@ mod tests {
                 head: 10
             })
         );
-        assert!(matches!(v, Verdict::Refuse(e) if !e.clears()));
+        assert!(matches!(v, Verdict::Refuse(_)));
         // A replayed later index of a payload we no longer know.
         let v = order(later(Q, 4, 10), HEAD, current(3, false), None);
         assert_eq!(
             v,
             Verdict::Refuse(OutOfOrder::UnknownPayload { payload: Q, got: 4 })
         );
-        assert!(matches!(v, Verdict::Refuse(e) if !e.clears()));
+        assert!(matches!(v, Verdict::Refuse(_)));
     }
 
     #[test]
