@@ -287,7 +287,8 @@ pub(crate) struct PreconfArgs {
         help_heading = "Flashblocks"
     )]
     pub(crate) ws_port: u16,
-    /// Push every flashblock to this RPC node with `preconf_newPartialBlock` (ws://…; repeatable).
+    /// Push every flashblock to this RPC node with `preconf_newPartialBlock`: its Engine API port
+    /// (ws://host:8551; repeatable), authenticated with --flashblocks.push-jwtsecret.
     #[arg(
         long = "flashblocks.push-to",
         env = "PRECONF_FLASHBLOCKS_PUSH_TO",
@@ -295,6 +296,13 @@ pub(crate) struct PreconfArgs {
         help_heading = "Flashblocks"
     )]
     pub(crate) push_to: Vec<String>,
+    /// The RPC nodes' Engine API JWT secret for --flashblocks.push-to (hex file).
+    #[arg(
+        long = "flashblocks.push-jwtsecret",
+        env = "PRECONF_FLASHBLOCKS_PUSH_JWTSECRET",
+        help_heading = "Flashblocks"
+    )]
+    pub(crate) push_jwtsecret: Option<PathBuf>,
     /// Follow this sequencer's flashblock stream (ws://…; repeatable; rpc role).
     #[arg(
         long = "flashblocks-url",

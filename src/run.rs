@@ -253,6 +253,15 @@ fn sequencer_config(
         slot,
         ws_addr: SocketAddr::new(p.ws_addr, p.ws_port),
         push: p.push_to.clone(),
+        push_jwt: match &p.push_jwtsecret {
+            Some(path) => Some(jwt_file(path)?),
+            None if !p.push_to.is_empty() => {
+                eyre::bail!(
+                    "--flashblocks.push-to needs --flashblocks.push-jwtsecret (the rpc node's Engine API secret)"
+                )
+            }
+            None => None,
+        },
         payload_server: PayloadServerConfig {
             addr: SocketAddr::new(c.api_addr, c.api_port),
             whitelist: files.whitelist.clone(),

@@ -163,8 +163,10 @@ pub struct SequencerConfig {
     pub slot: Duration,
     /// Flashblock stream address (port 0 picks a free port).
     pub ws_addr: SocketAddr,
-    /// RPC nodes to push `preconf_newPartialBlock` to (`ws://…`).
+    /// RPC nodes to push `preconf_newPartialBlock` to (their Engine API ports, `ws://…`).
     pub push: Vec<String>,
+    /// The JWT secret of those Engine API ports.
+    pub push_jwt: Option<JwtSecret>,
     /// The payload server.
     pub payload_server: PayloadServerConfig,
 }
@@ -399,6 +401,7 @@ impl Wiring {
         let broadcaster = BroadcasterArgs {
             addr: addr.clone(),
             push: seq.push.clone(),
+            push_jwt: seq.push_jwt.clone(),
             local: self.local_stream.clone(),
         };
         let sealer = SealerArgs {
@@ -484,7 +487,10 @@ fn servers(
     engine_module.merge(engine::module(engine.0, engine.1)?)?;
     // Like geth and reth, the authenticated port also serves `eth_` (consensus clients read
     // blocks there).
-    engine_module.merge(rpc::module(eth)?)?;
+    engine_module.merge(rpc::module(eth.clone())?)?;
+    // Pushed flashblocks only over the authenticated port: on the public one anybody could feed
+    // the overlay.
+    engine_module.merge(rpc::PartialBlockApiServer::into_rpc(eth))?;
     let jwt = config.jwt.clone();
     let engine_start: StartServer = Arc::new(move |addr| {
         let (module, jwt) = (engine_module.clone(), jwt.clone());

@@ -2,7 +2,7 @@
 //! sequencer process feeding a separate rpc process, and how an rpc node treats forged,
 //! duplicated, reordered and gapped flashblocks.
 
-use crate::support::{Proc, Ws, free_port, wait_for};
+use crate::support::{Proc, Ws, free_port, post, wait_for};
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_network::TxSignerSync;
@@ -302,6 +302,64 @@ fn rpc_node_serves_preconfirmations_from_a_sequencer_process() {
     drop(seq);
 }
 
+/// `--flashblocks.push-to`: the sequencer pushes every flashblock to an rpc node's Engine API
+/// port with `preconf_newPartialBlock`, authenticated with that node's JWT; the rpc node follows
+/// no stream and serves the preconfirmation from the pushes alone.
+#[test]
+fn pushed_flashblocks_reach_an_rpc_node_over_its_engine_port() {
+    let seq_dir = tempfile::tempdir().unwrap();
+    let rpc_dir = tempfile::tempdir().unwrap();
+    let key = PrivateKeySigner::random();
+    let key_file = seq_dir.path().join("flashblocks.key");
+    std::fs::write(&key_file, format!("0x{}", hex::encode(key.to_bytes()))).unwrap();
+    let jwt = rpc_dir.path().join("jwt.hex");
+    std::fs::write(&jwt, hex::encode(B256::random())).unwrap();
+    let rpc_engine = free_port();
+    let rpc = Proc::start(&[
+        "node",
+        "--role",
+        "rpc",
+        "--datadir",
+        rpc_dir.path().to_str().unwrap(),
+        "--authrpc.port",
+        &rpc_engine.to_string(),
+        "--authrpc.jwtsecret",
+        jwt.to_str().unwrap(),
+        "--flashblocks.sequencer-address",
+        &key.address().to_string(),
+    ]);
+    let seq = Proc::start(&[
+        "devnet",
+        "--datadir",
+        seq_dir.path().to_str().unwrap(),
+        "--flashblocks.signing-key",
+        key_file.to_str().unwrap(),
+        "--flashblocks.push-to",
+        &format!("ws://127.0.0.1:{rpc_engine}"),
+        "--flashblocks.push-jwtsecret",
+        jwt.to_str().unwrap(),
+        "--devnet.engine-peer",
+        &format!("http://127.0.0.1:{rpc_engine}"),
+        "--devnet.engine-peer-jwtsecret",
+        jwt.to_str().unwrap(),
+    ]);
+    let (hash, raw) = transfer(3, 0, Address::repeat_byte(0x98), 5);
+    assert_eq!(
+        seq.call("eth_sendRawTransaction", json!([raw]))["result"],
+        json!(hash)
+    );
+    let at_rpc = wait_for(Duration::from_secs(10), || {
+        let r = rpc.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
+        (!r.is_null()).then_some(r)
+    });
+    assert!(at_rpc.is_some(), "the rpc node has the transaction");
+    assert!(rpc.metric("preconf_overlay_flashblocks_total{outcome=\"applied\"}") > 0.0);
+    assert_eq!(
+        seq.metric("preconf_broadcaster_push_errors_total{reason=\"connect\"}"),
+        0.0
+    );
+}
+
 /// An rpc node (no sequencer anywhere) that trusts `key`, and flashblocks for its block 1 built
 /// and signed by hand, pushed with `preconf_newPartialBlock`.
 struct PushedNode {
@@ -372,8 +430,15 @@ impl PushedNode {
         self.make(id, index, txs, &self.key)
     }
 
+    /// `preconf_newPartialBlock` on the node's Engine API port (its JWT from the datadir).
     fn push(&self, fb: &Value) -> Value {
-        self.p.call("preconf_newPartialBlock", json!([fb]))
+        let hex = std::fs::read_to_string(self._dir.path().join("jwt.hex")).unwrap();
+        let secret = preconf_core::jwt::JwtSecret::from_hex(&hex).unwrap();
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": "preconf_newPartialBlock", "params": [fb]});
+        let (status, text) = post(self.p.engine, &body.to_string(), Some(&secret.token()));
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
     }
 }
 
@@ -389,6 +454,16 @@ fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
     let balance = || p.call("eth_getBalance", json!([recipient, "pending"]))["result"].clone();
     let (a, tx_a) = transfer(5, 0, recipient, 1);
     let (b, tx_b) = transfer(5, 1, recipient, 2);
+
+    // Not on the public port: anybody can reach it.
+    let public = p.call(
+        "preconf_newPartialBlock",
+        json!([node.signed(1, 0, vec![])]),
+    );
+    assert_eq!(public["error"]["code"], -32601, "{public}");
+    // Not without the Engine API's JWT.
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "preconf_newPartialBlock", "params": [node.signed(1, 0, vec![])]});
+    assert_eq!(post(p.engine, &body.to_string(), None).0, 401);
 
     // Forged: refused with -32602, counted, no state.
     let forged = node.make(1, 0, vec![tx_a.clone()], &PrivateKeySigner::random());

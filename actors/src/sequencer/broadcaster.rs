@@ -78,8 +78,10 @@ impl std::fmt::Debug for BroadcasterMsg {
 pub(crate) struct BroadcasterArgs {
     /// Stream address; updated to the bound address so a restart rebinds the same port.
     pub addr: Arc<Mutex<SocketAddr>>,
-    /// RPC nodes to push to (`ws://…`).
+    /// RPC nodes to push to (their Engine API ports, `ws://…`).
     pub push: Vec<String>,
+    /// The JWT secret of those ports (a fresh token authenticates each connection).
+    pub push_jwt: Option<preconf_core::jwt::JwtSecret>,
     /// In-process subscribers.
     pub local: broadcast::Sender<FlashblockText>,
 }
@@ -132,7 +134,10 @@ impl Actor for BroadcasterActor {
             .iter()
             .map(|url| {
                 let (tx, rx) = mpsc::channel(PUSH_QUEUE);
-                (tx, TaskGuard::spawn(push_loop(url.clone(), rx)))
+                (
+                    tx,
+                    TaskGuard::spawn(push_loop(url.clone(), args.push_jwt.clone(), rx)),
+                )
             })
             .collect();
         Ok(BroadcasterState {
@@ -277,11 +282,29 @@ async fn serve_peer(
 
 /// Keeps a JSON-RPC WebSocket connection to one RPC node and calls `preconf_newPartialBlock` for
 /// every flashblock.
-async fn push_loop(url: String, mut queue: mpsc::Receiver<FlashblockText>) {
+async fn push_loop(
+    url: String,
+    jwt: Option<preconf_core::jwt::JwtSecret>,
+    mut queue: mpsc::Receiver<FlashblockText>,
+) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut backoff = Duration::from_millis(100);
     let mut next_id = 0u64;
     loop {
-        let ws = match tokio_tungstenite::connect_async(url.as_str()).await {
+        let request = url.as_str().into_client_request().map(|mut r| {
+            if let Some(auth) = jwt
+                .as_ref()
+                .and_then(|j| format!("Bearer {}", j.token()).parse().ok())
+            {
+                r.headers_mut().insert("authorization", auth);
+            }
+            r
+        });
+        let connected = match request {
+            Ok(r) => tokio_tungstenite::connect_async(r).await,
+            Err(e) => Err(e),
+        };
+        let ws = match connected {
             Ok((ws, _)) => {
                 info!(target: "broadcaster", %url, "pushing flashblocks");
                 backoff = Duration::from_millis(100);

@@ -30,7 +30,7 @@ pub(crate) use info::InfoApiServer;
 pub(crate) use logs::LogsApiServer;
 pub(crate) use preconf::Forwarder;
 pub use preconf::MAX_SYNC_TIMEOUT;
-pub(crate) use preconf::PreconfApiServer;
+pub(crate) use preconf::{PartialBlockApiServer, PreconfApiServer};
 pub(crate) use state::StateApiServer;
 pub(crate) use transactions::TransactionsApiServer;
 pub(crate) use txpool::TxpoolApiServer;
@@ -196,8 +196,8 @@ impl From<jsonrpsee::types::ErrorObjectOwned> for RpcErr {
 /// Result type of RPC methods.
 pub(crate) type RpcResult<T> = Result<T, RpcErr>;
 
-/// Every `eth_`, `net_`, `web3_`, `txpool_`, `debug_` and `preconf_` method and the
-/// subscriptions, on one module.
+/// Every `eth_`, `net_`, `web3_`, `txpool_` and `debug_` method, `eth_sendRawTransactionSync`
+/// and the subscriptions, on one module (`preconf_newPartialBlock` is the Engine API port's).
 pub(crate) fn module(api: EthApi) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::new(());
     m.merge(InfoApiServer::into_rpc(api.clone()))?;

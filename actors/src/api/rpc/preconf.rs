@@ -1,6 +1,6 @@
 //! Preconfirmation methods: receipts from the pending block, `eth_sendRawTransactionSync`
-//! (EIP-7966), `preconf_newPartialBlock` (pushed flashblocks), and forwarding raw transactions to
-//! the sequencer.
+//! (EIP-7966), `preconf_newPartialBlock` (pushed flashblocks; Engine API port only), and
+//! forwarding raw transactions to the sequencer.
 
 use super::{EthApi, RpcErr, RpcResult, convert};
 use crate::{metrics as m, overlay::SubmitError, sequencer::FlashblockText};
@@ -81,7 +81,13 @@ pub trait PreconfApi {
         raw: Bytes,
         timeout_ms: Option<serde_json::Value>,
     ) -> RpcResult<TransactionReceipt>;
-    /// A flashblock pushed by the sequencer (BRIP-0007), verified and applied by the overlay.
+}
+
+/// `preconf_newPartialBlock` (BRIP-0007's push from the sequencer): served on the JWT-authenticated
+/// Engine API port only, never on the public one.
+#[rpc(server)]
+pub trait PartialBlockApi {
+    /// A flashblock pushed by the sequencer, verified and applied by the overlay.
     #[method(name = "preconf_newPartialBlock")]
     async fn new_partial_block(&self, flashblock: serde_json::Value) -> RpcResult<bool>;
 }
@@ -100,7 +106,10 @@ impl PreconfApiServer for EthApi {
         };
         self.send_raw_sync(raw, timeout_ms).await
     }
+}
 
+#[async_trait]
+impl PartialBlockApiServer for EthApi {
     async fn new_partial_block(&self, flashblock: serde_json::Value) -> RpcResult<bool> {
         let overlay = self.overlay.as_ref().ok_or_else(|| {
             RpcErr::Server("this node does not serve preconfirmations (no rpc role)".into())
