@@ -268,8 +268,9 @@ async fn watch(
             hashes.extend(txs.iter().filter_map(|t| t.as_str()?.parse::<B256>().ok()));
         }
         // Canonical blocks since the last look: inclusion throughput, and anything the tag's
-        // block never showed.
-        let head = now.0;
+        // block never showed. A block counts once the next one exists: on a node that serves
+        // `latest` from its preconfirmed block, the newest block is still growing.
+        let head = now.0.saturating_sub(1);
         let from = canonical_done.map_or(head, |d| d + 1);
         for n in from..=head {
             if let Ok(block) = c
