@@ -610,6 +610,7 @@ fn consensus_child(
 /// the consensus pointed at the addresses actually bound.
 pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     metrics::install();
+    preload_kzg();
     let w = Wiring::new(ChainReader::open(
         config.spec.clone(),
         Store::open(&config.datadir)?,
@@ -758,6 +759,18 @@ impl ConsensusHandle {
     pub async fn wait(&mut self) {
         let _ = (&mut self.join).await;
     }
+}
+
+/// Loads the KZG trusted setup (blob transactions' proofs are checked against it) on a thread of
+/// its own at start, so the first blob transaction does not wait for it (seconds in a debug build).
+fn preload_kzg() {
+    let _ = std::thread::Builder::new()
+        .name("kzg-setup".into())
+        .spawn(|| {
+            let started = std::time::Instant::now();
+            let _ = alloy_eips::eip4844::env_settings::EnvKzgSettings::Default.get();
+            tracing::info!(target: "node", elapsed = ?started.elapsed(), "KZG trusted setup loaded");
+        });
 }
 
 /// Starts a devnet consensus that reaches every node over the wire only (Engine API + JWT, the
