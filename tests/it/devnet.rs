@@ -200,6 +200,53 @@ fn bad_input_gets_standard_errors() {
         rpc(p.rpc, "eth_getBlockByHash", json!(["1234", false]))["error"]["code"],
         -32602
     );
+    // An `id` that is neither a string, a number nor null: geth's -32600, not an empty body.
+    let (status, body) = post(
+        p.rpc,
+        r#"{"jsonrpc":"2.0","id":{"a":1},"method":"eth_chainId","params":[]}"#,
+        None,
+    );
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{body}: {e}"));
+    assert_eq!(
+        (status, v["error"]["code"].clone(), v["id"].clone()),
+        (200, json!(-32600), Value::Null)
+    );
+    // Subscriptions need a WebSocket: over HTTP, geth's -32601 `notifications not supported`.
+    let v = p.call("eth_subscribe", json!(["newHeads"]));
+    assert_eq!(v["error"]["code"], -32601, "{v}");
+    assert_eq!(v["error"]["message"], "notifications not supported");
+    // An oversized body is 413 however it is framed (chunked here, no Content-Length).
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(p.rpc).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let chunk = vec![b' '; 1024 * 1024];
+        let _ = write!(
+            s,
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        // 20 MiB in 1 MiB chunks; the server may answer and close before the end.
+        for _ in 0..20 {
+            if write!(s, "{:x}\r\n", chunk.len()).is_err()
+                || s.write_all(&chunk).is_err()
+                || s.write_all(b"\r\n").is_err()
+            {
+                break;
+            }
+        }
+        let _ = s.write_all(b"0\r\n\r\n");
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    }
+    // The KZG trusted setup is loaded at start, not by the first blob transaction.
+    let loaded = wait_for(Duration::from_secs(30), || {
+        p.new_output()
+            .iter()
+            .any(|l| l.contains("KZG trusted setup loaded"))
+            .then_some(())
+    });
+    assert!(loaded.is_some());
 
     // Pool refusals carry the standard messages.
     let raw = signed(

@@ -14,6 +14,7 @@ mod info;
 mod logs;
 mod middleware;
 mod preconf;
+mod shape;
 mod state;
 mod subscriptions;
 mod transactions;
@@ -269,7 +270,11 @@ pub(crate) async fn serve(
     cors: &[String],
     module: RpcModule<()>,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let http = tower::ServiceBuilder::new().option_layer(cors_layer(cors));
+    let http = tower::ServiceBuilder::new()
+        .option_layer(cors_layer(cors))
+        .layer(shape::ShapeLayer {
+            max_body: MAX_REQUEST_BYTES as usize,
+        });
     let server = Server::builder()
         .set_config(server_config())
         .set_http_middleware(http)
