@@ -171,7 +171,8 @@ async fn fund(
         )
         .await?;
     let mut nonce = quantity(&nonce);
-    let amount = U256::from(10u128.pow(18)); // 1 ether each
+    // 10 ether each: covers the fee cap of a few hundred pending transfers per sender.
+    let amount = U256::from(10u128.pow(19));
     for chunk in to.chunks(32) {
         for addr in chunk {
             let raw = sign(key, chain_id, nonce, *addr, amount, max_fee);
@@ -342,7 +343,10 @@ async fn measure(cfg: &BenchConfig) -> eyre::Result<Summary> {
     let chain_id: serde_json::Value = c.request("eth_chainId", rpc_params![]).await?;
     let chain_id = quantity(&chain_id);
     let gas_price: serde_json::Value = c.request("eth_gasPrice", rpc_params![]).await?;
-    let max_fee = quantity(&gas_price) as u128 * 4 + 1_000_000_000;
+    // The transactions are signed up front, so their fee cap must outlast the base fee's rise
+    // while the load fills blocks (12.5 % per full block): 100 gwei is ~39 full blocks above a
+    // 1 gwei base fee. A too-low cap left transactions stuck behind a risen base fee (nonce gaps).
+    let max_fee = (quantity(&gas_price) as u128 * 4).max(100_000_000_000) + 1_000_000_000;
 
     let mut keys = cfg.keys.clone();
     if keys.is_empty() {

@@ -767,6 +767,8 @@ fn preload_kzg() {
     let _ = std::thread::Builder::new()
         .name("kzg-setup".into())
         .spawn(|| {
+            // Seconds of CPU in a debug build: behind the node's own work.
+            crate::api::rpc::lower_priority();
             let started = std::time::Instant::now();
             let _ = alloy_eips::eip4844::env_settings::EnvKzgSettings::Default.get();
             tracing::info!(target: "node", elapsed = ?started.elapsed(), "KZG trusted setup loaded");

@@ -6,7 +6,9 @@ use serde_json::Value;
 
 #[test]
 fn bench_measures_pending_and_compares_with_a_peer() {
-    let node = Proc::start(&["devnet", "--block-time", "1s"]);
+    // `latest` canonical (the devnet's default serves it preconfirmed), so the compared run,
+    // which watches `latest`, measures canonical receipts.
+    let node = Proc::start(&["devnet", "--block-time", "1s", "--rpc.preconf-latest=false"]);
     let url = format!("http://{}", node.rpc);
     let out = bin()
         .args([

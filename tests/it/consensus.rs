@@ -323,11 +323,20 @@ fn a_dead_builder_degrades_to_local_blocks_until_it_is_restarted() {
     ]);
     // Six panics: five restarts within the budget, then degraded.
     for i in 0..6 {
-        let r = admin(
-            &p,
-            "admin_injectFault",
-            json!([{"actor": "builder", "fault": "panic"}]),
-        );
+        // Between incarnations (a restart under way) the builder cannot take a fault: the
+        // supervisor says so, and the drill tries again.
+        let r = wait_for(Duration::from_secs(10), || {
+            let r = admin(
+                &p,
+                "admin_injectFault",
+                json!([{"actor": "builder", "fault": "panic"}]),
+            );
+            let between = r["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("is not running"));
+            (!between).then_some(r)
+        })
+        .expect("the builder takes the fault");
         assert_eq!(r["result"], true, "{r}");
         let next = wait_for(Duration::from_secs(10), || {
             let b = &healthz(&p)["actors"]["builder"];

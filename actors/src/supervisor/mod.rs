@@ -447,10 +447,12 @@ impl Actor for Supervisor {
                                 cell.stop(Some("injected fault: stop".into()));
                                 Ok(())
                             }
-                            InjectedFault::Panic => (spec.inject)(Fault::Panic).map_err(Into::into),
-                            InjectedFault::Stall(d) => {
-                                (spec.inject)(Fault::Stall(d)).map_err(Into::into)
-                            }
+                            // The child's slot is empty or its mailbox closed: it is between
+                            // incarnations (a restart under way), not the supervisor's fault.
+                            InjectedFault::Panic => (spec.inject)(Fault::Panic)
+                                .map_err(|_| SupervisorError::NotRunning(name.clone())),
+                            InjectedFault::Stall(d) => (spec.inject)(Fault::Stall(d))
+                                .map_err(|_| SupervisorError::NotRunning(name.clone())),
                         }
                     }
                 };

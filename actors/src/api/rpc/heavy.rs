@@ -96,7 +96,8 @@ impl HeavyPool {
 /// contention it gets about 1/9 of the CPU a default thread gets, so the sequencer's ticks and
 /// cheap reads go first, yet it always progresses (the idle class would starve it whenever
 /// anything else on the machine is busy). Elsewhere the thread keeps the default priority.
-fn lower_priority() {
+/// Background work uses it too (the KZG setup at start).
+pub(crate) fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: gettid and setpriority take no pointers; they only read the calling thread's id
@@ -106,7 +107,7 @@ fn lower_priority() {
             libc::setpriority(libc::PRIO_PROCESS, tid, 10)
         };
         if rc != 0 {
-            warn!(target: "rpc", error = %std::io::Error::last_os_error(), "heavy-work thread keeps the default priority");
+            warn!(target: "node", error = %std::io::Error::last_os_error(), "a background thread keeps the default priority");
         }
     }
 }

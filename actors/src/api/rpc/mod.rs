@@ -26,7 +26,7 @@ pub(crate) use debug::DebugApiServer;
 pub(crate) use eth::{DevAccounts, EthApi};
 pub(crate) use fees::FeesApiServer;
 pub use heavy::HeavyLimits;
-pub(crate) use heavy::HeavyPool;
+pub(crate) use heavy::{HeavyPool, lower_priority};
 pub(crate) use info::InfoApiServer;
 pub(crate) use logs::LogsApiServer;
 pub(crate) use preconf::Forwarder;
