@@ -179,6 +179,18 @@ pub(crate) struct NetworkArgs {
         help_heading = "JSON-RPC"
     )]
     pub(crate) http_corsdomain: Vec<String>,
+    /// Host names the JSON-RPC server answers, comma-separated (`*` for any): a request whose
+    /// `Host` header names another is refused with 403, so a web page cannot reach the node
+    /// through a DNS name it controls (DNS rebinding). WebSocket `Origin`s are checked against
+    /// --http.corsdomain.
+    #[arg(
+        long = "http.vhosts",
+        env = "PRECONF_HTTP_VHOSTS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1",
+        help_heading = "JSON-RPC"
+    )]
+    pub(crate) http_vhosts: Vec<String>,
     /// Gas cap of eth_call and eth_estimateGas.
     #[arg(
         long = "rpc.gascap",

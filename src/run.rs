@@ -373,6 +373,7 @@ fn node_config(
     Ok(NodeConfig {
         http_addr: SocketAddr::new(s.http_addr, s.http_port),
         cors: s.http_corsdomain.clone(),
+        vhosts: s.http_vhosts.clone(),
         authrpc_addr: SocketAddr::new(s.authrpc_addr, s.authrpc_port),
         metrics_addr: SocketAddr::new(s.metrics_addr, s.metrics_port),
         pool: PoolConfig {
@@ -496,6 +497,18 @@ fn banner(
         "JSON-RPC      http://{0}  (WebSocket ws://{0})\n",
         node.http_addr
     ));
+    if !node.http_addr.ip().is_loopback() && !config.dev_accounts.is_empty() {
+        out.push_str(&format!(
+            "\n!!! WARNING: JSON-RPC listens on {} with the {} dev accounts UNLOCKED: anyone who\n\
+             !!! can reach this address can spend them (eth_sendTransaction). Host names allowed:\n\
+             !!! {} (--http.vhosts); browser origins: {} (--http.corsdomain).\n\n",
+            node.http_addr,
+            config.dev_accounts.len(),
+            config.vhosts.join(","),
+            config.cors.join(",")
+        ));
+        tracing::warn!(target: "node", addr = %node.http_addr, "JSON-RPC on a non-loopback address with unlocked dev accounts");
+    }
     out.push_str(&format!(
         "Engine API    http://{}  (JWT secret in {})\n",
         node.authrpc_addr,

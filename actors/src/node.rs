@@ -49,8 +49,10 @@ pub struct NodeConfig {
     pub datadir: PathBuf,
     /// JSON-RPC address (port 0 picks a free port).
     pub http_addr: SocketAddr,
-    /// Allowed CORS origins for JSON-RPC (`*` for any; empty for none).
+    /// Allowed CORS origins for JSON-RPC and WebSocket `Origin`s (`*` for any; empty for none).
     pub cors: Vec<String>,
+    /// Host names JSON-RPC answers (`*` for any).
+    pub vhosts: Vec<String>,
     /// Engine API address.
     pub authrpc_addr: SocketAddr,
     /// Engine API secret.
@@ -97,6 +99,7 @@ impl NodeConfig {
             datadir,
             http_addr: any,
             cors: Vec::new(),
+            vhosts: vec!["localhost".into(), "127.0.0.1".into()],
             authrpc_addr: any,
             jwt,
             metrics_addr: any,
@@ -471,11 +474,11 @@ fn servers(
     if let Some(admin) = admin {
         rpc_module.merge(AdminRpcServer::into_rpc(admin))?;
     }
-    let cors = config.cors.clone();
+    let (cors, vhosts) = (config.cors.clone(), config.vhosts.clone());
     let rpc_start: StartServer = Arc::new(move |addr| {
-        let (module, cors) = (rpc_module.clone(), cors.clone());
+        let (module, cors, vhosts) = (rpc_module.clone(), cors.clone(), vhosts.clone());
         Box::pin(async move {
-            let (bound, handle) = rpc::serve(addr, &cors, module).await?;
+            let (bound, handle) = rpc::serve(addr, &cors, &vhosts, module).await?;
             let stop: Stopper = Box::new(move || {
                 let _ = handle.stop();
             });

@@ -223,7 +223,7 @@ fn bad_input_gets_standard_errors() {
         let chunk = vec![b' '; 1024 * 1024];
         let _ = write!(
             s,
-            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         );
         // 20 MiB in 1 MiB chunks; the server may answer and close before the end.
         for _ in 0..20 {
@@ -702,4 +702,66 @@ fn json_logs_are_one_object_per_line() {
     }
     let banner: Value = serde_json::from_str(&banner.expect("the banner line")).unwrap();
     assert_eq!(banner["chainId"], DEVNET_CHAIN_ID);
+}
+
+/// The first status line a raw HTTP request gets.
+fn status_of(addr: std::net::SocketAddr, head: &str) -> String {
+    use std::io::{BufRead, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut line = String::new();
+    let _ = std::io::BufReader::new(s).read_line(&mut line);
+    line.trim().to_string()
+}
+
+/// A web page cannot reach the node through a DNS name it controls (`--http.vhosts`), nor open
+/// a WebSocket from an origin `--http.corsdomain` does not list; a devnet listening beyond
+/// loopback with unlocked accounts says so in its banner.
+#[test]
+fn hosts_and_origins_are_checked_and_open_binds_are_announced() {
+    let p = Proc::start(&[
+        "devnet",
+        "--http.addr",
+        "0.0.0.0",
+        "--http.corsdomain",
+        "http://dapp.localhost:3000",
+    ]);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], p.rpc.port()));
+    let post = |host: &str| {
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
+        status_of(
+            addr,
+            &format!(
+                "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    assert!(post(&format!("localhost:{}", p.rpc.port())).contains(" 200"));
+    assert!(post(&format!("127.0.0.1:{}", p.rpc.port())).contains(" 200"));
+    assert!(post("rebound.example.com").contains(" 403"));
+    let upgrade = |origin: Option<&str>| {
+        let origin = origin
+            .map(|o| format!("Origin: {o}\r\n"))
+            .unwrap_or_default();
+        status_of(
+            addr,
+            &format!(
+                "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n"
+            ),
+        )
+    };
+    assert!(upgrade(None).contains(" 101"), "a non-browser client");
+    assert!(upgrade(Some("http://dapp.localhost:3000")).contains(" 101"));
+    assert!(upgrade(Some("http://evil.example")).contains(" 403"));
+    let mut banner = String::new();
+    let said = wait_for(Duration::from_secs(10), || {
+        banner.push_str(&p.new_output().join("\n"));
+        banner
+            .contains("WARNING: JSON-RPC listens on 0.0.0.0")
+            .then_some(())
+    });
+    assert!(said.is_some(), "{banner}");
 }

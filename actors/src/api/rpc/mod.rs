@@ -264,16 +264,33 @@ pub(crate) fn server_config() -> jsonrpsee::server::ServerConfig {
         .build()
 }
 
+/// The `Host` filter: `vhosts` as host names on any port, or none with `*`.
+fn host_filter(
+    vhosts: &[String],
+) -> std::io::Result<Option<jsonrpsee::server::middleware::http::HostFilterLayer>> {
+    if vhosts.iter().any(|h| h == "*") {
+        return Ok(None);
+    }
+    let patterns: Vec<String> = vhosts.iter().map(|h| format!("{h}:*")).collect();
+    jsonrpsee::server::middleware::http::HostFilterLayer::new(patterns)
+        .map(Some)
+        .map_err(|e| std::io::Error::other(format!("--http.vhosts: {e}")))
+}
+
 /// Starts a JSON-RPC server (HTTP and WebSocket) for `module` on `addr`.
 pub(crate) async fn serve(
     addr: SocketAddr,
     cors: &[String],
+    vhosts: &[String],
     module: RpcModule<()>,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let origins = (!cors.iter().any(|d| d == "*")).then(|| cors.to_vec());
     let http = tower::ServiceBuilder::new()
+        .option_layer(host_filter(vhosts)?)
         .option_layer(cors_layer(cors))
         .layer(shape::ShapeLayer {
             max_body: MAX_REQUEST_BYTES as usize,
+            origins: origins.map(std::sync::Arc::new),
         });
     let server = Server::builder()
         .set_config(server_config())

@@ -3,19 +3,25 @@
 //! request` (jsonrpsee sends a `null` body), and `eth_subscribe` / `eth_unsubscribe` over plain HTTP
 //! get -32601 `notifications not supported` (jsonrpsee: -32603). Only single requests are looked
 //! at, and only when a cheap byte scan says they might need it; everything else passes through
-//! untouched (WebSocket upgrades included).
+//! untouched. A WebSocket upgrade from a browser `Origin` not in `--http.corsdomain` (unless `*`)
+//! gets 403, as geth's `--ws.origins`.
 
 use futures::future::BoxFuture;
 use http_body_util::BodyExt;
 use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse, http::response};
 use serde_json::{Value, json};
-use std::task::{Context, Poll};
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 /// The layer; see the module documentation.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ShapeLayer {
     /// The largest body read (the server's own limit answers 413 beyond it).
     pub max_body: usize,
+    /// The browser origins a WebSocket may be opened from (`--http.corsdomain`); `None` for any.
+    pub origins: Option<Arc<Vec<String>>>,
 }
 
 impl<S> tower::Layer<S> for ShapeLayer {
@@ -24,6 +30,7 @@ impl<S> tower::Layer<S> for ShapeLayer {
         ShapeService {
             inner,
             max_body: self.max_body,
+            origins: self.origins.clone(),
         }
     }
 }
@@ -33,6 +40,21 @@ impl<S> tower::Layer<S> for ShapeLayer {
 pub(crate) struct ShapeService<S> {
     inner: S,
     max_body: usize,
+    origins: Option<Arc<Vec<String>>>,
+}
+
+/// Whether a WebSocket upgrade comes from an origin it may come from: no `Origin` header (not a
+/// browser), or one of `origins`.
+fn origin_allowed(req: &HttpRequest, origins: &[String]) -> bool {
+    let upgrade = req
+        .headers()
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    match req.headers().get("origin").and_then(|v| v.to_str().ok()) {
+        Some(origin) if upgrade => origins.iter().any(|o| o == origin),
+        _ => true,
+    }
 }
 
 /// The answer for a request jsonrpsee would mishandle, if this is one.
@@ -98,6 +120,16 @@ where
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         if req.method() != hyper::Method::POST {
+            if let Some(origins) = &self.origins
+                && !origin_allowed(&req, origins)
+            {
+                let resp = HttpResponse::builder()
+                    .status(403)
+                    .header("content-type", "text/plain")
+                    .body(HttpBody::from("Origin not allowed (--http.corsdomain).\n"))
+                    .expect("static response parts are valid");
+                return Box::pin(async move { Ok(resp) });
+            }
             return Box::pin(inner.call(req));
         }
         let max_body = self.max_body;
