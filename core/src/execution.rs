@@ -764,23 +764,31 @@ mod tests {
         Recovered::new_unchecked(env, key.address())
     }
 
+    /// Starts fresh builders of block 1 on the genesis state.
+    fn on_genesis(spec: &Arc<ChainSpec>) -> impl Fn() -> BlockBuilder {
+        let genesis = StateDiff::genesis(spec);
+        let state = StateSnapshot::default().apply(&genesis);
+        let code: Arc<dyn ChainData> =
+            Arc::new(Code(genesis.contracts.clone().into_iter().collect()));
+        let attrs = crate::block_state::tests::attrs(spec.genesis_header());
+        let spec = spec.clone();
+        move || {
+            let provider = SnapshotProvider {
+                snapshot: state.clone(),
+                chain: code.clone(),
+                extra_code: Default::default(),
+            };
+            let header = next_header(&spec, spec.genesis_header(), &attrs);
+            BlockBuilder::new(spec.clone(), provider, header, Some(Vec::new())).unwrap()
+        }
+    }
+
     /// With nothing at the block's end (no withdrawals, no requests), the preconfirmed header of
     /// the complete block is the sealed block's header: same roots, same hash.
     #[test]
     fn partial_header_of_a_complete_block_is_the_sealed_header() {
         let spec = Arc::new(ChainSpec::from_genesis(devnet_genesis(30_000_000)).unwrap());
-        let genesis = StateDiff::genesis(&spec);
-        let state = StateSnapshot::default().apply(&genesis);
-        let code: Arc<dyn ChainData> =
-            Arc::new(Code(genesis.contracts.clone().into_iter().collect()));
-        let provider = SnapshotProvider {
-            snapshot: state,
-            chain: code,
-            extra_code: Default::default(),
-        };
-        let attrs = crate::block_state::tests::attrs(spec.genesis_header());
-        let header = next_header(&spec, spec.genesis_header(), &attrs);
-        let mut b = BlockBuilder::new(spec.clone(), provider, header, Some(Vec::new())).unwrap();
+        let mut b = on_genesis(&spec)();
         let (state, _) = b.pending_state();
         let empty = b.partial_header(&state).unwrap();
         assert_eq!(empty.transactions_root, alloy_trie::EMPTY_ROOT_HASH);
@@ -800,20 +808,7 @@ mod tests {
     #[test]
     fn incremental_pending_state_matches_a_single_pass() {
         let spec = Arc::new(ChainSpec::from_genesis(devnet_genesis(30_000_000)).unwrap());
-        let genesis = StateDiff::genesis(&spec);
-        let state = StateSnapshot::default().apply(&genesis);
-        let code: Arc<dyn ChainData> =
-            Arc::new(Code(genesis.contracts.clone().into_iter().collect()));
-        let attrs = crate::block_state::tests::attrs(spec.genesis_header());
-        let builder = || {
-            let provider = SnapshotProvider {
-                snapshot: state.clone(),
-                chain: code.clone(),
-                extra_code: Default::default(),
-            };
-            let header = next_header(&spec, spec.genesis_header(), &attrs);
-            BlockBuilder::new(spec.clone(), provider, header, Some(Vec::new())).unwrap()
-        };
+        let builder = on_genesis(&spec);
         // Three "flashblocks": the same senders and recipients recur across them.
         let slices = [
             vec![transfer(&spec, 0, 0, Address::repeat_byte(1))],
