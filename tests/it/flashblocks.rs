@@ -143,18 +143,28 @@ fn stream_matches_the_wire_format() {
     assert!(seen_tx, "the transaction went out in a flashblock");
 }
 
-/// A sequencer process and a separate rpc process: a transaction sent to the rpc node is
-/// forwarded, preconfirmed (receipt, balance) before its block, and then in the block at the
-/// same position.
-#[test]
-fn rpc_node_serves_preconfirmations_from_a_sequencer_process() {
-    let seq_dir = tempfile::tempdir().unwrap();
-    let rpc_dir = tempfile::tempdir().unwrap();
+/// A sequencer signing key in `seq_dir` and an rpc node's Engine API secret in `rpc_dir` (which
+/// the sequencer uses too, to import blocks into it or push flashblocks to it): the key, the key
+/// file and the secret file.
+fn sequencer_and_rpc_secrets(
+    seq_dir: &tempfile::TempDir,
+    rpc_dir: &tempfile::TempDir,
+) -> (PrivateKeySigner, std::path::PathBuf, std::path::PathBuf) {
     let key = PrivateKeySigner::random();
     let key_file = seq_dir.path().join("flashblocks.key");
     std::fs::write(&key_file, format!("0x{}", hex::encode(key.to_bytes()))).unwrap();
     let jwt = rpc_dir.path().join("jwt.hex");
     std::fs::write(&jwt, hex::encode(B256::random())).unwrap();
+    (key, key_file, jwt)
+}
+
+/// A sequencer process and a separate rpc process: a transaction sent to the rpc node is
+/// forwarded, preconfirmed (receipt, balance) before its block, and then in the block at the
+/// same position.
+#[test]
+fn rpc_node_serves_preconfirmations_from_a_sequencer_process() {
+    let (seq_dir, rpc_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (key, key_file, jwt) = sequencer_and_rpc_secrets(&seq_dir, &rpc_dir);
     let (seq_http, seq_ws, rpc_engine) = (free_port(), free_port(), free_port());
 
     let rpc = Proc::start(&[
@@ -307,13 +317,8 @@ fn rpc_node_serves_preconfirmations_from_a_sequencer_process() {
 /// no stream and serves the preconfirmation from the pushes alone.
 #[test]
 fn pushed_flashblocks_reach_an_rpc_node_over_its_engine_port() {
-    let seq_dir = tempfile::tempdir().unwrap();
-    let rpc_dir = tempfile::tempdir().unwrap();
-    let key = PrivateKeySigner::random();
-    let key_file = seq_dir.path().join("flashblocks.key");
-    std::fs::write(&key_file, format!("0x{}", hex::encode(key.to_bytes()))).unwrap();
-    let jwt = rpc_dir.path().join("jwt.hex");
-    std::fs::write(&jwt, hex::encode(B256::random())).unwrap();
+    let (seq_dir, rpc_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (key, key_file, jwt) = sequencer_and_rpc_secrets(&seq_dir, &rpc_dir);
     let rpc_engine = free_port();
     let rpc = Proc::start(&[
         "node",
