@@ -23,7 +23,7 @@ mod mempool;
 mod metrics;
 mod node;
 mod overlay;
-mod process;
+pub mod process;
 mod sequencer;
 mod supervisor;
 

@@ -136,6 +136,12 @@ pub(crate) const OVERLAY_STREAM_RECONNECTS: &str = "preconf_overlay_stream_recon
 pub(crate) const RPC_FORWARD_ERRORS: &str = "preconf_rpc_forward_errors_total";
 /// Heavy JSON-RPC calls (EVM calls, log scans) refused because the heavy-work queue was full.
 pub(crate) const RPC_HEAVY_REFUSED: &str = "preconf_rpc_heavy_refused_total";
+/// HTTP requests refused before JSON-RPC saw them, by reason (`too_large`, `timeout`, `busy`,
+/// `malformed`, `origin`).
+pub(crate) const RPC_HTTP_REFUSED: &str = "preconf_rpc_http_refused_total";
+/// Every `reason` label of [`RPC_HTTP_REFUSED`].
+pub(crate) const RPC_HTTP_REFUSED_REASONS: &[&str] =
+    &["too_large", "timeout", "busy", "malformed", "origin"];
 /// eth_sendRawTransactionSync calls that timed out.
 pub(crate) const RPC_SYNC_TIMEOUTS: &str = "preconf_rpc_send_sync_timeouts_total";
 /// Plain sends (with `--rpc.preconf-latest`) that returned before their transaction was
@@ -395,6 +401,10 @@ fn describe() {
     describe_counter!(
         RPC_FORWARD_ERRORS,
         "Raw transactions that could not be forwarded to the sequencer"
+    );
+    describe_counter!(
+        RPC_HTTP_REFUSED,
+        "HTTP requests refused before JSON-RPC saw them: body too large, too slow, too much request data in flight, broken, or a WebSocket from a foreign origin"
     );
     describe_counter!(
         RPC_HEAVY_REFUSED,

@@ -150,13 +150,20 @@ fn storage_history_key(hashed_address: &B256, hashed_slot: &B256, block: u64) ->
     k
 }
 
+/// Memory redb may use to cache pages of the database file (its default, 1 GiB, lets the process
+/// grow by every page a long run touches). The hot data of block building and JSON-RPC reads
+/// (recent headers, bodies, receipts, the touched part of the state) fits well within it.
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl Store {
     /// Opens (or creates) the database file `DIR/chain.redb`.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
         // The datadir also holds the node's secrets: owner-only when this node creates it.
         crate::secret_file::create_private_dir(dir)
             .map_err(|e| StorageError::Db(format!("{}: {e}", dir.display())))?;
-        let db = Database::create(dir.join("chain.redb"))?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(dir.join("chain.redb"))?;
         let txn = db.begin_write()?;
         {
             // Create every table so read transactions never meet a missing one.

@@ -21,7 +21,14 @@ fn emitter_initcode() -> Bytes {
         .into()
 }
 
-fn signed(key: u32, nonce: u64, to: TxKind, value: U256, input: Bytes, gas: u64) -> String {
+pub(crate) fn signed(
+    key: u32,
+    nonce: u64,
+    to: TxKind,
+    value: U256,
+    input: Bytes,
+    gas: u64,
+) -> String {
     let tx = TxEip1559 {
         chain_id: DEVNET_CHAIN_ID,
         nonce,
@@ -51,7 +58,7 @@ fn receipt(p: &Proc, hash: &Value, within: Duration) -> Value {
 
 /// The receipt once its block is canonical (the devnet finalizes every block it commits; a
 /// preconfirmed receipt names a block above `finalized`).
-fn included(p: &Proc, hash: &Value, within: Duration) -> Value {
+pub(crate) fn included(p: &Proc, hash: &Value, within: Duration) -> Value {
     wait_for(within, || {
         let r = p.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
         let finalized = p.call("eth_getBlockByNumber", json!(["finalized", false]));

@@ -7,4 +7,5 @@ mod consensus;
 mod container;
 mod devnet;
 mod flashblocks;
+mod hostile;
 mod support;

@@ -311,9 +311,13 @@ impl Ws {
         let mask = [1u8, 2, 3, 4];
         match payload.len() {
             n if n < 126 => frame.push(0x80 | n as u8),
-            n => {
+            n if n <= 0xffff => {
                 frame.push(0x80 | 126);
                 frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
             }
         }
         frame.extend_from_slice(&mask);

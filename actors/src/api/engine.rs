@@ -22,7 +22,7 @@ use jsonrpsee::{
     RpcModule,
     core::{RegisterMethodError, async_trait},
     proc_macros::rpc,
-    server::{HttpBody, HttpRequest, HttpResponse, Server, ServerHandle},
+    server::{HttpBody, HttpRequest, HttpResponse, ServerHandle},
     types::ErrorObjectOwned,
 };
 use preconf_core::preconf::ValidatorPubkey;
@@ -634,12 +634,9 @@ pub(crate) async fn serve(
     secret: JwtSecret,
     module: RpcModule<()>,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let server = Server::builder()
-        .set_config(super::rpc::server_config())
-        .set_http_middleware(tower::ServiceBuilder::new().layer(JwtLayer::new(secret)))
-        .set_rpc_middleware(super::rpc::rpc_middleware(&module))
-        .build(addr)
-        .await?;
-    let bound = server.local_addr()?;
-    Ok((bound, server.start(module)))
+    // The token is checked on the headers, before any body is read.
+    let http = tower::ServiceBuilder::new()
+        .layer(JwtLayer::new(secret))
+        .layer(super::rpc::shape_layer(super::rpc::ENGINE, None));
+    super::rpc::serve_module(addr, http, super::rpc::ENGINE, module).await
 }

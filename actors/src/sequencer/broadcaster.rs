@@ -4,7 +4,9 @@
 //!   handshake beyond the WebSocket one) that sends every signed flashblock as one JSON text
 //!   frame. At most [`MAX_CONNECTIONS`] clients; each has a bounded queue of [`PEER_QUEUE`]
 //!   messages and is dropped (and counted) when it falls that far behind. Pings are answered, and
-//!   the server pings idle clients so they can tell a quiet stream from a dead one.
+//!   the server pings idle clients so they can tell a quiet stream from a dead one. A client may
+//!   send frames of at most [`MAX_CLIENT_MESSAGE`] bytes; at most [`MAX_HANDSHAKES`] handshakes
+//!   run at once, each within 10 s.
 //! - **Push** (BRIP-0007): for each `--flashblocks.push-to ws://…` URL a task keeps a WebSocket
 //!   JSON-RPC connection and calls `preconf_newPartialBlock(flashblock)`, reconnecting with
 //!   backoff.
@@ -40,6 +42,10 @@ pub(crate) const MAX_CONNECTIONS: usize = 256;
 pub(crate) const PEER_QUEUE: usize = 128;
 /// Messages queued per push target while it is slow or reconnecting.
 const PUSH_QUEUE: usize = 256;
+/// WebSocket handshakes in progress at once; further connections wait to be accepted.
+const MAX_HANDSHAKES: usize = 64;
+/// The largest message or frame a stream client may send (it sends only pings and closes).
+const MAX_CLIENT_MESSAGE: usize = 4096;
 /// Idle time after which the server pings a client.
 const PING_EVERY: Duration = Duration::from_secs(5);
 /// Longest wait between push reconnection attempts.
@@ -209,7 +215,14 @@ impl Actor for BroadcasterActor {
 }
 
 async fn accept_loop(listener: TcpListener, me: ActorRef<BroadcasterMsg>) {
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_CLIENT_MESSAGE))
+        .max_frame_size(Some(MAX_CLIENT_MESSAGE));
     loop {
+        let Ok(permit) = handshakes.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, from) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
@@ -223,9 +236,11 @@ async fn accept_loop(listener: TcpListener, me: ActorRef<BroadcasterMsg>) {
         tokio::spawn(async move {
             let handshake = tokio::time::timeout(
                 Duration::from_secs(10),
-                tokio_tungstenite::accept_async(stream),
+                tokio_tungstenite::accept_async_with_config(stream, Some(config)),
             );
-            match handshake.await {
+            let handshake = handshake.await;
+            drop(permit);
+            match handshake {
                 Ok(Ok(ws)) => {
                     let _ = me.cast(BroadcasterMsg::Connected(Box::new(ws), from));
                 }

@@ -6,10 +6,11 @@ use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_rpc_types_eth::{Filter, Log};
 use jsonrpsee::{core::async_trait, proc_macros::rpc};
 use preconf_core::primitives::{Receipt, SealedBlock};
-use std::sync::Arc;
 
 /// Maximum block range of one `eth_getLogs` query.
 const MAX_LOG_RANGE: u64 = 10_000;
+/// Maximum logs in one reply (~10 MB of JSON); a query matching more gets -32005.
+pub(crate) const MAX_LOGS: usize = 10_000;
 
 /// Log queries.
 #[rpc(server, namespace = "eth")]
@@ -31,13 +32,14 @@ impl EthApi {
     fn logs(&self, filter: &Filter) -> RpcResult<Vec<Log>> {
         let r = &self.chain.reader;
         let mut pending = None;
-        let blocks: Vec<Arc<SealedBlock>> = if let Some(hash) = filter.get_block_hash() {
+        // Hashes of the stored blocks to read, one at a time.
+        let blocks: Vec<alloy_primitives::B256> = if let Some(hash) = filter.get_block_hash() {
             match self.named(BlockId::Hash(hash.into()))? {
                 Named::Preconfirmed(p) => {
                     pending = Some(p);
                     Vec::new()
                 }
-                Named::Stored(Some(h)) => r.block_shared(&h.hash)?.into_iter().collect(),
+                Named::Stored(Some(h)) => vec![h.hash],
                 Named::Stored(None) => return Err(RpcErr::Server("unknown block".into())),
             }
         } else {
@@ -94,17 +96,14 @@ impl EthApi {
                 let Some(h) = r.header_by_number(n)? else {
                     continue;
                 };
-                if !filter.matches_bloom(h.header.logs_bloom) {
-                    continue;
-                }
-                if let Some(b) = r.block_shared(&h.hash)? {
-                    out.push(b);
+                if filter.matches_bloom(h.header.logs_bloom) {
+                    out.push(h.hash);
                 }
             }
             out
         };
         let mut logs = Vec::new();
-        let mut collect = |block: &SealedBlock, receipts: &[Receipt]| {
+        let collect = |logs: &mut Vec<Log>, block: &SealedBlock, receipts: &[Receipt]| {
             for receipt in convert::rpc_receipts(&r.spec, block, receipts) {
                 for log in receipt.inner.logs() {
                     if filter.matches(&log.inner) {
@@ -113,12 +112,22 @@ impl EthApi {
                 }
             }
         };
-        for block in &blocks {
-            let receipts = self.receipts_of(block)?;
-            collect(block, &receipts);
+        let too_many = || RpcErr::Limit(format!("query exceeds max results {MAX_LOGS}"));
+        for hash in &blocks {
+            let Some(block) = r.block_shared(hash)? else {
+                continue;
+            };
+            let receipts = self.receipts_of(&block)?;
+            collect(&mut logs, &block, &receipts);
+            if logs.len() > MAX_LOGS {
+                return Err(too_many());
+            }
         }
         if let Some(p) = pending {
-            collect(&p.block, &p.receipts);
+            collect(&mut logs, &p.block, &p.receipts);
+        }
+        if logs.len() > MAX_LOGS {
+            return Err(too_many());
         }
         Ok(logs)
     }

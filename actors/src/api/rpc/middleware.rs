@@ -1,5 +1,7 @@
 //! The JSON-RPC middleware every server runs: each call (batched or not) is counted and timed by
-//! method, and jsonrpsee's own parameter errors are put in the form this node uses everywhere.
+//! method, jsonrpsee's own parameter errors are put in the form this node uses everywhere, and
+//! the size limits answer as geth does (-32003 `response too large`; a batch of more than
+//! [`super::MAX_BATCH`] calls gets one -32600 `batch too large`).
 //!
 //! Method labels come from the served module's method names, so a client inventing method names
 //! cannot grow the metrics without bound (they count as `unknown`).
@@ -10,7 +12,7 @@ use jsonrpsee::{
         middleware::{Batch, BatchEntry, Notification, Request, RpcServiceT},
         server::{BatchResponseBuilder, MethodResponse},
     },
-    types::{ErrorCode, ErrorObject},
+    types::{ErrorCode, ErrorObject, error::OVERSIZED_RESPONSE_CODE},
 };
 use metrics::{Counter, Histogram};
 use std::{collections::HashMap, future::Future, sync::Arc, time::Instant};
@@ -113,6 +115,7 @@ where
                 Some(code) if code == ErrorCode::InvalidParams.code() => {
                     plain_invalid_params(response, id)
                 }
+                Some(OVERSIZED_RESPONSE_CODE) => response_too_large(id),
                 _ => response,
             }
         }
@@ -123,6 +126,9 @@ where
         // batch are counted too.
         let service = self.clone();
         async move {
+            if batch.len() > super::MAX_BATCH {
+                return batch_too_large(batch);
+            }
             let mut responses =
                 BatchResponseBuilder::new_with_limit(service.layer.max_response_bytes);
             let mut got_notification = false;
@@ -139,8 +145,8 @@ where
                         MethodResponse::error(id, error)
                     }
                 };
-                if let Err(too_large) = responses.append(response) {
-                    return too_large;
+                if responses.append(response).is_err() {
+                    return response_too_large(jsonrpsee::types::Id::Null);
                 }
             }
             if responses.is_empty() && got_notification {
@@ -156,6 +162,39 @@ where
         n: Notification<'a>,
     ) -> impl Future<Output = MethodResponse> + Send + 'a {
         self.inner.notification(n)
+    }
+}
+
+/// geth's answer to a response over the limit (jsonrpsee: -32008 `Response is too big`).
+fn response_too_large(id: jsonrpsee::types::Id<'static>) -> MethodResponse {
+    MethodResponse::error(
+        id,
+        ErrorObject::owned(-32003, "response too large", None::<()>),
+    )
+}
+
+/// geth's answer to a batch of more than [`super::MAX_BATCH`] calls: an array of one -32600
+/// `batch too large` error carrying the id of the batch's first call.
+fn batch_too_large(batch: Batch<'_>) -> MethodResponse {
+    let id = batch
+        .into_iter()
+        .find_map(|entry| match entry {
+            Ok(BatchEntry::Call(request)) => Some(request.id().into_owned()),
+            _ => None,
+        })
+        .unwrap_or(jsonrpsee::types::Id::Null);
+    let mut one = BatchResponseBuilder::new_with_limit(usize::MAX);
+    let error = MethodResponse::error(
+        id,
+        ErrorObject::owned(
+            ErrorCode::InvalidRequest.code(),
+            "batch too large",
+            None::<()>,
+        ),
+    );
+    match one.append(error) {
+        Ok(()) => MethodResponse::from_batch(one.finish()),
+        Err(e) => e,
     }
 }
 

@@ -44,11 +44,50 @@ use jsonrpsee::{
 };
 use std::net::SocketAddr;
 
-/// The largest request body accepted (bytes).
-pub(crate) const MAX_REQUEST_BYTES: u32 = 15 * 1024 * 1024;
-/// The largest response body sent (bytes); a larger one is refused with -32603 as jsonrpsee
-/// does it.
-const MAX_RESPONSE_BYTES: u32 = u32::MAX / 2;
+/// Limits of one JSON-RPC server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// The largest HTTP request body (bytes; 413 beyond it).
+    pub request: u32,
+    /// The largest WebSocket message (bytes; the connection is closed beyond it).
+    pub ws_message: u32,
+    /// The largest response, single or batch (bytes; -32003 `response too large` beyond it).
+    pub response: u32,
+    /// WebSocket connections at once (HTTP 429 for one more).
+    pub ws_connections: u32,
+    /// HTTP requests being served at once (429 for one more).
+    pub http_requests: u32,
+    /// Bytes of HTTP request bodies held at once across all clients (503 beyond); `None` for
+    /// no shared bound.
+    pub body_budget: Option<usize>,
+}
+
+/// The public JSON-RPC port's limits. A request body may be 5 MiB (geth's limit; a transaction
+/// with nine blobs is ~2.4 MB of hex), a WebSocket message 2 MiB (a WebSocket library reserves a
+/// message's whole announced size before its bytes arrive, so this bounds what an idle hostile
+/// client holds; a transaction with six blobs fits), a response 32 MiB.
+pub(crate) const PUBLIC: Limits = Limits {
+    request: 5 * 1024 * 1024,
+    ws_message: 2 * 1024 * 1024,
+    response: 32 * 1024 * 1024,
+    ws_connections: 256,
+    http_requests: 1024,
+    body_budget: Some(64 * 1024 * 1024),
+};
+
+/// The Engine API port's limits (JWT-authenticated: every request is from the consensus client):
+/// a whole execution payload of the largest block must fit, as geth's 128 MiB.
+pub(crate) const ENGINE: Limits = Limits {
+    request: 128 * 1024 * 1024,
+    ws_message: 128 * 1024 * 1024,
+    response: 256 * 1024 * 1024,
+    ws_connections: 64,
+    http_requests: 256,
+    body_budget: None,
+};
+
+/// Calls in one batch (geth's limit); more get one -32600 `batch too large`.
+pub(crate) const MAX_BATCH: usize = 1000;
 
 /// Every error an RPC method can return, with its JSON-RPC code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -243,25 +282,67 @@ impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
     }
 }
 
-/// The JSON-RPC middleware of a server serving `module` (see [`middleware`]).
-pub(crate) fn rpc_middleware<C>(
-    module: &RpcModule<C>,
-) -> jsonrpsee::server::middleware::rpc::RpcServiceBuilder<
-    tower::layer::util::Stack<middleware::MetricsLayer, tower::layer::util::Identity>,
-> {
-    jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer(
-        middleware::MetricsLayer::new(module.method_names(), MAX_RESPONSE_BYTES),
-    )
-}
-
-/// Limits shared by the JSON-RPC and Engine API servers.
-pub(crate) fn server_config() -> jsonrpsee::server::ServerConfig {
-    jsonrpsee::server::ServerConfig::builder()
-        .max_request_body_size(MAX_REQUEST_BYTES)
-        .max_response_body_size(MAX_RESPONSE_BYTES)
-        .max_connections(1024)
-        .set_id_provider(HexIdProvider)
-        .build()
+/// Serves `module` on `addr` behind the HTTP layers `http` (outermost first), with `limits`:
+/// jsonrpsee answers the calls, [`listen`](super::listen) accepts the connections.
+pub(crate) async fn serve_module<L>(
+    addr: SocketAddr,
+    http: tower::ServiceBuilder<L>,
+    limits: Limits,
+    module: RpcModule<()>,
+) -> std::io::Result<(SocketAddr, ServerHandle)>
+where
+    L: tower::Layer<
+            jsonrpsee::server::TowerServiceNoHttp<
+                tower::layer::util::Stack<middleware::MetricsLayer, tower::layer::util::Identity>,
+            >,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    L::Service: tower::Service<
+            jsonrpsee::server::HttpRequest,
+            Response = jsonrpsee::server::HttpResponse,
+            Error = Box<dyn std::error::Error + Send + Sync>,
+        > + Clone
+        + Send
+        + 'static,
+    <L::Service as tower::Service<jsonrpsee::server::HttpRequest>>::Future: Send + 'static,
+{
+    crate::metrics::zero(
+        crate::metrics::RPC_HTTP_REFUSED,
+        "reason",
+        crate::metrics::RPC_HTTP_REFUSED_REASONS,
+    );
+    let rpc = jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer(
+        middleware::MetricsLayer::new(module.method_names(), limits.response),
+    );
+    let config = |message: u32, connections: u32| {
+        jsonrpsee::server::ServerConfig::builder()
+            .max_request_body_size(message)
+            .max_response_body_size(limits.response)
+            .max_connections(connections)
+            // Batches are limited by the middleware, which answers as geth does.
+            .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Unlimited)
+            .set_id_provider(HexIdProvider)
+            .build()
+    };
+    let builder = |message, connections| {
+        Server::builder()
+            .set_config(config(message, connections))
+            .set_http_middleware(http.clone())
+            .set_rpc_middleware(rpc.clone())
+            .to_service_builder()
+    };
+    let http_service = builder(limits.request, limits.http_requests);
+    let ws_service = builder(limits.ws_message, limits.ws_connections);
+    let methods: jsonrpsee::Methods = module.into();
+    super::listen::serve(addr, move |stop| {
+        (
+            http_service.clone().build(methods.clone(), stop.clone()),
+            ws_service.clone().build(methods.clone(), stop),
+        )
+    })
+    .await
 }
 
 /// The `Host` filter: `vhosts` as host names on any port, or none with `*`.
@@ -288,18 +369,19 @@ pub(crate) async fn serve(
     let http = tower::ServiceBuilder::new()
         .option_layer(host_filter(vhosts)?)
         .option_layer(cors_layer(cors))
-        .layer(shape::ShapeLayer {
-            max_body: MAX_REQUEST_BYTES as usize,
-            origins: origins.map(std::sync::Arc::new),
-        });
-    let server = Server::builder()
-        .set_config(server_config())
-        .set_http_middleware(http)
-        .set_rpc_middleware(rpc_middleware(&module))
-        .build(addr)
-        .await?;
-    let bound = server.local_addr()?;
-    Ok((bound, server.start(module)))
+        .layer(shape_layer(PUBLIC, origins));
+    serve_module(addr, http, PUBLIC, module).await
+}
+
+/// The body-reading layer for a server with `limits` (see [`shape`]).
+pub(crate) fn shape_layer(limits: Limits, origins: Option<Vec<String>>) -> shape::ShapeLayer {
+    shape::ShapeLayer {
+        max_body: limits.request as usize,
+        origins: origins.map(std::sync::Arc::new),
+        budget: limits
+            .body_budget
+            .map(|b| std::sync::Arc::new(tokio::sync::Semaphore::new(b))),
+    }
 }
 
 #[cfg(test)]

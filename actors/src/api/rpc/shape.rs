@@ -1,5 +1,7 @@
-//! What jsonrpsee answers badly at the HTTP level, answered as geth does, before it reaches
-//! jsonrpsee: a request whose `id` is not a string, a number or null gets -32600 `invalid
+//! The HTTP layer in front of jsonrpsee. It reads each request body itself — at most
+//! `max_body` bytes (413 however the body is framed), within [`BODY_TIMEOUT`] (408), and within a
+//! byte budget shared by every connection (503 when hostile clients hold it all) — and answers
+//! what jsonrpsee answers badly as geth does: a request whose `id` is not a string, a number or null gets -32600 `invalid
 //! request` (jsonrpsee sends a `null` body), and `eth_subscribe` / `eth_unsubscribe` over plain HTTP
 //! get -32601 `notifications not supported` (jsonrpsee: -32603). Only single requests are looked
 //! at, and only when a cheap byte scan says they might need it; everything else passes through
@@ -13,15 +15,23 @@ use serde_json::{Value, json};
 use std::{
     sync::Arc,
     task::{Context, Poll},
+    time::Duration,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Time to receive a whole request body (after its headers).
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The layer; see the module documentation.
 #[derive(Debug, Clone)]
 pub(crate) struct ShapeLayer {
-    /// The largest body read (the server's own limit answers 413 beyond it).
+    /// The largest body read (413 beyond it).
     pub max_body: usize,
     /// The browser origins a WebSocket may be opened from (`--http.corsdomain`); `None` for any.
     pub origins: Option<Arc<Vec<String>>>,
+    /// Bytes of request bodies held at once, across all connections; past it a request gets 503.
+    /// `None` for no shared bound (the authenticated Engine API).
+    pub budget: Option<Arc<Semaphore>>,
 }
 
 impl<S> tower::Layer<S> for ShapeLayer {
@@ -31,6 +41,7 @@ impl<S> tower::Layer<S> for ShapeLayer {
             inner,
             max_body: self.max_body,
             origins: self.origins.clone(),
+            budget: self.budget.clone(),
         }
     }
 }
@@ -41,6 +52,7 @@ pub(crate) struct ShapeService<S> {
     inner: S,
     max_body: usize,
     origins: Option<Arc<Vec<String>>>,
+    budget: Option<Arc<Semaphore>>,
 }
 
 /// Whether a WebSocket upgrade comes from an origin it may come from: no `Origin` header (not a
@@ -101,6 +113,66 @@ fn odd_id(body: &[u8]) -> bool {
     false
 }
 
+/// Why a body was not read.
+enum Refused {
+    TooLarge,
+    Timeout,
+    Busy,
+    Malformed,
+}
+
+/// Reads a whole body: at most `max` bytes, within [`BODY_TIMEOUT`], and (with a budget) only
+/// while the bytes held by all requests being read or served stay within it. The permit returned
+/// holds this body's share until dropped.
+async fn read_body(
+    body: HttpBody,
+    max: usize,
+    budget: Option<&Arc<Semaphore>>,
+) -> Result<(hyper::body::Bytes, Option<OwnedSemaphorePermit>), Refused> {
+    let read = async {
+        let mut body = std::pin::pin!(body);
+        let mut buf = Vec::new();
+        let mut held: Option<OwnedSemaphorePermit> = None;
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(|_| Refused::Malformed)?.into_data() else {
+                continue;
+            };
+            if buf.len() + data.len() > max {
+                return Err(Refused::TooLarge);
+            }
+            if let Some(budget) = budget {
+                let n = u32::try_from(data.len()).map_err(|_| Refused::TooLarge)?;
+                let permit = budget
+                    .clone()
+                    .try_acquire_many_owned(n)
+                    .map_err(|_| Refused::Busy)?;
+                match &mut held {
+                    Some(h) => h.merge(permit),
+                    None => held = Some(permit),
+                }
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok((hyper::body::Bytes::from(buf), held))
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .unwrap_or(Err(Refused::Timeout))
+}
+
+/// A plain-text HTTP answer.
+fn plain(status: u16, text: &'static str) -> HttpResponse {
+    HttpResponse::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(HttpBody::from(text))
+        .expect("static response parts are valid")
+}
+
+fn refused(reason: &'static str) {
+    metrics::counter!(crate::metrics::RPC_HTTP_REFUSED, "reason" => reason).increment(1);
+}
+
 impl<S> tower::Service<HttpRequest> for ShapeService<S>
 where
     S: tower::Service<HttpRequest, Response = HttpResponse> + Clone + Send + 'static,
@@ -123,25 +195,37 @@ where
             if let Some(origins) = &self.origins
                 && !origin_allowed(&req, origins)
             {
-                let resp = HttpResponse::builder()
-                    .status(403)
-                    .header("content-type", "text/plain")
-                    .body(HttpBody::from("Origin not allowed (--http.corsdomain).\n"))
-                    .expect("static response parts are valid");
+                refused("origin");
+                let resp = plain(403, "Origin not allowed (--http.corsdomain).\n");
                 return Box::pin(async move { Ok(resp) });
             }
             return Box::pin(inner.call(req));
         }
-        let max_body = self.max_body;
+        let (max_body, budget) = (self.max_body, self.budget.clone());
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let bytes = match http_body_util::Limited::new(body, max_body).collect().await {
-                Ok(collected) => collected.to_bytes(),
+            let (bytes, _held) = match read_body(body, max_body, budget.as_ref()).await {
+                Ok(read) => read,
                 // As the server itself answers: 413 past the limit, 400 for a broken body.
-                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                Err(Refused::TooLarge) => {
+                    refused("too_large");
                     return Ok(response::too_large(max_body as u32));
                 }
-                Err(_) => return Ok(response::malformed()),
+                Err(Refused::Malformed) => {
+                    refused("malformed");
+                    return Ok(response::malformed());
+                }
+                Err(Refused::Timeout) => {
+                    refused("timeout");
+                    return Ok(plain(408, "Request body not received in time.\n"));
+                }
+                Err(Refused::Busy) => {
+                    refused("busy");
+                    return Ok(plain(
+                        503,
+                        "Server busy: too much request data in flight; retry.\n",
+                    ));
+                }
             };
             if let Some(v) = answer(&bytes) {
                 let resp = HttpResponse::builder()
