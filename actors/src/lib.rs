@@ -19,6 +19,7 @@ mod api;
 mod chain;
 mod consensus;
 mod exec_thread;
+mod journal;
 mod mempool;
 mod metrics;
 mod node;

@@ -7,7 +7,9 @@ use crate::{
     overlay::PendingView,
     supervisor::{ActorError, ChildRef, TaskGuard},
 };
+use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256};
+use preconf_core::journal::Record;
 use preconf_core::txpool::{PoolConfig, PoolError, PooledTx, TxPool};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::{
@@ -15,7 +17,7 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tracing::debug;
 
 /// The pool's transactions split into (pending, queued).
@@ -45,6 +47,8 @@ pub(crate) enum MempoolMsg {
     Get(B256, RpcReplyPort<Option<Arc<PooledTx>>>),
     /// The next nonce of a sender counting pending transactions.
     NextNonce(alloy_primitives::Address, RpcReplyPort<Option<u64>>),
+    /// Hand the pool's transactions to the journal writer if they changed.
+    Journal,
 }
 
 crate::supervisor::faultable!(MempoolMsg);
@@ -62,6 +66,9 @@ pub(crate) struct MempoolArgs {
     pub config: PoolConfig,
     /// Where hashes of newly pending transactions are announced.
     pub announce: broadcast::Sender<B256>,
+    /// The datadir holding the journals (see [`crate::journal`]): read back at start, the pool's
+    /// rewritten once a second when the pool changed; `None` for none.
+    pub journal: Option<std::path::PathBuf>,
     /// The preconfirmed state new transactions are checked against while it builds on the head
     /// (the head's state otherwise), so a balance received in a flashblock is spendable at once:
     /// the very block `pending` reads show, cleared with it.
@@ -87,7 +94,14 @@ pub(crate) struct MempoolState {
     /// Aborted with the state.
     _forwarder: TaskGuard,
     sizes_published: Option<Instant>,
+    /// The journal writer's input and tasks (writer, ticker), when journaling.
+    journal: Option<(watch::Sender<Vec<Record>>, [TaskGuard; 2])>,
+    /// Whether the pool changed since it was last journaled.
+    changed: bool,
 }
+
+/// How often the pool's journal is rewritten (when the pool changed).
+const JOURNAL_EVERY: Duration = Duration::from_secs(1);
 
 /// How often the size gauges are refreshed while transactions stream in (counting walks the
 /// whole pool, so it is not done for every transaction).
@@ -123,13 +137,30 @@ impl Actor for MempoolActor {
         m::zero(m::MEMPOOL_REJECTED, "reason", PoolError::LABELS);
         let reader = &args.chain.reader;
         let head = reader.head().header;
-        let pool = TxPool::new(
+        let mut pool = TxPool::new(
             args.config.clone(),
             reader.spec.chain_id(),
             reader.spec.next_base_fee(&head),
             head.gas_limit,
         );
+        if let Some(datadir) = &args.journal {
+            crate::journal::readmit(datadir, &args.chain, &mut pool);
+        }
         let mut heads = reader.subscribe();
+        let journal = args.journal.as_deref().map(|datadir| {
+            let (input, writer) = crate::journal::pool_writer(crate::journal::pool_path(datadir));
+            let me = me.clone();
+            let ticker = TaskGuard::spawn(async move {
+                let mut every = tokio::time::interval(JOURNAL_EVERY);
+                loop {
+                    every.tick().await;
+                    if me.cast(MempoolMsg::Journal).is_err() {
+                        break;
+                    }
+                }
+            });
+            (input, [writer, ticker])
+        });
         let forwarder = TaskGuard::spawn(async move {
             // A lagged receiver still means "the head moved": re-validate once.
             while let Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) = heads.recv().await {
@@ -143,6 +174,8 @@ impl Actor for MempoolActor {
             args,
             _forwarder: forwarder,
             sizes_published: None,
+            journal,
+            changed: true,
         })
     }
 
@@ -155,6 +188,7 @@ impl Actor for MempoolActor {
         match msg {
             MempoolMsg::Fault(f) => f.apply().await,
             MempoolMsg::Add(tx, reply) => {
+                st.changed = true;
                 let head = st.args.chain.reader.head_hash();
                 let account = match st.args.preconf.on(&head) {
                     Some(p) => sender_state(&p.state.snapshot, &tx.sender()),
@@ -184,10 +218,12 @@ impl Actor for MempoolActor {
                 let _ = reply.send(st.pool.best_after(&after).take(n).collect());
             }
             MempoolMsg::Remove(hashes) => {
+                st.changed = true;
                 st.pool.remove(&hashes);
                 st.publish_sizes(false);
             }
             MempoolMsg::NewHead => {
+                st.changed = true;
                 let reader = st.args.chain.reader.clone();
                 let head = reader.head().header;
                 let chain = st.args.chain.clone();
@@ -208,6 +244,22 @@ impl Actor for MempoolActor {
             }
             MempoolMsg::NextNonce(addr, reply) => {
                 let _ = reply.send(st.pool.next_nonce(&addr));
+            }
+            MempoolMsg::Journal => {
+                if let Some((input, _)) = &st.journal
+                    && std::mem::take(&mut st.changed)
+                {
+                    let (pending, queued) = st.pool.content();
+                    let records = pending
+                        .iter()
+                        .chain(&queued)
+                        .map(|t| Record {
+                            block: 0,
+                            tx: t.tx.inner().encoded_2718().into(),
+                        })
+                        .collect();
+                    let _ = input.send(records);
+                }
             }
         }
         Ok(())

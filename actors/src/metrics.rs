@@ -136,6 +136,13 @@ pub(crate) const OVERLAY_STREAM_RECONNECTS: &str = "preconf_overlay_stream_recon
 pub(crate) const RPC_FORWARD_ERRORS: &str = "preconf_rpc_forward_errors_total";
 /// Heavy JSON-RPC calls (EVM calls, log scans) refused because the heavy-work queue was full.
 pub(crate) const RPC_HEAVY_REFUSED: &str = "preconf_rpc_heavy_refused_total";
+/// Journaled transactions offered to the pool again at start, by journal (`preconfirmed`,
+/// `pool`) and outcome (`readmitted`, `included`, `invalid`).
+pub(crate) const JOURNAL_TRANSACTIONS: &str = "preconf_journal_transactions_total";
+/// Journal writes that failed, by journal (`preconfirmed`: the flashblock was not sent; `pool`).
+pub(crate) const JOURNAL_WRITE_FAILURES: &str = "preconf_journal_write_failures_total";
+/// Time to append a flashblock's transactions to the journal and sync it to disk.
+pub(crate) const JOURNAL_APPEND_SECONDS: &str = "preconf_journal_append_seconds";
 /// HTTP requests refused before JSON-RPC saw them, by reason (`too_large`, `timeout`, `busy`,
 /// `malformed`, `origin`).
 pub(crate) const RPC_HTTP_REFUSED: &str = "preconf_rpc_http_refused_total";
@@ -157,6 +164,18 @@ const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 pub(crate) fn zero(name: &'static str, label: &'static str, values: &[&'static str]) {
     for &value in values {
         metrics::counter!(name, label => value).increment(0);
+    }
+}
+
+/// [`zero`] for a counter with one more, fixed label.
+pub(crate) fn zero2(
+    name: &'static str,
+    fixed: (&'static str, &'static str),
+    label: &'static str,
+    values: &[&'static str],
+) {
+    for &value in values {
+        metrics::counter!(name, fixed.0 => fixed.1, label => value).increment(0);
     }
 }
 
@@ -401,6 +420,19 @@ fn describe() {
     describe_counter!(
         RPC_FORWARD_ERRORS,
         "Raw transactions that could not be forwarded to the sequencer"
+    );
+    describe_counter!(
+        JOURNAL_TRANSACTIONS,
+        "Journaled transactions offered to the pool again at start, by journal and outcome"
+    );
+    describe_counter!(
+        JOURNAL_WRITE_FAILURES,
+        "Journal writes that failed (preconfirmed: the flashblock was not sent)"
+    );
+    describe_histogram!(
+        JOURNAL_APPEND_SECONDS,
+        Unit::Seconds,
+        "Time to append a flashblock's transactions to the journal and sync it to disk"
     );
     describe_counter!(
         RPC_HTTP_REFUSED,

@@ -359,6 +359,7 @@ impl Wiring {
             chain: self.chain.clone(),
             config: config.pool.clone(),
             announce: self.announce.clone(),
+            journal: Some(config.datadir.clone()),
             preconf: self.pending.clone(),
         };
         let builder = BuilderArgs {
@@ -411,6 +412,7 @@ impl Wiring {
             chain_id: config.spec.chain_id(),
             key: seq.key.clone(),
             broadcaster: BroadcasterHandle::new(broadcaster_ref.clone()),
+            journal: crate::journal::preconfirmed_path(&config.datadir),
         };
         let children = vec![
             ChildSpec::new("builder", BuilderActor, builder, self.builder_ref.clone()),

@@ -6,6 +6,7 @@ mod conformance;
 mod consensus;
 mod container;
 mod devnet;
+mod drill;
 mod flashblocks;
 mod hostile;
 mod support;

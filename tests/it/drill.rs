@@ -1,0 +1,211 @@
+//! The crash drill: the devnet is killed with SIGKILL at random moments while senders stream
+//! transfers (each waiting for its preconfirmation), and restarted on the same datadir. Checked:
+//! the canonical head never goes back, the node's own start-up check of the state root passes
+//! (it refuses to start otherwise), the ledger is exact (the balances of every account involved
+//! plus the burned fees equal their genesis balances), and every transaction that was
+//! preconfirmed before a kill is in a canonical block in the end (or was counted invalid).
+//!
+//! `PRECONF_DRILL_KILLS` sets the number of kills (5 by default; `scripts/drill-crash.sh` runs
+//! 100 on the release build).
+
+use crate::{
+    devnet::signed,
+    support::{Proc, bin},
+};
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use preconf_core::devnet::dev_signer;
+use serde_json::{Value, json};
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+/// Dev accounts that send (one thread each).
+const SENDERS: [u32; 4] = [6, 7, 8, 9];
+const SINK: Address = Address::with_last_byte(0x5c);
+
+/// One JSON-RPC call that never panics: `None` when the node is gone or answers nonsense.
+fn try_call(addr: SocketAddr, method: &str, params: Value) -> Option<Value> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (_, body) = raw.split_once("\r\n\r\n")?;
+    serde_json::from_str(body).ok()
+}
+
+fn quantity(v: &Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16).unwrap_or(0)
+}
+
+fn wei(v: &Value) -> U256 {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_default()
+}
+
+fn finalized(p: &Proc) -> u64 {
+    quantity(&p.call("eth_getBlockByNumber", json!(["finalized", false]))["result"]["number"])
+}
+
+/// Sends transfers from `key` until `stop` or the node goes away; records each transaction
+/// whose receipt (the preconfirmed one) the node returned.
+fn sender(rpc: SocketAddr, key: u32, stop: Arc<AtomicBool>, preconfirmed: Arc<Mutex<Vec<String>>>) {
+    let from = dev_signer(key).address();
+    while !stop.load(Ordering::Relaxed) {
+        let Some(n) = try_call(rpc, "eth_getTransactionCount", json!([from, "pending"])) else {
+            return;
+        };
+        let raw = signed(
+            key,
+            quantity(&n["result"]),
+            TxKind::Call(SINK),
+            U256::from(1000),
+            Bytes::new(),
+            21_000,
+        );
+        let Some(sent) = try_call(rpc, "eth_sendRawTransaction", json!([raw])) else {
+            return;
+        };
+        let Some(hash) = sent["result"].as_str().map(str::to_string) else {
+            continue;
+        };
+        let Some(r) = try_call(rpc, "eth_getTransactionReceipt", json!([hash])) else {
+            return;
+        };
+        if !r["result"].is_null() {
+            preconfirmed.lock().unwrap().push(hash);
+        }
+    }
+}
+
+fn start(datadir: &str) -> (Proc, Duration) {
+    let started = Instant::now();
+    let p = Proc::start_command(bin(), &["devnet", "--datadir", datadir]);
+    (p, started.elapsed())
+}
+
+#[test]
+fn crash_drill() {
+    let kills: u64 = std::env::var("PRECONF_DRILL_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = dir.path().to_str().unwrap();
+    let preconfirmed = Arc::new(Mutex::new(Vec::new()));
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut random_ms = |lo: u64, hi: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        lo + (seed >> 33) % (hi - lo)
+    };
+    let (mut invalid, mut readmitted, mut highest) = (0.0, 0.0, 0);
+    let mut restarts = Vec::new();
+    let mut lost = 0;
+    for kill in 0..=kills {
+        let (mut p, took) = start(datadir);
+        if kill > 0 {
+            restarts.push(took);
+        }
+        let series = |outcome: &str| {
+            format!(
+                r#"preconf_journal_transactions_total{{source="preconfirmed",outcome="{outcome}"}}"#
+            )
+        };
+        invalid += p.metric(&series("invalid"));
+        readmitted += p.metric(&series("readmitted"));
+        let now = finalized(&p);
+        assert!(now >= highest, "the head went back from {highest} to {now}");
+        highest = now;
+        if kill == kills {
+            // The last start: no load; every promise must be kept within a few blocks.
+            lost = check_ledger_and_promises(&p, &preconfirmed.lock().unwrap(), invalid);
+            break;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = SENDERS
+            .iter()
+            .map(|&key| {
+                let (rpc, stop, done) = (p.rpc, stop.clone(), preconfirmed.clone());
+                std::thread::spawn(move || sender(rpc, key, stop, done))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(random_ms(300, 4000)));
+        highest = highest.max(finalized(&p));
+        p.child.kill().unwrap();
+        let _ = p.child.wait();
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    let n = preconfirmed.lock().unwrap().len();
+    restarts.sort();
+    eprintln!(
+        "crash drill: {kills} kills, {n} preconfirmed transactions, {lost} lost, {readmitted} re-admitted from the journal, {invalid} invalid; restart to listening p50 {:?}, max {:?}",
+        restarts.get(restarts.len() / 2),
+        restarts.last()
+    );
+}
+
+/// Waits until every preconfirmed transaction is in a canonical block, then checks the ledger.
+/// Returns how many preconfirmed transactions are in no block.
+fn check_ledger_and_promises(p: &Proc, preconfirmed: &[String], invalid: f64) -> usize {
+    assert!(!preconfirmed.is_empty(), "nothing was preconfirmed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lost: Vec<&String> = preconfirmed.iter().collect();
+    while !lost.is_empty() && Instant::now() < deadline {
+        let head = finalized(p);
+        lost.retain(|hash| {
+            let r = p.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
+            r.is_null() || quantity(&r["blockNumber"]) > head
+        });
+        if !lost.is_empty() {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    assert!(
+        lost.len() as f64 <= invalid,
+        "{} of {} preconfirmed transactions are in no block ({invalid} counted invalid): {:?}",
+        lost.len(),
+        preconfirmed.len(),
+        &lost[..lost.len().min(5)]
+    );
+    // The ledger: every account that ever held or received value here, at genesis and now.
+    let head = finalized(p);
+    let mut accounts: Vec<Address> = SENDERS.iter().map(|&k| dev_signer(k).address()).collect();
+    accounts.push(SINK);
+    let mut burned = U256::ZERO;
+    for n in 1..=head {
+        let b = p.call("eth_getBlockByNumber", json!([format!("{n:#x}"), false]))["result"].clone();
+        burned += wei(&b["baseFeePerGas"]) * wei(&b["gasUsed"]);
+        let miner: Address = serde_json::from_value(b["miner"].clone()).unwrap();
+        if !accounts.contains(&miner) {
+            accounts.push(miner);
+        }
+    }
+    let total = |block: String| -> U256 {
+        accounts
+            .iter()
+            .map(|a| wei(&p.call("eth_getBalance", json!([a, block]))["result"]))
+            .fold(U256::ZERO, |s, b| s + b)
+    };
+    let (genesis, now) = (total("0x0".into()), total(format!("{head:#x}")));
+    assert_eq!(now + burned, genesis, "the ledger is off at block {head}");
+    lost.len()
+}
