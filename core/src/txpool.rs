@@ -635,6 +635,46 @@ pub fn intrinsic_gas(tx: &impl alloy_consensus::Transaction) -> u64 {
     gas.max(21_000 + tokens * 10)
 }
 
+/// Decodes a transaction as `eth_sendRawTransaction` takes it (EIP-2718, a blob transaction in
+/// its network form with the sidecar, which is checked against its commitments), with geth's
+/// messages: `failed to decode transaction: …`, `invalid blob sidecar: …`, and `only
+/// replay-protected (EIP-155) transactions allowed over RPC` for a legacy transaction without a
+/// chain id.
+pub fn decode_raw(
+    raw: &[u8],
+) -> Result<(Transaction, Option<Arc<BlobTransactionSidecarVariant>>), String> {
+    type Pooled = alloy_consensus::EthereumTxEnvelope<
+        alloy_consensus::TxEip4844WithSidecar<alloy_eips::eip4844::BlobTransactionSidecar>,
+    >;
+    let mut buf = raw;
+    let pooled = <Pooled as alloy_eips::eip2718::Decodable2718>::decode_2718(&mut buf)
+        .map_err(|e| format!("failed to decode transaction: {e}"))?;
+    if !buf.is_empty() {
+        return Err("failed to decode transaction: trailing bytes".into());
+    }
+    Ok(match pooled {
+        Pooled::Eip4844(signed) => {
+            let (tx, sig, hash) = signed.into_parts();
+            let settings = alloy_eips::eip4844::env_settings::EnvKzgSettings::Default;
+            tx.validate_blob(settings.get())
+                .map_err(|e| format!("invalid blob sidecar: {e}"))?;
+            let sidecar = BlobTransactionSidecarVariant::Eip4844(tx.sidecar);
+            let inner = alloy_consensus::TxEip4844Variant::TxEip4844(tx.tx);
+            (
+                Transaction::Eip4844(alloy_consensus::Signed::new_unchecked(inner, sig, hash)),
+                Some(Arc::new(sidecar)),
+            )
+        }
+        Pooled::Legacy(s) if s.tx().chain_id.is_none() => {
+            return Err("only replay-protected (EIP-155) transactions allowed over RPC".into());
+        }
+        Pooled::Legacy(s) => (Transaction::Legacy(s), None),
+        Pooled::Eip2930(s) => (Transaction::Eip2930(s), None),
+        Pooled::Eip1559(s) => (Transaction::Eip1559(s), None),
+        Pooled::Eip7702(s) => (Transaction::Eip7702(s), None),
+    })
+}
+
 /// Encoded length of a transaction (EIP-2718).
 pub fn encoded_len(tx: &Transaction) -> usize {
     tx.encode_2718_len()

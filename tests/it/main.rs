@@ -8,5 +8,6 @@ mod container;
 mod devnet;
 mod drill;
 mod flashblocks;
+mod fuzz;
 mod hostile;
 mod support;

@@ -10,10 +10,7 @@ use crate::{
     overlay::{OverlayHandle, PendingBlock, PendingView},
 };
 use alloy_consensus::{Transaction as _, TxEnvelope, TypedTransaction, transaction::Recovered};
-use alloy_eips::{
-    BlockId, BlockNumberOrTag,
-    eip2718::{Decodable2718, Encodable2718},
-};
+use alloy_eips::{BlockId, BlockNumberOrTag, eip2718::Encodable2718};
 use alloy_network::TxSignerSync;
 use alloy_primitives::{Address, B256, Bytes};
 use alloy_rpc_types_eth::TransactionRequest;
@@ -221,41 +218,7 @@ impl EthApi {
         &self,
         raw: &[u8],
     ) -> RpcResult<(B256, Address, u64)> {
-        let mut buf = raw;
-        type Pooled = alloy_consensus::EthereumTxEnvelope<
-            alloy_consensus::TxEip4844WithSidecar<alloy_eips::eip4844::BlobTransactionSidecar>,
-        >;
-        let pooled = Pooled::decode_2718(&mut buf)
-            .map_err(|e| RpcErr::Server(format!("failed to decode transaction: {e}")))?;
-        if !buf.is_empty() {
-            return Err(RpcErr::Server(
-                "failed to decode transaction: trailing bytes".into(),
-            ));
-        }
-        let (tx, sidecar) = match pooled {
-            Pooled::Eip4844(signed) => {
-                let (tx, sig, hash) = signed.into_parts();
-                let settings = alloy_eips::eip4844::env_settings::EnvKzgSettings::Default;
-                tx.validate_blob(settings.get())
-                    .map_err(|e| RpcErr::Server(format!("invalid blob sidecar: {e}")))?;
-                let sidecar =
-                    alloy_eips::eip7594::BlobTransactionSidecarVariant::Eip4844(tx.sidecar);
-                let inner = alloy_consensus::TxEip4844Variant::TxEip4844(tx.tx);
-                (
-                    TxEnvelope::Eip4844(alloy_consensus::Signed::new_unchecked(inner, sig, hash)),
-                    Some(Arc::new(sidecar)),
-                )
-            }
-            Pooled::Legacy(s) if s.tx().chain_id.is_none() => {
-                return Err(RpcErr::Server(
-                    "only replay-protected (EIP-155) transactions allowed over RPC".into(),
-                ));
-            }
-            Pooled::Legacy(s) => (TxEnvelope::Legacy(s), None),
-            Pooled::Eip2930(s) => (TxEnvelope::Eip2930(s), None),
-            Pooled::Eip1559(s) => (TxEnvelope::Eip1559(s), None),
-            Pooled::Eip7702(s) => (TxEnvelope::Eip7702(s), None),
-        };
+        let (tx, sidecar) = preconf_core::txpool::decode_raw(raw).map_err(RpcErr::Server)?;
         self.submit(tx, sidecar, Some(raw)).await
     }
 
