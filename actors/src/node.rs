@@ -298,8 +298,10 @@ fn metrics_child(addr: SocketAddr, health: HealthMap) -> (ChildSpec, Arc<Mutex<S
     let start: StartServer = Arc::new(move |addr| {
         let health = health.clone();
         Box::pin(async move {
-            let (bound, task) = api::ops::serve(addr, health).await?;
-            let stop: Stopper = Box::new(move || task.abort());
+            let (bound, handle) = api::ops::serve(addr, health).await?;
+            let stop: Stopper = Box::new(move || {
+                let _ = handle.stop();
+            });
             Ok((bound, stop))
         })
     });

@@ -1,5 +1,5 @@
-//! The accept loop of the JSON-RPC servers (the public port and the Engine API port), with the
-//! limits jsonrpsee's own loop does not set: at most [`MAX_CONNECTIONS`] connections being served
+//! The accept loop of the node's HTTP servers (JSON-RPC, the Engine API, the metrics port), with
+//! the limits jsonrpsee's own loop does not set: at most [`MAX_CONNECTIONS`] connections being served
 //! over HTTP (more wait in the kernel's backlog), request headers of at most
 //! [`MAX_HEADER_BYTES`] received within [`HEADER_TIMEOUT`] (slowloris; also how long an idle
 //! keep-alive connection is kept), and separate services for plain HTTP and for WebSocket

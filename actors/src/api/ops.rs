@@ -1,36 +1,44 @@
 //! The operator endpoint on the metrics port: `/metrics` (Prometheus text exposition of every
-//! actor's metrics, then the process and runtime metrics) and `/healthz` (every supervised actor's health as JSON; 503 while one is down
-//! or degraded).
+//! actor's metrics, then the process and runtime metrics) and `/healthz` (every supervised actor's
+//! health as JSON; 503 while one is down or degraded). It runs on the same accept loop as the
+//! JSON-RPC servers ([`super::listen`]), with its connection and header limits; request bodies
+//! are never read.
 
 use crate::{metrics, supervisor::HealthMap};
+use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse, ServerHandle};
 use std::net::SocketAddr;
-use warp::Filter;
 
-/// Serves `/metrics` (Prometheus text) and `/healthz` (JSON of every actor's health; 503 when
-/// one is degraded) until the returned task is aborted.
+fn respond(status: u16, content_type: &str, body: String) -> HttpResponse {
+    HttpResponse::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(HttpBody::from(body))
+        .expect("static response parts are valid")
+}
+
+/// Serves `/metrics` and `/healthz` on `addr` until the returned handle is stopped.
 pub(crate) async fn serve(
     addr: SocketAddr,
     health: HealthMap,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let handle = metrics::install();
-    let metrics = warp::path("metrics")
-        .and(warp::path::end())
-        .map(move || handle.render() + &crate::process::render());
-    let healthz = warp::path("healthz").and(warp::path::end()).map(move || {
-        let h = health.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let ok = h.values().all(|c| c.running && !c.degraded);
-        let status = if ok {
-            warp::http::StatusCode::OK
-        } else {
-            warp::http::StatusCode::SERVICE_UNAVAILABLE
+    let service = tower::service_fn(move |req: HttpRequest| {
+        let reply = match (req.method().as_str(), req.uri().path()) {
+            ("GET", "/metrics") => respond(
+                200,
+                "text/plain; version=0.0.4",
+                handle.render() + &crate::process::render(),
+            ),
+            ("GET", "/healthz") => {
+                let h = health.read().unwrap_or_else(|e| e.into_inner()).clone();
+                let ok = h.values().all(|c| c.running && !c.degraded);
+                let body = serde_json::json!({ "healthy": ok, "actors": h }).to_string();
+                respond(if ok { 200 } else { 503 }, "application/json", body)
+            }
+            (_, "/metrics" | "/healthz") => respond(405, "text/plain", "GET only\n".into()),
+            _ => respond(404, "text/plain", "not found: /metrics, /healthz\n".into()),
         };
-        warp::reply::with_status(
-            warp::reply::json(&serde_json::json!({ "healthy": ok, "actors": h })),
-            status,
-        )
+        std::future::ready(Ok::<_, Box<dyn std::error::Error + Send + Sync>>(reply))
     });
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let server = warp::serve(metrics.or(healthz)).incoming(listener);
-    Ok((bound, tokio::spawn(server.run())))
+    super::listen::serve(addr, move |_| (service.clone(), service.clone())).await
 }
