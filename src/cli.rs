@@ -170,12 +170,15 @@ pub(crate) struct NetworkArgs {
         help_heading = "JSON-RPC"
     )]
     pub(crate) http_port: u16,
-    /// Origins allowed by CORS, comma-separated (`*` for any).
+    /// Browser origins allowed by CORS and to open WebSockets, comma-separated: `localhost` for
+    /// every page served from this machine (any port), an origin as written
+    /// (`https://remix.ethereum.org`), or `*` for any web page — which can then spend unlocked
+    /// dev accounts.
     #[arg(
         long = "http.corsdomain",
         env = "PRECONF_HTTP_CORSDOMAIN",
         value_delimiter = ',',
-        default_value = "*",
+        default_value = "localhost",
         help_heading = "JSON-RPC"
     )]
     pub(crate) http_corsdomain: Vec<String>,

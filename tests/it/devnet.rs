@@ -772,3 +772,46 @@ fn hosts_and_origins_are_checked_and_open_binds_are_announced() {
     });
     assert!(said.is_some(), "{banner}");
 }
+
+/// By default only pages served from this machine may call the node from a browser: a page of
+/// another site gets no CORS approval (so it can neither send JSON-RPC with the unlocked accounts
+/// nor read answers) and cannot open a WebSocket.
+#[test]
+fn only_local_pages_get_cors_by_default() {
+    use std::io::{Read, Write};
+    let p = Proc::start(&["devnet"]);
+    let preflight = |origin: &str| {
+        let mut s = std::net::TcpStream::connect(p.rpc).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "OPTIONS / HTTP/1.1\r\nHost: localhost\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: POST\r\n\
+             Access-Control-Request-Headers: content-type\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer.to_ascii_lowercase()
+    };
+    let local = preflight("http://localhost:5173");
+    assert!(
+        local.contains("access-control-allow-origin: http://localhost:5173"),
+        "{local}"
+    );
+    let foreign = preflight("https://evil.example");
+    assert!(
+        !foreign.contains("access-control-allow-origin"),
+        "{foreign}"
+    );
+    let upgrade = |origin: &str| {
+        status_of(
+            p.rpc,
+            &format!(
+                "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
+            ),
+        )
+    };
+    assert!(upgrade("http://127.0.0.1:3000").contains(" 101"));
+    assert!(upgrade("https://evil.example").contains(" 403"));
+}

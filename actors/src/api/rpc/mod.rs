@@ -253,7 +253,8 @@ pub(crate) fn module(api: EthApi) -> Result<RpcModule<()>, jsonrpsee::core::Regi
     Ok(m)
 }
 
-/// CORS setting: `None` for no CORS headers, or a list of allowed origins (`*` for any).
+/// CORS setting: `None` for no CORS headers, or the allowed origins (`*` for any, `localhost` for
+/// pages of this machine: [`shape::origin_matches`]).
 fn cors_layer(domains: &[String]) -> Option<tower_http::cors::CorsLayer> {
     use tower_http::cors::{AllowOrigin, Any, CorsLayer};
     if domains.is_empty() {
@@ -262,7 +263,12 @@ fn cors_layer(domains: &[String]) -> Option<tower_http::cors::CorsLayer> {
     let origin = if domains.iter().any(|d| d == "*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(domains.iter().filter_map(|d| d.parse().ok()))
+        let domains = domains.to_vec();
+        AllowOrigin::predicate(move |origin, _| {
+            origin
+                .to_str()
+                .is_ok_and(|o| shape::origin_matches(o, &domains))
+        })
     };
     Some(
         CorsLayer::new()

@@ -27,7 +27,8 @@ pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(15);
 pub(crate) struct ShapeLayer {
     /// The largest body read (413 beyond it).
     pub max_body: usize,
-    /// The browser origins a WebSocket may be opened from (`--http.corsdomain`); `None` for any.
+    /// The browser origins a WebSocket may be opened from (`--http.corsdomain`, see
+    /// [`origin_matches`]); `None` for any.
     pub origins: Option<Arc<Vec<String>>>,
     /// Bytes of request bodies held at once, across all connections; past it a request gets 503.
     /// `None` for no shared bound (the authenticated Engine API).
@@ -55,8 +56,46 @@ pub(crate) struct ShapeService<S> {
     budget: Option<Arc<Semaphore>>,
 }
 
+/// Whether a browser `Origin` is allowed by `--http.corsdomain` entries: `*` allows any, an
+/// origin is allowed as written, and `localhost` allows every page served from this machine
+/// (`http` or `https` on `localhost`, `*.localhost`, `127.0.0.1` or `[::1]`, any port).
+pub(crate) fn origin_matches(origin: &str, allowed: &[String]) -> bool {
+    allowed.iter().any(|a| match a.as_str() {
+        "*" => true,
+        "localhost" => from_this_machine(origin),
+        exact => exact == origin,
+    })
+}
+
+fn from_this_machine(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().map(|h| format!("[{h}]")),
+        None => rest.split(':').next().map(str::to_string),
+    };
+    let port_ok = |after: &str| after.is_empty() || after[1..].bytes().all(|b| b.is_ascii_digit());
+    match host {
+        Some(h) => {
+            let Some(after) = rest.strip_prefix(h.as_str()) else {
+                return false;
+            };
+            (after.is_empty() || after.starts_with(':') && port_ok(after))
+                && (h == "localhost"
+                    || h.ends_with(".localhost")
+                    || h == "127.0.0.1"
+                    || h == "[::1]")
+        }
+        None => false,
+    }
+}
+
 /// Whether a WebSocket upgrade comes from an origin it may come from: no `Origin` header (not a
-/// browser), or one of `origins`.
+/// browser), or one `origins` allows.
 fn origin_allowed(req: &HttpRequest, origins: &[String]) -> bool {
     let upgrade = req
         .headers()
@@ -64,7 +103,7 @@ fn origin_allowed(req: &HttpRequest, origins: &[String]) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     match req.headers().get("origin").and_then(|v| v.to_str().ok()) {
-        Some(origin) if upgrade => origins.iter().any(|o| o == origin),
+        Some(origin) if upgrade => origin_matches(origin, origins),
         _ => true,
     }
 }
@@ -244,6 +283,37 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn localhost_allows_pages_of_this_machine_only() {
+        let allowed = ["localhost".to_string()];
+        for ok in [
+            "http://localhost:3000",
+            "http://localhost",
+            "https://app.localhost:5173",
+            "http://127.0.0.1:8080",
+            "http://[::1]:3000",
+        ] {
+            assert!(origin_matches(ok, &allowed), "{ok}");
+        }
+        for refused in [
+            "http://evil.example",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.evil.example:80",
+            "http://localhost:3000@evil.example",
+            "file://",
+            "null",
+            "chrome-extension://abc",
+            "http://[",
+            "https://",
+        ] {
+            assert!(!origin_matches(refused, &allowed), "{refused}");
+        }
+        assert!(origin_matches("http://evil.example", &["*".to_string()]));
+        let exact = ["https://remix.ethereum.org".to_string()];
+        assert!(origin_matches("https://remix.ethereum.org", &exact));
+        assert!(!origin_matches("https://remix.ethereum.org.evil", &exact));
+    }
 
     #[test]
     fn only_what_jsonrpsee_mishandles_is_answered() {
