@@ -45,11 +45,48 @@ pub enum ChainSpecError {
     Unsupported(String),
 }
 
+/// Berachain's forks in genesis `config.berachain` (WIRE.md §5). A genesis without the section is
+/// plain Ethereum.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BerachainConfig {
+    /// Prague1: Berachain's base fee rules and the PoL distributor.
+    pub prague1: Option<Prague1>,
+    /// Prague2: a new base fee minimum.
+    pub prague2: Option<Prague2>,
+}
+
+/// `config.berachain.prague1`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prague1 {
+    /// Activation timestamp.
+    pub time: u64,
+    /// EIP-1559 base fee change denominator from this fork on.
+    pub base_fee_change_denominator: u64,
+    /// The base fee never goes below this (wei).
+    pub minimum_base_fee_wei: u64,
+    /// The contract the PoL transaction calls.
+    pub pol_distributor_address: Address,
+}
+
+/// `config.berachain.prague2`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prague2 {
+    /// Activation timestamp.
+    pub time: u64,
+    /// The base fee never goes below this (wei); replaces Prague1's.
+    pub minimum_base_fee_wei: u64,
+}
+
 /// Everything that is fixed for a chain: its id, forks, genesis and derived genesis header.
 #[derive(Debug, Clone)]
 pub struct ChainSpec {
     /// The geth-style genesis this spec was made from.
     pub genesis: Genesis,
+    /// Berachain's forks (empty for plain Ethereum).
+    pub berachain: BerachainConfig,
     hardforks: EthereumChainHardforks,
     blob_params: BlobScheduleBlobParams,
     genesis_header: Header,
@@ -131,8 +168,30 @@ impl ChainSpec {
         if let Some(p) = c.blob_schedule.get("prague") {
             blob_params.prague = *p;
         }
+        let berachain = match c
+            .extra_fields
+            .get_deserialized::<BerachainConfig>("berachain")
+        {
+            None => BerachainConfig::default(),
+            Some(parsed) => {
+                parsed.map_err(|e| ChainSpecError::Unsupported(format!("config.berachain: {e}")))?
+            }
+        };
+        if berachain.prague2.is_some() && berachain.prague1.is_none() {
+            return Err(ChainSpecError::Unsupported(
+                "config.berachain.prague2 needs prague1".into(),
+            ));
+        }
+        if let Some(p1) = &berachain.prague1
+            && p1.base_fee_change_denominator == 0
+        {
+            return Err(ChainSpecError::Unsupported(
+                "config.berachain.prague1.baseFeeChangeDenominator must not be 0".into(),
+            ));
+        }
         let mut spec = Self {
             genesis,
+            berachain,
             hardforks,
             blob_params,
             genesis_header: Header::default(),
@@ -199,9 +258,38 @@ impl ChainSpec {
         alloy_evm::spec_by_timestamp_and_block_number(self, timestamp, u64::MAX)
     }
 
-    /// EIP-1559 parameters for the block after `parent`.
-    pub fn base_fee_params(&self, _parent: &Header) -> BaseFeeParams {
-        BaseFeeParams::ethereum()
+    /// Berachain's Prague1 when it is active for the block after `parent` (forks count as active
+    /// by the parent's timestamp).
+    pub fn prague1_after(&self, parent: &Header) -> Option<&Prague1> {
+        self.berachain
+            .prague1
+            .as_ref()
+            .filter(|p| parent.timestamp >= p.time)
+    }
+
+    /// EIP-1559 parameters for the block after `parent`: elasticity 2, and from Prague1 its
+    /// denominator.
+    pub fn base_fee_params(&self, parent: &Header) -> BaseFeeParams {
+        match self.prague1_after(parent) {
+            Some(p) => BaseFeeParams::new(p.base_fee_change_denominator as u128, 2),
+            None => BaseFeeParams::ethereum(),
+        }
+    }
+
+    /// The least base fee allowed for the block after `parent`: Prague2's minimum when it is
+    /// active, else Prague1's, else none.
+    pub fn minimum_base_fee(&self, parent: &Header) -> u64 {
+        let p1 = self.prague1_after(parent);
+        let p2 = self
+            .berachain
+            .prague2
+            .as_ref()
+            .filter(|p| parent.timestamp >= p.time);
+        match (p1, p2) {
+            (Some(_), Some(p2)) => p2.minimum_base_fee_wei,
+            (Some(p1), None) => p1.minimum_base_fee_wei,
+            _ => 0,
+        }
     }
 
     /// Base fee of the block that follows `parent`.
@@ -212,6 +300,7 @@ impl ChainSpec {
             parent.base_fee_per_gas.unwrap_or(INITIAL_BASE_FEE),
             self.base_fee_params(parent),
         )
+        .max(self.minimum_base_fee(parent))
     }
 
     /// Blob parameters in force at this timestamp, `None` before Cancun.
@@ -247,5 +336,113 @@ impl EthereumHardforks for ChainSpec {
 impl EthExecutorSpec for ChainSpec {
     fn deposit_contract_address(&self) -> Option<Address> {
         self.genesis.config.deposit_contract_address
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devnet::devnet_genesis;
+
+    const GWEI: u64 = 1_000_000_000;
+
+    fn berachain(section: serde_json::Value) -> Result<ChainSpec, ChainSpecError> {
+        let mut genesis = devnet_genesis(30_000_000);
+        genesis
+            .config
+            .extra_fields
+            .insert("berachain".into(), section);
+        ChainSpec::from_genesis(genesis)
+    }
+
+    fn parent(timestamp: u64, base_fee: u64, gas_used: u64) -> Header {
+        Header {
+            timestamp,
+            base_fee_per_gas: Some(base_fee),
+            gas_limit: 30_000_000,
+            gas_used,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn without_the_section_the_base_fee_is_ethereums() {
+        let spec = ChainSpec::from_genesis(devnet_genesis(30_000_000)).unwrap();
+        assert_eq!(spec.berachain, BerachainConfig::default());
+        // Empty parent: down by 1/8; full parent: up by 1/8.
+        assert_eq!(spec.next_base_fee(&parent(10, 8 * GWEI, 0)), 7 * GWEI);
+        assert_eq!(
+            spec.next_base_fee(&parent(10, 8 * GWEI, 30_000_000)),
+            9 * GWEI
+        );
+        assert_eq!(spec.next_base_fee(&parent(10, 8, 0)), 7);
+    }
+
+    #[test]
+    fn prague1_changes_the_denominator_and_prague2_the_minimum() {
+        let spec = berachain(serde_json::json!({
+            "prague1": {
+                "time": 100,
+                "baseFeeChangeDenominator": 48,
+                "minimumBaseFeeWei": 10 * GWEI,
+                "polDistributorAddress": "0x4200000000000000000000000000000000000042"
+            },
+            "prague2": {"time": 200, "minimumBaseFeeWei": 20 * GWEI}
+        }))
+        .unwrap();
+        // Before Prague1 (by the parent's timestamp): Ethereum's rule, no minimum.
+        assert_eq!(spec.next_base_fee(&parent(99, 8 * GWEI, 0)), 7 * GWEI);
+        // Prague1: a full parent raises the fee by 1/48; an empty one may not go below 10 gwei.
+        assert_eq!(
+            spec.next_base_fee(&parent(100, 48 * GWEI, 30_000_000)),
+            49 * GWEI
+        );
+        assert_eq!(spec.next_base_fee(&parent(150, 48 * GWEI, 0)), 47 * GWEI);
+        assert_eq!(spec.next_base_fee(&parent(150, 10 * GWEI, 0)), 10 * GWEI);
+        assert_eq!(spec.next_base_fee(&parent(150, GWEI, 0)), 10 * GWEI);
+        // Prague2: its minimum replaces Prague1's.
+        assert_eq!(spec.next_base_fee(&parent(200, 10 * GWEI, 0)), 20 * GWEI);
+        assert_eq!(
+            spec.next_base_fee(&parent(200, 48 * GWEI, 30_000_000)),
+            49 * GWEI
+        );
+        // Import holds blocks to it: a base fee under the minimum is refused with the reason.
+        let p = parent(150, GWEI, 0);
+        let mut header = Header {
+            parent_hash: p.hash_slow(),
+            number: p.number + 1,
+            timestamp: 152,
+            gas_limit: p.gas_limit,
+            base_fee_per_gas: Some(GWEI),
+            ..Default::default()
+        };
+        let why = crate::execution::validate_header(&spec, &p, &header).unwrap_err();
+        assert!(why.to_string().contains("expected 10000000000"), "{why}");
+        header.base_fee_per_gas = Some(10 * GWEI);
+        if let Err(e) = crate::execution::validate_header(&spec, &p, &header) {
+            assert!(!e.to_string().contains("base fee"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_broken_section_is_refused_with_the_reason() {
+        for (section, why) in [
+            (
+                serde_json::json!({"prague2": {"time": 0, "minimumBaseFeeWei": 1}}),
+                "prague2 needs prague1",
+            ),
+            (
+                serde_json::json!({"prague1": {"time": 0, "baseFeeChangeDenominator": 0,
+                    "minimumBaseFeeWei": 1, "polDistributorAddress": "0x4200000000000000000000000000000000000042"}}),
+                "must not be 0",
+            ),
+            (
+                serde_json::json!({"prague1": {"time": "soon"}}),
+                "config.berachain",
+            ),
+        ] {
+            let e = berachain(section).unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        }
     }
 }
