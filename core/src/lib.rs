@@ -11,6 +11,7 @@ pub mod execution;
 pub mod flashblock;
 pub mod journal;
 pub mod jwt;
+pub mod pol;
 pub mod preconf;
 pub mod primitives;
 pub mod secret_file;

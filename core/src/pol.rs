@@ -1,0 +1,105 @@
+//! Berachain's Proof-of-Liquidity transaction (type `0x7E`, WIRE.md §5): from Prague1 every block
+//! whose attributes name the previous proposer starts with one, a system call to the PoL
+//! distributor's `distributeFor(bytes pubkey)`. This module is its encoding and hash; it is not
+//! yet inserted into blocks or checked on import.
+
+use alloy_primitives::{Address, B256, Bytes, keccak256};
+use alloy_rlp::{Encodable, RlpEncodable};
+use alloy_sol_types::{SolCall, sol};
+
+/// The transaction type byte.
+pub const POL_TX_TYPE: u8 = 0x7E;
+/// The gas limit of every PoL transaction.
+pub const POL_GAS_LIMIT: u64 = 30_000_000;
+
+sol! {
+    /// The PoL distributor's entry point.
+    function distributeFor(bytes pubkey);
+}
+
+/// A PoL transaction: the RLP list `[chain_id, from, to, nonce, gas_limit, gas_price, input]`.
+#[derive(Debug, Clone, PartialEq, Eq, RlpEncodable)]
+pub struct PolTx {
+    /// The chain id.
+    pub chain_id: u64,
+    /// Always the system address (`0xff…fe`).
+    pub from: Address,
+    /// The PoL distributor (`config.berachain.prague1.polDistributorAddress`).
+    pub to: Address,
+    /// The block number minus one.
+    pub nonce: u64,
+    /// Always [`POL_GAS_LIMIT`].
+    pub gas_limit: u64,
+    /// The block's base fee.
+    pub gas_price: u128,
+    /// `distributeFor(prev_proposer_pubkey)`, ABI-encoded (132 bytes for a 48-byte key).
+    pub input: Bytes,
+}
+
+impl PolTx {
+    /// The PoL transaction of block `number` with this base fee, for the previous proposer's
+    /// public key.
+    pub fn new(
+        chain_id: u64,
+        distributor: Address,
+        number: u64,
+        base_fee: u64,
+        prev_proposer_pubkey: &[u8],
+    ) -> Self {
+        let input = distributeForCall {
+            pubkey: Bytes::copy_from_slice(prev_proposer_pubkey),
+        }
+        .abi_encode();
+        Self {
+            chain_id,
+            from: alloy_eips::eip4788::SYSTEM_ADDRESS,
+            to: distributor,
+            nonce: number.saturating_sub(1),
+            gas_limit: POL_GAS_LIMIT,
+            gas_price: base_fee.into(),
+            input: input.into(),
+        }
+    }
+
+    /// The EIP-2718 encoding: `0x7E ‖ rlp(fields)`.
+    pub fn encoded_2718(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + self.length());
+        out.push(POL_TX_TYPE);
+        self.encode(&mut out);
+        out
+    }
+
+    /// The transaction hash: keccak256 of the EIP-2718 encoding.
+    pub fn hash(&self) -> B256 {
+        keccak256(self.encoded_2718())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::{address, b256};
+
+    /// bera-reth's PoL hash test, whose value comes from bera-geth (WIRE.md §5).
+    #[test]
+    fn the_hash_matches_bera_geths() {
+        let mut pubkey = b"test_pubkey_for_consistent_hash_validation__".to_vec();
+        pubkey.extend_from_slice(&[0; 4]);
+        assert_eq!(pubkey.len(), 48);
+        let tx = PolTx::new(
+            80087,
+            address!("4200000000000000000000000000000000000042"),
+            10,
+            1_000_000_000,
+            &pubkey,
+        );
+        assert_eq!(tx.nonce, 9);
+        assert_eq!(tx.input.len(), 132);
+        assert_eq!(&tx.input[..4], &[0x60, 0x64, 0x4a, 0x6b]);
+        assert_eq!(
+            tx.hash(),
+            b256!("b25ddbd12759e62bb51e3feb91afb88f3528578c72f469ca0793bfd4d4c1ff08")
+        );
+        assert_eq!(tx.encoded_2718()[0], 0x7E);
+    }
+}
