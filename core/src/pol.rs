@@ -1,7 +1,8 @@
 //! Berachain's Proof-of-Liquidity transaction (type `0x7E`, WIRE.md §5): from Prague1 every block
 //! whose attributes name the previous proposer starts with one, a system call to the PoL
-//! distributor's `distributeFor(bytes pubkey)`. This module is its encoding and hash; it is not
-//! yet inserted into blocks or checked on import.
+//! distributor's `distributeFor(bytes pubkey)`. This module is its encoding and hash; the pool
+//! refuses the type from users ([`crate::txpool::decode_raw`]). It is not yet inserted into
+//! blocks or checked on import.
 
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use alloy_rlp::{Encodable, RlpEncodable};
@@ -101,5 +102,11 @@ mod tests {
             b256!("b25ddbd12759e62bb51e3feb91afb88f3528578c72f469ca0793bfd4d4c1ff08")
         );
         assert_eq!(tx.encoded_2718()[0], 0x7E);
+        // Users cannot send one.
+        let refused = crate::txpool::decode_raw(&tx.encoded_2718()).unwrap_err();
+        assert!(
+            refused.starts_with("transaction type not supported"),
+            "{refused}"
+        );
     }
 }

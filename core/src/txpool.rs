@@ -646,6 +646,13 @@ pub fn decode_raw(
     type Pooled = alloy_consensus::EthereumTxEnvelope<
         alloy_consensus::TxEip4844WithSidecar<alloy_eips::eip4844::BlobTransactionSidecar>,
     >;
+    if raw.first() == Some(&crate::pol::POL_TX_TYPE) {
+        // Berachain's PoL transaction is a system transaction: blocks carry it, users cannot.
+        return Err(
+            "transaction type not supported: PoL (0x7e) transactions are made by the block builder"
+                .into(),
+        );
+    }
     let mut buf = raw;
     let pooled = <Pooled as alloy_eips::eip2718::Decodable2718>::decode_2718(&mut buf)
         .map_err(|e| format!("failed to decode transaction: {e}"))?;
