@@ -102,3 +102,35 @@ fn the_seeds_are_real_inputs() {
         preconf_core::primitives::SealedBlock::recover(block).expect("senders recover");
     }
 }
+
+/// The targets themselves compile under cargo-fuzz (nightly, sanitizer flags), where it is
+/// installed; elsewhere — a fresh machine, CI — this says so and passes, the bodies above having
+/// run on stable.
+#[test]
+fn fuzz_targets_compile_with_cargo_fuzz_where_installed() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let available = std::process::Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .current_dir(root)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        eprintln!(
+            "cargo-fuzz on the nightly toolchain is not installed: the fuzz targets are not compiled \
+             with it (`cargo install cargo-fuzz`); their bodies ran over the corpus above"
+        );
+        return;
+    }
+    let out = std::process::Command::new("cargo")
+        .args(["+nightly", "fuzz", "check"])
+        .current_dir(root)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("cargo fuzz check runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
