@@ -65,6 +65,18 @@ fn hostile_clients_are_bounded_and_answered_as_geth() {
             })
         })
         .collect();
+    // A WebSocket client stuck in the middle of a frame cannot answer pings: closed within 40 s.
+    let stuck_frame = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut ws = Ws::connect(rpc);
+        let mut frame = vec![0x81u8, 0x80 | 126];
+        frame.extend_from_slice(&1000u16.to_be_bytes());
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        frame.extend_from_slice(&[b' '; 10]);
+        ws.send_raw(&frame);
+        ws.wait_closed(Duration::from_secs(60));
+        started.elapsed()
+    });
     std::thread::sleep(Duration::from_secs(3));
     // Meanwhile the node answers as usual.
     assert!(p.call("eth_chainId", json!([]))["result"].is_string());
@@ -149,6 +161,12 @@ fn hostile_clients_are_bounded_and_answered_as_geth() {
     assert!(
         (Duration::from_secs(25)..Duration::from_secs(45)).contains(&waited),
         "{waited:?}"
+    );
+
+    let closed_after = stuck_frame.join().unwrap();
+    assert!(
+        (Duration::from_secs(19)..Duration::from_secs(45)).contains(&closed_after),
+        "{closed_after:?}"
     );
 
     // Once they have gone the budget is free again: a 4 MB body is read and answered.

@@ -325,6 +325,28 @@ impl Ws {
         self.0.write_all(&frame).unwrap();
     }
 
+    /// Writes raw bytes (a partial frame, say).
+    pub(crate) fn send_raw(&mut self, bytes: &[u8]) {
+        self.0.write_all(bytes).unwrap();
+    }
+
+    /// Waits until the server closes the connection (or `within` passes), skipping what it
+    /// sends meanwhile (pings).
+    pub(crate) fn wait_closed(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let mut buf = [0u8; 1024];
+        while Instant::now() < deadline {
+            match self.0.read(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return,
+            }
+        }
+    }
+
     /// The next text message, as JSON.
     pub(crate) fn recv(&mut self) -> Value {
         loop {

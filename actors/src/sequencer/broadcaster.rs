@@ -355,6 +355,13 @@ async fn push_loop(
                             debug!(target: "broadcaster", %url, reply = reply.as_str(), "push rejected");
                         }
                     }
+                    // The node pings idle connections and drops those that do not answer:
+                    // send the queued pong now, not with the next flashblock.
+                    Some(Ok(Message::Ping(_))) => {
+                        if sink.flush().await.is_err() {
+                            break;
+                        }
+                    }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                     Some(Ok(_)) => {}
                 },

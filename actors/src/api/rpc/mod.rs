@@ -86,6 +86,9 @@ pub(crate) const ENGINE: Limits = Limits {
     body_budget: None,
 };
 
+/// How often a WebSocket client is pinged, and how long it has to answer.
+const WS_PING_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Calls in one batch (geth's limit); more get one -32600 `batch too large`.
 pub(crate) const MAX_BATCH: usize = 1000;
 
@@ -329,6 +332,13 @@ where
             .max_connections(connections)
             // Batches are limited by the middleware, which answers as geth does.
             .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Unlimited)
+            // A WebSocket client that does not answer a ping within 20 s (one stuck in the middle
+            // of a frame cannot) is disconnected: the read timeout of WebSocket connections.
+            .enable_ws_ping(
+                jsonrpsee::server::PingConfig::new()
+                    .ping_interval(WS_PING_EVERY)
+                    .inactive_limit(WS_PING_EVERY),
+            )
             .set_id_provider(HexIdProvider)
             .build()
     };
