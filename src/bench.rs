@@ -212,6 +212,8 @@ struct Shared {
     errors: AtomicU64,
     error_kinds: Mutex<HashMap<String, u64>>,
     acks: Mutex<Vec<f64>>,
+    /// Whether the hint about a base fee above the fee cap was printed.
+    priced_out: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -494,6 +496,17 @@ async fn measure(cfg: &BenchConfig) -> eyre::Result<Summary> {
                 Err(e) => {
                     let mut kinds = shared.error_kinds.lock().unwrap_or_else(|e| e.into_inner());
                     let kind = error_kind(&e);
+                    if kind.contains("max fee per gas less than block base fee")
+                        && !shared.priced_out.swap(true, Ordering::Relaxed)
+                    {
+                        eprintln!(
+                            "the base fee has risen above the fee cap the transfers were signed with \
+                             ({max_fee} wei): the offered load exceeds the chain's gas target (half \
+                             the gas limit), so the base fee rises every block; every later transfer \
+                             of that sender now fails (nonce gap). Run the devnet with a larger \
+                             --gas-limit (a transfer is 21,000 gas)."
+                        );
+                    }
                     if kinds.len() < 16 || kinds.contains_key(&kind) {
                         *kinds.entry(kind).or_default() += 1;
                     }
