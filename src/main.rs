@@ -8,7 +8,7 @@ mod run;
 mod validators;
 
 fn main() -> std::process::ExitCode {
-    preconf_actors::process::tune_allocator();
+    preconf_actors::process::return_large_buffers();
     match cli::parse().and_then(run::main) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -5,24 +5,20 @@
 
 use std::fmt::Write;
 
-/// Sets the allocator up for a long-running server (glibc only): large buffers go back to the
-/// system when freed, and the heap is split into few arenas.
+/// Makes the allocator give large buffers back to the system when they are freed (glibc only).
 ///
 /// glibc serves allocations of 128 KiB and more with their own mappings, but raises that threshold
 /// (up to 32 MiB) each time such a block is freed, after which large buffers — a request body, a
 /// WebSocket frame, a block's receipts — come from the heap and stay in the process after they are
 /// freed: hostile clients sending maximal frames left ~900 MB resident after they had gone. A fixed
-/// threshold keeps every block above it in its own mapping, returned on free. glibc also creates
-/// up to 8 arenas per core as threads contend, each fragmenting on its own; two keep the resident
-/// size of a node under steady load flat (there are two cores' worth of busy threads here).
-pub fn tune_allocator() {
+/// threshold keeps every block above it in its own mapping, returned on free.
+pub fn return_large_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallopt only sets allocator parameters; it takes no pointers.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
             libc::mallopt(libc::M_TRIM_THRESHOLD, 8 * 1024 * 1024);
-            libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
 }
