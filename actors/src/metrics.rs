@@ -18,6 +18,8 @@ pub(crate) const CHAIN_GAS_USED: &str = "preconf_chain_gas_used_total";
 pub(crate) const CHAIN_HEAD_NUMBER: &str = "preconf_chain_head_number";
 /// Accounts in the warm cache handed from the last executed block to its child.
 pub(crate) const CHAIN_WARM_ACCOUNTS: &str = "preconf_chain_warm_cache_accounts";
+/// Bytes in the database's page cache (bounded by `preconf_core::storage::CACHE_BYTES`).
+pub(crate) const CHAIN_DB_CACHE_BYTES: &str = "preconf_chain_db_cache_bytes";
 /// Blocks built by the payload builder.
 pub(crate) const BUILDER_BLOCKS_BUILT: &str = "preconf_builder_blocks_built_total";
 /// Seconds to build a payload.
@@ -244,6 +246,11 @@ fn describe() {
     describe_histogram!(CHAIN_COMMIT_SECONDS, Unit::Seconds, "Block commit time");
     describe_counter!(CHAIN_GAS_USED, "Gas used by committed blocks");
     describe_gauge!(CHAIN_HEAD_NUMBER, "Head block number");
+    describe_gauge!(
+        CHAIN_DB_CACHE_BYTES,
+        Unit::Bytes,
+        "Bytes in the database's page cache (at most 64 MiB)"
+    );
     describe_gauge!(
         CHAIN_WARM_ACCOUNTS,
         "Accounts carried from the last executed block to the next one built on it"

@@ -156,6 +156,11 @@ fn storage_history_key(hashed_address: &B256, hashed_slot: &B256, block: u64) ->
 pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Store {
+    /// Bytes redb holds in its page cache (at most [`CACHE_BYTES`]).
+    pub fn cache_bytes(&self) -> usize {
+        redb::ReadableDatabase::cache_stats(&*self.db).used_bytes()
+    }
+
     /// Opens (or creates) the database file `DIR/chain.redb`.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
         // The datadir also holds the node's secrets: owner-only when this node creates it.

@@ -150,6 +150,7 @@ impl ChainState {
         metrics::counter!(m::CHAIN_GAS_USED).increment(block.header.gas_used);
         metrics::gauge!(m::CHAIN_HEAD_NUMBER).set(block.number() as f64);
         metrics::gauge!(m::CHAIN_WARM_ACCOUNTS).set(self.reader.warm.len() as f64);
+        metrics::gauge!(m::CHAIN_DB_CACHE_BYTES).set(self.reader.store.cache_bytes() as f64);
         info!(target: "chain", number = block.number(), hash = %block.hash, txs = block.body.transactions.len(), gas_used = block.header.gas_used, "new head");
         let _ = self.reader.events.send(NewHead {
             block,
