@@ -682,10 +682,10 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             policy: RestartPolicy::default(),
             health: health.clone(),
             cooldown: config.cooldown,
+            me: supervisor.clone(),
         },
     )
     .await?;
-    supervisor.set(sup.clone());
     let authrpc_addr = bound(&addrs.authrpc);
     let payload_server_addr = payload_addr.as_deref().map(bound);
     if let (Some(devnet), Some(faults)) = (&config.devnet, faults) {
@@ -840,6 +840,7 @@ pub async fn spawn_consensus(config: ConsensusConfig) -> Result<ConsensusHandle,
             policy: RestartPolicy::default(),
             health,
             cooldown: config.cooldown,
+            me: ChildRef::default(),
         },
     )
     .await?;

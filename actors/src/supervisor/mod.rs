@@ -251,6 +251,9 @@ pub(crate) struct SupervisorArgs {
     pub health: HealthMap,
     /// How long a degraded child stays down before it is tried again.
     pub cooldown: Duration,
+    /// Set to the supervisor itself before any child starts, so a child (the JSON-RPC server's
+    /// admin methods) can reach it as soon as it serves.
+    pub me: ChildRef<SupervisorMsg>,
 }
 
 #[derive(Debug)]
@@ -335,6 +338,7 @@ impl Actor for Supervisor {
         me: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
+        args.me.set(me.clone());
         let mut st = SupervisorState {
             children: HashMap::new(),
             by_id: HashMap::new(),
