@@ -97,13 +97,8 @@ fn from_this_machine(origin: &str) -> bool {
 /// Whether a WebSocket upgrade comes from an origin it may come from: no `Origin` header (not a
 /// browser), or one `origins` allows.
 fn origin_allowed(req: &HttpRequest, origins: &[String]) -> bool {
-    let upgrade = req
-        .headers()
-        .get("upgrade")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     match req.headers().get("origin").and_then(|v| v.to_str().ok()) {
-        Some(origin) if upgrade => origin_matches(origin, origins),
+        Some(origin) if crate::api::listen::is_websocket(req) => origin_matches(origin, origins),
         _ => true,
     }
 }
