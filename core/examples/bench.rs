@@ -167,6 +167,7 @@ fn run_ours(s: &Setup, blocks: &[Vec<Recovered<TxEnvelope>>]) -> (f64, f64, u64)
             parent_beacon_block_root: Some(B256::ZERO),
             gas_limit: parent.gas_limit,
             extra_data: Bytes::new(),
+            prev_proposer_pubkey: None,
         };
         let header = next_header(&s.spec, &parent, &attrs);
         let provider = SnapshotProvider {

@@ -599,6 +599,7 @@ pub(crate) mod tests {
             parent_beacon_block_root: Some(B256::ZERO),
             gas_limit: 30_000_000,
             extra_data: Bytes::new(),
+            prev_proposer_pubkey: None,
         }
     }
 

@@ -6,7 +6,8 @@
 //! Prague are supported; the chain must be post-merge from genesis (proof-of-stake only), as every
 //! chain this node is meant for is.
 
-use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header, constants::EMPTY_WITHDRAWALS};
+use crate::primitives::Header;
+use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header as EthHeader, constants::EMPTY_WITHDRAWALS};
 use alloy_eips::{
     eip1559::{BaseFeeParams, INITIAL_BASE_FEE, calc_next_block_base_fee},
     eip7685::EMPTY_REQUESTS_HASH,
@@ -208,7 +209,7 @@ impl ChainSpec {
         let shanghai = self.is_shanghai_active_at_timestamp(ts);
         let cancun = self.is_cancun_active_at_timestamp(ts);
         let prague = self.is_prague_active_at_timestamp(ts);
-        Header {
+        Header::from(EthHeader {
             parent_hash: g.parent_hash.unwrap_or_default(),
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
             beneficiary: g.coinbase,
@@ -235,7 +236,7 @@ impl ChainSpec {
             parent_beacon_block_root: cancun.then_some(B256::ZERO),
             requests_hash: prague.then_some(EMPTY_REQUESTS_HASH),
             ..Default::default()
-        }
+        })
     }
 
     /// The chain id.
@@ -265,6 +266,15 @@ impl ChainSpec {
             .prague1
             .as_ref()
             .filter(|p| parent.timestamp >= p.time)
+    }
+
+    /// Berachain's Prague1 when it is active for a block with this timestamp: such a block's
+    /// header names the previous proposer and its body starts with the PoL transaction.
+    pub fn prague1_at(&self, timestamp: u64) -> Option<&Prague1> {
+        self.berachain
+            .prague1
+            .as_ref()
+            .filter(|p| timestamp >= p.time)
     }
 
     /// EIP-1559 parameters for the block after `parent`: elasticity 2, and from Prague1 its
@@ -356,13 +366,13 @@ mod tests {
     }
 
     fn parent(timestamp: u64, base_fee: u64, gas_used: u64) -> Header {
-        Header {
+        Header::from(EthHeader {
             timestamp,
             base_fee_per_gas: Some(base_fee),
             gas_limit: 30_000_000,
             gas_used,
             ..Default::default()
-        }
+        })
     }
 
     #[test]
@@ -408,14 +418,14 @@ mod tests {
         );
         // Import holds blocks to it: a base fee under the minimum is refused with the reason.
         let p = parent(150, GWEI, 0);
-        let mut header = Header {
+        let mut header = Header::from(EthHeader {
             parent_hash: p.hash_slow(),
             number: p.number + 1,
             timestamp: 152,
             gas_limit: p.gas_limit,
             base_fee_per_gas: Some(GWEI),
             ..Default::default()
-        };
+        });
         let why = crate::execution::validate_header(&spec, &p, &header).unwrap_err();
         assert!(why.to_string().contains("expected 10000000000"), "{why}");
         header.base_fee_per_gas = Some(10 * GWEI);

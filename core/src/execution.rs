@@ -9,11 +9,13 @@
 use crate::{
     block_state::{BlockState, WarmHandoff},
     chainspec::{ChainSpec, EthereumHardforks},
-    primitives::{Body, Header, Receipt, SealedBlock, Transaction},
+    pol::PolTx,
+    primitives::{BlockTransaction, BlsPublicKey, Body, Header, Receipt, SealedBlock, Transaction},
     state::{SnapshotProvider, StateDiff, StateSnapshot},
 };
 use alloy_consensus::{
-    EMPTY_OMMER_ROOT_HASH, Eip658Value, ReceiptWithBloom, Transaction as _, TxReceipt, TxType,
+    EMPTY_OMMER_ROOT_HASH, Eip658Value, ReceiptEnvelope, ReceiptWithBloom, Transaction as _,
+    TxReceipt, TxType,
     proofs::{calculate_receipt_root, calculate_transaction_root, calculate_withdrawals_root},
     transaction::Recovered,
 };
@@ -31,7 +33,8 @@ use alloy_evm::{
 use alloy_primitives::map::HashMap;
 use alloy_primitives::{Address, B256, Bloom, BloomInput, Bytes, U256, utils::keccak256_cached};
 use revm::{
-    context::{BlockEnv, CfgEnv},
+    DatabaseCommit,
+    context::{BlockEnv, CfgEnv, result::ExecutionResult},
     context_interface::block::BlobExcessGasAndPrice,
 };
 use std::{borrow::Cow, sync::Arc};
@@ -54,31 +57,39 @@ impl ReceiptBuilder for Receipts {
     type Receipt = Receipt;
 
     fn build_receipt<E: Evm>(&self, ctx: ReceiptBuilderCtx<'_, TxType, E>) -> Receipt {
-        let success = ctx.result.is_success();
-        let logs = ctx.result.into_logs();
-        let mut bloom = Bloom::ZERO;
-        for log in &logs {
-            bloom.accrue(BloomInput::Hash(keccak256_cached(log.address)));
-            for topic in log.topics() {
-                bloom.accrue(BloomInput::Hash(keccak256_cached(topic)));
-            }
-        }
-        let receipt = ReceiptWithBloom::new(
-            alloy_consensus::Receipt {
-                status: Eip658Value::Eip658(success),
-                cumulative_gas_used: ctx.cumulative_gas_used,
-                logs,
-            },
-            bloom,
-        );
-        match ctx.tx_type {
-            TxType::Legacy => Receipt::Legacy(receipt),
-            TxType::Eip2930 => Receipt::Eip2930(receipt),
-            TxType::Eip1559 => Receipt::Eip1559(receipt),
-            TxType::Eip4844 => Receipt::Eip4844(receipt),
-            TxType::Eip7702 => Receipt::Eip7702(receipt),
+        let receipt = receipt_with_bloom(ctx.result, ctx.cumulative_gas_used);
+        Receipt::Ethereum(match ctx.tx_type {
+            TxType::Legacy => ReceiptEnvelope::Legacy(receipt),
+            TxType::Eip2930 => ReceiptEnvelope::Eip2930(receipt),
+            TxType::Eip1559 => ReceiptEnvelope::Eip1559(receipt),
+            TxType::Eip4844 => ReceiptEnvelope::Eip4844(receipt),
+            TxType::Eip7702 => ReceiptEnvelope::Eip7702(receipt),
+        })
+    }
+}
+
+/// The receipt fields of an execution result.
+fn receipt_with_bloom<H>(
+    result: ExecutionResult<H>,
+    cumulative_gas_used: u64,
+) -> ReceiptWithBloom<alloy_consensus::Receipt> {
+    let success = result.is_success();
+    let logs = result.into_logs();
+    let mut bloom = Bloom::ZERO;
+    for log in &logs {
+        bloom.accrue(BloomInput::Hash(keccak256_cached(log.address)));
+        for topic in log.topics() {
+            bloom.accrue(BloomInput::Hash(keccak256_cached(topic)));
         }
     }
+    ReceiptWithBloom::new(
+        alloy_consensus::Receipt {
+            status: Eip658Value::Eip658(success),
+            cumulative_gas_used,
+            logs,
+        },
+        bloom,
+    )
 }
 
 /// The least gas a transaction uses.
@@ -136,6 +147,9 @@ pub struct BlockAttributes {
     pub gas_limit: u64,
     /// Extra data.
     pub extra_data: Bytes,
+    /// From Berachain's Prague1: the previous block's proposer, whose rewards the block's PoL
+    /// transaction distributes.
+    pub prev_proposer_pubkey: Option<BlsPublicKey>,
 }
 
 /// A block that has been executed: the sealed block, its receipts, the resulting state and the
@@ -176,7 +190,7 @@ pub struct BlockBuilder {
     executor: Executor,
     header: Header,
     withdrawals: Option<Vec<Withdrawal>>,
-    transactions: Vec<Transaction>,
+    transactions: Vec<BlockTransaction>,
     senders: Vec<Address>,
     /// The state returned by the last [`pending_state`](Self::pending_state).
     pending: Option<StateSnapshot>,
@@ -226,7 +240,7 @@ pub fn evm_env(spec: &ChainSpec, header: &Header) -> EvmEnv {
 pub fn next_header(spec: &ChainSpec, parent: &Header, attrs: &BlockAttributes) -> Header {
     let ts = attrs.timestamp;
     let cancun = spec.is_cancun_active_at_timestamp(ts);
-    Header {
+    Header::from(alloy_consensus::Header {
         parent_hash: parent.hash_slow(),
         ommers_hash: EMPTY_OMMER_ROOT_HASH,
         beneficiary: attrs.fee_recipient,
@@ -249,6 +263,31 @@ pub fn next_header(spec: &ChainSpec, parent: &Header, attrs: &BlockAttributes) -
         },
         requests_hash: None,
         ..Default::default()
+    })
+    .with_prev_proposer_pubkey(attrs.prev_proposer_pubkey)
+}
+
+/// The PoL transaction a block with this header must start with, if any: from Prague1 a header
+/// names the previous proposer and the block starts with its PoL transaction; before, neither.
+pub fn expected_pol(spec: &ChainSpec, header: &Header) -> Result<Option<PolTx>, BlockError> {
+    match (
+        spec.prague1_at(header.timestamp),
+        &header.prev_proposer_pubkey,
+    ) {
+        (Some(p1), Some(key)) => Ok(Some(PolTx::new(
+            spec.chain_id(),
+            p1.pol_distributor_address,
+            header.number,
+            header.base_fee_per_gas.unwrap_or_default(),
+            key.as_slice(),
+        ))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(BlockError::Header(
+            "missing prev_proposer_pubkey: required from Prague1".into(),
+        )),
+        (None, Some(_)) => Err(BlockError::Header(
+            "prev_proposer_pubkey before Prague1".into(),
+        )),
     }
 }
 
@@ -276,10 +315,26 @@ impl BlockBuilder {
             tx_count_hint: Some(capacity),
             slot_number: None,
         };
+        let pol = expected_pol(&spec, &header)?;
         let mut executor = EthBlockExecutor::new(evm, ctx, spec.clone(), Receipts);
         executor
             .apply_pre_execution_changes()
             .map_err(|e| BlockError::Internal(e.to_string()))?;
+        let mut transactions = Vec::with_capacity(capacity + 1);
+        let mut senders = Vec::with_capacity(capacity + 1);
+        if let Some(pol) = pol {
+            // A system call after the EIP-2935 and EIP-4788 ones: no gas charged, no nonce or
+            // balance checks; its receipt says what it did with cumulative gas 0.
+            let out = executor
+                .evm_mut()
+                .transact_system_call(pol.from, pol.to, pol.input.clone())
+                .map_err(|e| BlockError::Internal(format!("PoL transaction: {e}")))?;
+            executor.evm_mut().db_mut().commit(out.state);
+            let receipt = receipt_with_bloom(out.result, executor.cumulative_tx_gas_used);
+            executor.receipts.push(Receipt::Pol(receipt));
+            senders.push(pol.from);
+            transactions.push(BlockTransaction::from(pol));
+        }
         let max_blob_gas = spec
             .blob_params_at(header.timestamp)
             .map(|p| p.max_blob_gas_per_block())
@@ -290,8 +345,8 @@ impl BlockBuilder {
             executor,
             header,
             withdrawals,
-            transactions: Vec::with_capacity(capacity),
-            senders: Vec::with_capacity(capacity),
+            transactions,
+            senders,
             fees: U256::ZERO,
             blob_gas_used: 0,
             max_blob_gas,
@@ -313,8 +368,8 @@ impl BlockBuilder {
         self.header.gas_limit.saturating_sub(self.gas_used())
     }
 
-    /// Transactions included so far.
-    pub fn transactions(&self) -> &[Transaction] {
+    /// Transactions included so far (from Prague1 the PoL transaction first).
+    pub fn transactions(&self) -> &[BlockTransaction] {
         &self.transactions
     }
 
@@ -345,7 +400,7 @@ impl BlockBuilder {
                 self.fees += U256::from(tip) * U256::from(gas_used);
                 self.blob_gas_used += blob_gas;
                 let (tx, sender) = tx.into_parts();
-                self.transactions.push(tx);
+                self.transactions.push(tx.into());
                 self.senders.push(sender);
                 TxOutcome::Included { gas_used }
             }
@@ -511,7 +566,7 @@ impl ExecutionOutcome {
 /// Runs `state` (the state root's work) while the transactions and receipts roots are hashed,
 /// on a second thread for blocks of more than a few transactions.
 fn with_list_roots<T: Send>(
-    transactions: &[Transaction],
+    transactions: &[BlockTransaction],
     receipts: &[Receipt],
     state: impl FnOnce() -> T,
 ) -> Result<(T, (B256, B256)), BlockError> {
@@ -659,13 +714,42 @@ pub fn execute_block(
     let mut template = header.clone();
     template.gas_used = 0;
     let mut builder = BlockBuilder::new(spec, provider, template, withdrawals)?;
-    for (index, (tx, sender)) in block
-        .body
-        .transactions
+    let transactions = &block.body.transactions;
+    // From Prague1 the block starts with exactly the PoL transaction the builder made.
+    let pol = builder.transactions().first().map(|t| *t.tx_hash());
+    if let Some(expected) = pol {
+        match transactions.first() {
+            Some(tx) if *tx.tx_hash() == expected => {}
+            Some(BlockTransaction::Pol(got)) => {
+                return Err(BlockError::Transaction {
+                    index: 0,
+                    reason: format!(
+                        "PoL transaction {} is not the expected {expected}",
+                        got.hash_ref()
+                    ),
+                });
+            }
+            _ => {
+                return Err(BlockError::Transaction {
+                    index: 0,
+                    reason: "missing PoL transaction: a Prague1 block starts with it".into(),
+                });
+            }
+        }
+    }
+    let user = usize::from(pol.is_some());
+    for (index, (tx, sender)) in transactions
         .iter()
         .zip(&block.senders)
         .enumerate()
+        .skip(user)
     {
+        let Some(tx) = tx.as_ethereum() else {
+            return Err(BlockError::Transaction {
+                index,
+                reason: "PoL transaction out of place: only index 0 of a Prague1 block".into(),
+            });
+        };
         match builder.execute(Recovered::new_unchecked(tx.clone(), *sender)) {
             TxOutcome::Included { .. } => {}
             TxOutcome::DoesNotFit => {

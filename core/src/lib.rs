@@ -9,6 +9,7 @@ pub mod chainspec;
 pub mod devnet;
 pub mod execution;
 pub mod flashblock;
+pub mod header;
 pub mod journal;
 pub mod jwt;
 pub mod pol;

@@ -1,11 +1,12 @@
 //! Berachain's Proof-of-Liquidity transaction (type `0x7E`, WIRE.md §5): from Prague1 every block
 //! whose attributes name the previous proposer starts with one, a system call to the PoL
-//! distributor's `distributeFor(bytes pubkey)`. This module is its encoding and hash; the pool
-//! refuses the type from users ([`crate::txpool::decode_raw`]). It is not yet inserted into
-//! blocks or checked on import.
+//! distributor's `distributeFor(bytes pubkey)`. This module is its encoding, hash and JSON; blocks
+//! carry it as [`crate::primitives::BlockTransaction::Pol`], execution runs it
+//! ([`crate::execution`]), and the pool refuses the type from users
+//! ([`crate::txpool::decode_raw`]).
 
 use alloy_primitives::{Address, B256, Bytes, keccak256};
-use alloy_rlp::{Encodable, RlpEncodable};
+use alloy_rlp::{Encodable, RlpDecodable, RlpEncodable};
 use alloy_sol_types::{SolCall, sol};
 
 /// The transaction type byte.
@@ -19,7 +20,7 @@ sol! {
 }
 
 /// A PoL transaction: the RLP list `[chain_id, from, to, nonce, gas_limit, gas_price, input]`.
-#[derive(Debug, Clone, PartialEq, Eq, RlpEncodable)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, RlpEncodable, RlpDecodable)]
 pub struct PolTx {
     /// The chain id.
     pub chain_id: u64,
@@ -73,6 +74,55 @@ impl PolTx {
     /// The transaction hash: keccak256 of the EIP-2718 encoding.
     pub fn hash(&self) -> B256 {
         keccak256(self.encoded_2718())
+    }
+}
+
+/// The JSON-RPC shape of a PoL transaction (as bera-reth serializes it: `type` `0x7e`, `gas` for
+/// the gas limit; the sender is added by the RPC layer as for any transaction).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PolJson {
+    #[serde(rename = "type", with = "alloy_serde::quantity")]
+    ty: u8,
+    #[serde(with = "alloy_serde::quantity")]
+    chain_id: u64,
+    to: Address,
+    #[serde(with = "alloy_serde::quantity")]
+    nonce: u64,
+    #[serde(with = "alloy_serde::quantity")]
+    gas: u64,
+    #[serde(with = "alloy_serde::quantity")]
+    gas_price: u128,
+    input: Bytes,
+    #[serde(default)]
+    hash: B256,
+}
+
+impl PolJson {
+    pub(crate) fn new(tx: &PolTx, hash: B256) -> Self {
+        Self {
+            ty: POL_TX_TYPE,
+            chain_id: tx.chain_id,
+            to: tx.to,
+            nonce: tx.nonce,
+            gas: tx.gas_limit,
+            gas_price: tx.gas_price,
+            input: tx.input.clone(),
+            hash,
+        }
+    }
+
+    /// The transaction (its sender is always the system address), if the type is PoL's.
+    pub(crate) fn into_tx(self) -> Option<PolTx> {
+        (self.ty == POL_TX_TYPE).then(|| PolTx {
+            chain_id: self.chain_id,
+            from: alloy_eips::eip4788::SYSTEM_ADDRESS,
+            to: self.to,
+            nonce: self.nonce,
+            gas_limit: self.gas,
+            gas_price: self.gas_price,
+            input: self.input,
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use preconf_core::{
     flashblock::{Flashblock, signing_digest},
     jwt::{JwtSecret, bearer},
     preconf::{PayloadRequest, parse_quantity, parse_validator_jwts, parse_whitelist},
-    primitives::{SealedBlock, Transaction},
+    primitives::{BlockTransaction, SealedBlock, Transaction},
     txpool::{decode_raw, encoded_len, intrinsic_gas},
 };
 
@@ -48,15 +48,16 @@ pub fn flashblock(data: &[u8]) {
     assert_eq!(signing_digest(80087, &back), digest);
 }
 
-/// `engine_newPayloadV3/V4`'s payload: JSON, the block it describes, its senders and hash.
+/// `engine_newPayloadV3/V4/V4P11`'s payload: JSON, the block it describes, its senders and hash.
 pub fn engine_payload(data: &[u8]) {
     let Ok(payload) = serde_json::from_slice::<alloy_rpc_types_engine::ExecutionPayloadV3>(data)
     else {
         return;
     };
-    let Ok(block) = payload.try_into_block::<Transaction>() else {
+    let Ok(block) = payload.try_into_block::<BlockTransaction>() else {
         return;
     };
+    let block = SealedBlock::block_from_payload(block, None);
     let _ = block.header.hash_slow();
     let _ = SealedBlock::recover(block);
 }

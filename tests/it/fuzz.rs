@@ -85,9 +85,10 @@ fn the_seeds_are_real_inputs() {
         let payload: alloy_rpc_types_engine::ExecutionPayloadV3 =
             serde_json::from_slice(&text).unwrap();
         let hash = payload.payload_inner.payload_inner.block_hash;
-        let mut block = payload
-            .try_into_block::<preconf_core::primitives::Transaction>()
+        let block = payload
+            .try_into_block::<preconf_core::primitives::BlockTransaction>()
             .unwrap();
+        let mut block = preconf_core::primitives::SealedBlock::block_from_payload(block, None);
         // The hash also covers the beacon root and the requests hash, which travel beside the
         // payload (the seeds carry them as extra fields).
         let beside: serde_json::Value = serde_json::from_slice(&text).unwrap();

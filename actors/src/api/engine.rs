@@ -1,7 +1,9 @@
 //! The Engine API server (:8551, JWT HS256 with `iat` within ±60 s): how a consensus client — or
 //! the devnet's own block production — drives the node. `engine_forkchoiceUpdatedV3`,
 //! `engine_getPayloadV3/V4`, `engine_newPayloadV3/V4`, `engine_exchangeCapabilities`, with the
-//! specification's statuses and error codes.
+//! specification's statuses and error codes; from Berachain's Prague1 the P11 methods
+//! (`engine_newPayloadV4P11`, `engine_forkchoiceUpdatedV3P11`, `engine_getPayloadV4P11`), which
+//! carry the previous proposer's public key (WIRE.md §4).
 
 use crate::{
     chain::SealedHeader,
@@ -30,7 +32,7 @@ use preconf_core::{
     chainspec::EthereumHardforks,
     execution::BlockAttributes,
     jwt::{JwtSecret, bearer},
-    primitives::SealedBlock,
+    primitives::{BlockTransaction, BlsPublicKey, SealedBlock},
 };
 use std::{
     net::SocketAddr,
@@ -117,6 +119,39 @@ fn status(v: PayloadVerdict) -> PayloadStatus {
     }
 }
 
+/// Payload attributes as `engine_forkchoiceUpdatedV3` and `V3P11` take them: V3's, and from
+/// Prague1 the previous proposer's key (`parentProposerPubKey`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BeraPayloadAttributes {
+    /// The V3 attributes.
+    #[serde(flatten)]
+    pub inner: PayloadAttributes,
+    /// The previous block's proposer (P11 only).
+    #[serde(rename = "parentProposerPubKey", default)]
+    pub parent_proposer_pub_key: Option<BlsPublicKey>,
+}
+
+/// Which family of methods a call came through: the standard ones, or Berachain's P11 ones that
+/// Prague1 blocks need (each refuses the other's blocks with Unsupported fork, as bera-reth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// `…V3`/`…V4`.
+    Standard,
+    /// `…P11`.
+    P11,
+}
+
+impl Family {
+    /// Unsupported fork unless this family serves a block at `timestamp`.
+    fn check(self, spec: &preconf_core::chainspec::ChainSpec, ts: u64) -> Result<(), EngineErr> {
+        if spec.prague1_at(ts).is_some() != (self == Self::P11) {
+            return Err(EngineErr::UnsupportedFork);
+        }
+        Ok(())
+    }
+}
+
 impl EngineApi {
     async fn new_payload(
         &self,
@@ -124,6 +159,7 @@ impl EngineApi {
         versioned_hashes: Vec<B256>,
         parent_beacon_block_root: B256,
         requests: Option<Requests>,
+        prev_proposer_pubkey: Option<BlsPublicKey>,
     ) -> Result<PayloadStatus, EngineErr> {
         let spec = &self.chain.reader.spec;
         let ts = payload.payload_inner.payload_inner.timestamp;
@@ -132,6 +168,11 @@ impl EngineApi {
         {
             return Err(EngineErr::UnsupportedFork);
         }
+        let family = match prev_proposer_pubkey {
+            Some(_) => Family::P11,
+            None => Family::Standard,
+        };
+        family.check(spec, ts)?;
         let expected_hash = payload.payload_inner.payload_inner.block_hash;
         let parent = payload.payload_inner.payload_inner.parent_hash;
         let invalid = |e: String, latest_valid_hash: Option<B256>| {
@@ -149,8 +190,8 @@ impl EngineApi {
             let known = self.chain.is_valid(parent, number.saturating_sub(1)).await;
             known.then_some(parent)
         };
-        let mut block = match payload.try_into_block::<preconf_core::primitives::Transaction>() {
-            Ok(b) => b,
+        let mut block = match payload.try_into_block::<BlockTransaction>() {
+            Ok(b) => SealedBlock::block_from_payload(b, prev_proposer_pubkey),
             Err(e) => return invalid(format!("invalid payload: {e}"), valid_parent.await),
         };
         block.header.parent_beacon_block_root = Some(parent_beacon_block_root);
@@ -217,7 +258,8 @@ impl EngineApi {
     async fn forkchoice_updated(
         &self,
         state: ForkchoiceState,
-        attrs: Option<PayloadAttributes>,
+        attrs: Option<BeraPayloadAttributes>,
+        family: Family,
     ) -> Result<ForkchoiceUpdated, EngineErr> {
         if state.head_block_hash.is_zero() {
             return Err(EngineErr::InvalidForkchoiceState);
@@ -261,7 +303,7 @@ impl EngineApi {
         if head != state.head_block_hash || head_header.hash != head {
             return Ok(out);
         }
-        let block_attrs = self.block_attributes(&attrs, &head_header)?;
+        let block_attrs = self.block_attributes(&attrs, &head_header, family)?;
         let id = self
             .builder
             .start(head, block_attrs)
@@ -270,12 +312,16 @@ impl EngineApi {
         Ok(out)
     }
 
-    /// Checks V3 payload attributes against the head they build on.
+    /// Checks payload attributes against the head they build on and the method they came by.
     fn block_attributes(
         &self,
-        attrs: &PayloadAttributes,
+        attrs: &BeraPayloadAttributes,
         head: &SealedHeader,
+        family: Family,
     ) -> Result<BlockAttributes, EngineErr> {
+        let key = attrs.parent_proposer_pub_key;
+        let attrs = &attrs.inner;
+        let spec = &self.chain.reader.spec;
         if attrs.timestamp <= head.header.timestamp {
             return Err(EngineErr::InvalidPayloadAttributes(
                 "timestamp must be after the head's".into(),
@@ -296,6 +342,20 @@ impl EngineApi {
                 "V3 attributes need withdrawals and parentBeaconBlockRoot".into(),
             ));
         };
+        family.check(spec, attrs.timestamp)?;
+        match (family, key) {
+            (Family::P11, None) => {
+                return Err(EngineErr::InvalidParams(
+                    "Prague1 attributes need parentProposerPubKey".into(),
+                ));
+            }
+            (Family::Standard, Some(_)) => {
+                return Err(EngineErr::InvalidPayloadAttributes(
+                    "parentProposerPubKey before Prague1".into(),
+                ));
+            }
+            _ => {}
+        }
         Ok(BlockAttributes {
             timestamp: attrs.timestamp,
             fee_recipient: attrs.suggested_fee_recipient,
@@ -304,6 +364,7 @@ impl EngineApi {
             parent_beacon_block_root: Some(root),
             gas_limit: head.header.gas_limit,
             extra_data: Bytes::from_static(b"preconf-node"),
+            prev_proposer_pubkey: key,
         })
     }
 
@@ -311,6 +372,7 @@ impl EngineApi {
         &self,
         id: PayloadId,
         v4: bool,
+        family: Family,
     ) -> Result<ExecutionPayloadEnvelopeV4, EngineErr> {
         let built = self
             .builder
@@ -318,14 +380,12 @@ impl EngineApi {
             .await
             .map_err(|e| EngineErr::Internal(e.to_string()))?
             .ok_or(EngineErr::UnknownPayload)?;
-        let prague = self
-            .chain
-            .reader
-            .spec
-            .is_prague_active_at_timestamp(built.executed.block.header.timestamp);
-        if prague != v4 {
+        let spec = &self.chain.reader.spec;
+        let ts = built.executed.block.header.timestamp;
+        if spec.is_prague_active_at_timestamp(ts) != v4 {
             return Err(EngineErr::UnsupportedFork);
         }
+        family.check(spec, ts)?;
         Ok(envelope(&built))
     }
 }
@@ -341,7 +401,7 @@ pub(crate) fn envelope(built: &BuiltPayload) -> ExecutionPayloadEnvelopeV4 {
         envelope_inner: ExecutionPayloadEnvelopeV3 {
             execution_payload: ExecutionPayloadV3::from_block_unchecked(
                 block.hash,
-                &block.to_block(),
+                &block.to_payload_block(),
             ),
             block_value: built.executed.fees,
             blobs_bundle: BlobsBundleV1::new(sidecars),
@@ -365,7 +425,14 @@ pub trait EngineRpc {
     async fn forkchoice_updated_v3(
         &self,
         state: ForkchoiceState,
-        attributes: Option<PayloadAttributes>,
+        attributes: Option<BeraPayloadAttributes>,
+    ) -> Result<ForkchoiceUpdated, EngineErr>;
+    /// `forkchoiceUpdatedV3` for Prague1 blocks: the attributes name the previous proposer.
+    #[method(name = "forkchoiceUpdatedV3P11")]
+    async fn forkchoice_updated_v3_p11(
+        &self,
+        state: ForkchoiceState,
+        attributes: Option<BeraPayloadAttributes>,
     ) -> Result<ForkchoiceUpdated, EngineErr>;
     /// Validates (executes) a Cancun payload.
     #[method(name = "newPayloadV3")]
@@ -384,12 +451,29 @@ pub trait EngineRpc {
         parent_beacon_block_root: B256,
         requests: Vec<Bytes>,
     ) -> Result<PayloadStatus, EngineErr>;
+    /// `newPayloadV4` for Prague1 blocks, with the previous proposer's key (it is part of the
+    /// header, so of the block hash, but not of the payload).
+    #[method(name = "newPayloadV4P11")]
+    async fn new_payload_v4_p11(
+        &self,
+        payload: ExecutionPayloadV3,
+        versioned_hashes: Vec<B256>,
+        parent_beacon_block_root: B256,
+        requests: Vec<Bytes>,
+        parent_proposer_pub_key: BlsPublicKey,
+    ) -> Result<PayloadStatus, EngineErr>;
     /// A built Cancun payload.
     #[method(name = "getPayloadV3")]
     async fn get_payload_v3(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV3, EngineErr>;
     /// A built Prague payload with its execution requests.
     #[method(name = "getPayloadV4")]
     async fn get_payload_v4(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV4, EngineErr>;
+    /// A built Prague1 payload.
+    #[method(name = "getPayloadV4P11")]
+    async fn get_payload_v4_p11(
+        &self,
+        id: PayloadId,
+    ) -> Result<ExecutionPayloadEnvelopeV4, EngineErr>;
 }
 
 #[async_trait]
@@ -405,10 +489,21 @@ impl EngineRpcServer for EngineApi {
     async fn forkchoice_updated_v3(
         &self,
         state: ForkchoiceState,
-        attributes: Option<PayloadAttributes>,
+        attributes: Option<BeraPayloadAttributes>,
     ) -> Result<ForkchoiceUpdated, EngineErr> {
         count("engine_forkchoiceUpdatedV3");
-        self.forkchoice_updated(state, attributes).await
+        self.forkchoice_updated(state, attributes, Family::Standard)
+            .await
+    }
+
+    async fn forkchoice_updated_v3_p11(
+        &self,
+        state: ForkchoiceState,
+        attributes: Option<BeraPayloadAttributes>,
+    ) -> Result<ForkchoiceUpdated, EngineErr> {
+        count("engine_forkchoiceUpdatedV3P11");
+        self.forkchoice_updated(state, attributes, Family::P11)
+            .await
     }
 
     async fn new_payload_v3(
@@ -418,8 +513,14 @@ impl EngineRpcServer for EngineApi {
         parent_beacon_block_root: B256,
     ) -> Result<PayloadStatus, EngineErr> {
         count("engine_newPayloadV3");
-        self.new_payload(payload, versioned_hashes, parent_beacon_block_root, None)
-            .await
+        self.new_payload(
+            payload,
+            versioned_hashes,
+            parent_beacon_block_root,
+            None,
+            None,
+        )
+        .await
     }
 
     async fn new_payload_v4(
@@ -436,18 +537,50 @@ impl EngineRpcServer for EngineApi {
             versioned_hashes,
             parent_beacon_block_root,
             requests,
+            None,
+        )
+        .await
+    }
+
+    async fn new_payload_v4_p11(
+        &self,
+        payload: ExecutionPayloadV3,
+        versioned_hashes: Vec<B256>,
+        parent_beacon_block_root: B256,
+        requests: Vec<Bytes>,
+        parent_proposer_pub_key: BlsPublicKey,
+    ) -> Result<PayloadStatus, EngineErr> {
+        count("engine_newPayloadV4P11");
+        let requests = Some(Requests::new(requests));
+        self.new_payload(
+            payload,
+            versioned_hashes,
+            parent_beacon_block_root,
+            requests,
+            Some(parent_proposer_pub_key),
         )
         .await
     }
 
     async fn get_payload_v3(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV3, EngineErr> {
         count("engine_getPayloadV3");
-        Ok(self.get_payload(id, false).await?.envelope_inner)
+        Ok(self
+            .get_payload(id, false, Family::Standard)
+            .await?
+            .envelope_inner)
     }
 
     async fn get_payload_v4(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV4, EngineErr> {
         count("engine_getPayloadV4");
-        self.get_payload(id, true).await
+        self.get_payload(id, true, Family::Standard).await
+    }
+
+    async fn get_payload_v4_p11(
+        &self,
+        id: PayloadId,
+    ) -> Result<ExecutionPayloadEnvelopeV4, EngineErr> {
+        count("engine_getPayloadV4P11");
+        self.get_payload(id, true, Family::P11).await
     }
 }
 
@@ -464,8 +597,8 @@ pub(crate) struct TrackRequest {
     pub pubkey: ValidatorPubkey,
     /// The head the slot builds on.
     pub head_block_hash: B256,
-    /// The proposer's payload attributes.
-    pub attributes: PayloadAttributes,
+    /// The proposer's payload attributes (from Prague1 with `parentProposerPubKey`).
+    pub attributes: BeraPayloadAttributes,
 }
 
 /// `preconf_trackProposer` result.
@@ -495,7 +628,13 @@ impl SequencerRpcServer for SequencerApi {
         count("preconf_trackProposer");
         let duties = &self.duties;
         let head = self.engine.chain.reader.head();
-        let attrs = self.engine.block_attributes(&request.attributes, &head)?;
+        let family = match request.attributes.parent_proposer_pub_key {
+            Some(_) => Family::P11,
+            None => Family::Standard,
+        };
+        let attrs = self
+            .engine
+            .block_attributes(&request.attributes, &head, family)?;
         let whitelisted = duties.whitelist.contains(&request.pubkey);
         let root = attrs.parent_beacon_block_root.unwrap_or_default();
         // Not at that head (yet): the proposer is tracked (others get 403) but nothing is built.
@@ -547,10 +686,13 @@ pub(crate) fn module(
 pub(crate) const CAPABILITIES: &[&str] = &[
     "engine_exchangeCapabilities",
     "engine_forkchoiceUpdatedV3",
+    "engine_forkchoiceUpdatedV3P11",
     "engine_getPayloadV3",
     "engine_getPayloadV4",
+    "engine_getPayloadV4P11",
     "engine_newPayloadV3",
     "engine_newPayloadV4",
+    "engine_newPayloadV4P11",
 ];
 
 /// Tower layer that refuses HTTP requests without a valid `Authorization: Bearer <jwt>`.

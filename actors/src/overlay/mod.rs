@@ -418,6 +418,7 @@ async fn start_sequence(st: &mut OverlayState, fb: &Flashblock) -> Result<(), Re
         parent_beacon_block_root: Some(base.parent_beacon_block_root),
         gas_limit: base.gas_limit.to(),
         extra_data: base.extra_data.clone(),
+        prev_proposer_pubkey: base.prev_proposer_pubkey,
     };
     let header = next_header(&spec, &head.header, &attrs);
     if header.base_fee_per_gas.map(alloy_primitives::U256::from) != Some(base.base_fee_per_gas) {

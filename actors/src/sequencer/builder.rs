@@ -112,7 +112,7 @@ pub(crate) enum BuilderMsg {
         /// Parent block hash.
         parent: B256,
         /// What to build.
-        attrs: BlockAttributes,
+        attrs: Box<BlockAttributes>,
     },
     /// The payload of a job, built now if not yet built; `None` for an unknown id.
     Get(
@@ -232,7 +232,7 @@ impl Actor for BuilderActor {
                     id,
                     Job {
                         parent,
-                        attrs,
+                        attrs: *attrs,
                         built: None,
                         started: Instant::now(),
                         running,
@@ -431,7 +431,11 @@ impl BuilderHandle {
         attrs: BlockAttributes,
     ) -> Result<PayloadId, BuildError> {
         let id = payload_id(&parent, &attrs);
-        self.actor.cast(BuilderMsg::Start { id, parent, attrs })?;
+        self.actor.cast(BuilderMsg::Start {
+            id,
+            parent,
+            attrs: Box::new(attrs),
+        })?;
         Ok(id)
     }
 

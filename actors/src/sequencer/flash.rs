@@ -136,7 +136,7 @@ fn base_of(header: &Header) -> FlashblockBase {
         timestamp: U64::from(header.timestamp),
         extra_data: header.extra_data.clone(),
         base_fee_per_gas: U256::from(header.base_fee_per_gas.unwrap_or_default()),
-        prev_proposer_pubkey: None,
+        prev_proposer_pubkey: header.prev_proposer_pubkey,
     }
 }
 

@@ -2,10 +2,10 @@
 //! `pending` (and `latest` and its number with `--rpc.preconf-latest`) is the preconfirmed block
 //! when there is one, and so is every hash it has shown ([`EthApi::named`]).
 
+use super::convert::{RpcBlock, RpcReceipt as TransactionReceipt};
 use super::{EthApi, RpcResult, convert, eth::Hash};
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::U64;
-use alloy_rpc_types_eth::{Block, Transaction, TransactionReceipt};
 use jsonrpsee::{core::async_trait, proc_macros::rpc};
 
 /// Block reads.
@@ -21,14 +21,10 @@ pub trait BlocksApi {
         &self,
         number: BlockNumberOrTag,
         full: Option<bool>,
-    ) -> RpcResult<Option<Block<Transaction>>>;
+    ) -> RpcResult<Option<RpcBlock>>;
     /// A block by hash (a preconfirmed block's hash too, see [`EthApi::named`]).
     #[method(name = "getBlockByHash")]
-    async fn block_by_hash(
-        &self,
-        hash: Hash,
-        full: Option<bool>,
-    ) -> RpcResult<Option<Block<Transaction>>>;
+    async fn block_by_hash(&self, hash: Hash, full: Option<bool>) -> RpcResult<Option<RpcBlock>>;
     /// Number of transactions in a block by number or tag.
     #[method(name = "getBlockTransactionCountByNumber")]
     async fn transaction_count_by_number(&self, number: BlockNumberOrTag)
@@ -57,17 +53,13 @@ impl BlocksApiServer for EthApi {
         &self,
         number: BlockNumberOrTag,
         full: Option<bool>,
-    ) -> RpcResult<Option<Block<Transaction>>> {
+    ) -> RpcResult<Option<RpcBlock>> {
         Ok(self
             .block_for(BlockId::Number(number))?
             .map(|b| convert::rpc_block(&b, full.unwrap_or(false))))
     }
 
-    async fn block_by_hash(
-        &self,
-        hash: Hash,
-        full: Option<bool>,
-    ) -> RpcResult<Option<Block<Transaction>>> {
+    async fn block_by_hash(&self, hash: Hash, full: Option<bool>) -> RpcResult<Option<RpcBlock>> {
         Ok(self
             .block_for(BlockId::Hash(hash.0.into()))?
             .map(|b| convert::rpc_block(&b, full.unwrap_or(false))))

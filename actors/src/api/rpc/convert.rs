@@ -1,22 +1,74 @@
-//! Conversions from the chain's types to the execution-apis JSON shapes (alloy's RPC types).
+//! Conversions from the chain's types to the execution-apis JSON shapes (alloy's RPC types, over
+//! the chain's own transaction, receipt and header types so that Berachain's PoL transaction
+//! shows as `"type": "0x7e"` and the header's `parentProposerPubkey` appears).
 
 use alloy_consensus::{
-    Sealed, Transaction as _,
+    ReceiptEnvelope, ReceiptWithBloom, Sealed, Transaction as _, TxReceipt,
     transaction::{Recovered, TransactionInfo},
 };
 use alloy_eips::eip4844::DATA_GAS_PER_BLOB;
 use alloy_primitives::{Address, B256, U256};
 use alloy_rlp::Encodable;
-use alloy_rpc_types_eth::{
-    Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt,
-};
+use alloy_rpc_types_eth::{BlockTransactions, Header as RpcHeader, Log};
 use preconf_core::{
     chainspec::ChainSpec,
-    primitives::{Header, Receipt, SealedBlock, Transaction as Tx},
+    pol::POL_TX_TYPE,
+    primitives::{BlockTransaction, Header, Receipt, SealedBlock},
 };
 
+/// A transaction as JSON-RPC shows it.
+pub(crate) type RpcTransaction = alloy_rpc_types_eth::Transaction<BlockTransaction>;
+/// A block as JSON-RPC shows it.
+pub(crate) type RpcBlock = alloy_rpc_types_eth::Block<RpcTransaction, RpcHeader<Header>>;
+/// A receipt as JSON-RPC shows it.
+pub(crate) type RpcReceipt = alloy_rpc_types_eth::TransactionReceipt<RpcReceiptFields>;
+
+/// The type-specific part of an RPC receipt: Ethereum's, or the PoL transaction's (`type`
+/// `0x7e`, then the same fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RpcReceiptFields {
+    /// A user transaction's receipt.
+    Ethereum(ReceiptEnvelope<Log>),
+    /// The PoL transaction's receipt.
+    Pol(ReceiptWithBloom<alloy_consensus::Receipt<Log>>),
+}
+
+impl RpcReceiptFields {
+    /// The receipt's logs.
+    pub(crate) fn logs(&self) -> &[Log] {
+        match self {
+            Self::Ethereum(r) => r.logs(),
+            Self::Pol(r) => &r.receipt.logs,
+        }
+    }
+}
+
+impl serde::Serialize for RpcReceiptFields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Pol<'a> {
+            #[serde(rename = "type", with = "alloy_serde::quantity")]
+            ty: u8,
+            #[serde(flatten)]
+            fields: &'a ReceiptWithBloom<alloy_consensus::Receipt<Log>>,
+        }
+        match self {
+            Self::Ethereum(r) => r.serialize(s),
+            Self::Pol(r) => Pol {
+                ty: POL_TX_TYPE,
+                fields: r,
+            }
+            .serialize(s),
+        }
+    }
+}
+
 /// An RPC transaction at a position in a block (or pending, with no block).
-pub(crate) fn rpc_tx(tx: &Tx, sender: Address, block: Option<(&Header, B256, u64)>) -> Transaction {
+pub(crate) fn rpc_tx(
+    tx: &BlockTransaction,
+    sender: Address,
+    block: Option<(&Header, B256, u64)>,
+) -> RpcTransaction {
     let info = match block {
         Some((header, hash, index)) => TransactionInfo {
             hash: Some(*tx.tx_hash()),
@@ -31,7 +83,8 @@ pub(crate) fn rpc_tx(tx: &Tx, sender: Address, block: Option<(&Header, B256, u64
             ..Default::default()
         },
     };
-    let mut t = Transaction::from_transaction(Recovered::new_unchecked(tx.clone(), sender), info);
+    let mut t =
+        RpcTransaction::from_transaction(Recovered::new_unchecked(tx.clone(), sender), info);
     if block.is_none() {
         t.effective_gas_price = None;
     }
@@ -45,7 +98,7 @@ fn block_size(block: &SealedBlock) -> U256 {
 }
 
 /// An RPC block, with full transactions or their hashes.
-pub(crate) fn rpc_block(block: &SealedBlock, full: bool) -> Block<Transaction> {
+pub(crate) fn rpc_block(block: &SealedBlock, full: bool) -> RpcBlock {
     let header = RpcHeader::from_consensus(
         Sealed::new_unchecked(block.header.clone(), block.hash),
         None,
@@ -72,7 +125,7 @@ pub(crate) fn rpc_block(block: &SealedBlock, full: bool) -> Block<Transaction> {
                 .collect(),
         )
     };
-    Block {
+    RpcBlock {
         header,
         uncles: Vec::new(),
         transactions,
@@ -88,7 +141,7 @@ fn receipt_at(
     receipts: &[Receipt],
     i: usize,
     log_start: u64,
-) -> Option<TransactionReceipt> {
+) -> Option<RpcReceipt> {
     let tx = block.body.transactions.get(i)?;
     let sender = *block.senders.get(i)?;
     let receipt = receipts.get(i)?;
@@ -99,7 +152,7 @@ fn receipt_at(
         .map_or(0, |r| r.cumulative_gas_used());
     let gas_used = receipt.cumulative_gas_used() - prev_cumulative;
     let mut log_index = log_start;
-    let inner = receipt.clone().map_logs(|l| {
+    let to_rpc = |l| {
         let log = Log {
             inner: l,
             block_hash: Some(block.hash),
@@ -112,17 +165,27 @@ fn receipt_at(
         };
         log_index += 1;
         log
-    });
+    };
+    let inner = match receipt.clone() {
+        Receipt::Ethereum(r) => RpcReceiptFields::Ethereum(r.map_logs(to_rpc)),
+        Receipt::Pol(r) => RpcReceiptFields::Pol(r.map_receipt(|r| r.map_logs(to_rpc))),
+    };
     let is_blob = tx.blob_versioned_hashes().is_some();
-    Some(TransactionReceipt {
+    // The PoL transaction is a system call: it pays nothing.
+    let effective_gas_price = match tx {
+        BlockTransaction::Pol(_) => 0,
+        BlockTransaction::Ethereum(tx) => {
+            tx.effective_tip_per_gas(base_fee).unwrap_or_default() + base_fee as u128
+        }
+    };
+    Some(RpcReceipt {
         inner,
         transaction_hash: *tx.tx_hash(),
         transaction_index: Some(i as u64),
         block_hash: Some(block.hash),
         block_number: Some(block.header.number),
         gas_used,
-        effective_gas_price: tx.effective_tip_per_gas(base_fee).unwrap_or_default()
-            + base_fee as u128,
+        effective_gas_price,
         blob_gas_used: is_blob
             .then(|| tx.blob_versioned_hashes().map_or(0, |h| h.len() as u64) * DATA_GAS_PER_BLOB),
         blob_gas_price: if is_blob {
@@ -141,7 +204,7 @@ pub(crate) fn rpc_receipts(
     spec: &ChainSpec,
     block: &SealedBlock,
     receipts: &[Receipt],
-) -> Vec<TransactionReceipt> {
+) -> Vec<RpcReceipt> {
     let mut log_start = 0u64;
     let mut out = Vec::with_capacity(receipts.len());
     for i in 0..receipts.len().min(block.body.transactions.len()) {
@@ -159,7 +222,7 @@ pub(crate) fn rpc_receipt(
     block: &SealedBlock,
     receipts: &[Receipt],
     i: usize,
-) -> Option<TransactionReceipt> {
+) -> Option<RpcReceipt> {
     let log_start = receipts.iter().take(i).map(|r| r.logs().len() as u64).sum();
     receipt_at(spec, block, receipts, i, log_start)
 }

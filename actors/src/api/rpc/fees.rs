@@ -2,6 +2,7 @@
 
 use super::{EthApi, RpcErr, RpcResult};
 use alloy_consensus::Transaction as _;
+use alloy_consensus::TxReceipt;
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{U64, U256};
 use alloy_rpc_types_eth::FeeHistory;

@@ -2,10 +2,10 @@
 //! (EIP-7966), `preconf_newPartialBlock` (pushed flashblocks; Engine API port only), and
 //! forwarding raw transactions to the sequencer.
 
+use super::convert::RpcReceipt as TransactionReceipt;
 use super::{EthApi, RpcErr, RpcResult, convert};
 use crate::{metrics as m, overlay::SubmitError, sequencer::FlashblockText};
 use alloy_primitives::{Address, B256, Bytes, U64};
-use alloy_rpc_types_eth::TransactionReceipt;
 use jsonrpsee::core::async_trait;
 use jsonrpsee::{
     core::{ClientError, client::ClientT},

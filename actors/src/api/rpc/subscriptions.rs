@@ -23,7 +23,7 @@ fn msg(v: &impl Serialize) -> Option<SubscriptionMessage> {
 
 /// The logs of these receipts that match the filter, as subscription messages.
 fn matching_logs(
-    receipts: impl IntoIterator<Item = alloy_rpc_types_eth::TransactionReceipt>,
+    receipts: impl IntoIterator<Item = convert::RpcReceipt>,
     filter: &Filter,
 ) -> Vec<SubscriptionMessage> {
     receipts
@@ -170,7 +170,11 @@ async fn subscribe(
                 let Ok(Some(tx)) = api.mempool.get(hash).await else {
                     continue;
                 };
-                let Some(m) = msg(&convert::rpc_tx(tx.tx.inner(), tx.sender(), None)) else {
+                let Some(m) = msg(&convert::rpc_tx(
+                    &tx.tx.inner().clone().into(),
+                    tx.sender(),
+                    None,
+                )) else {
                     continue;
                 };
                 if sink.send_timeout(m, SEND_TIMEOUT).await.is_err() {

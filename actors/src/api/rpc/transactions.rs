@@ -1,10 +1,11 @@
 //! Transactions: submitting (raw, or signed here by an unlocked dev account), signing, and
 //! reading them and their receipts — canonical first, then preconfirmed, then pooled.
 
+use super::convert::{RpcReceipt as TransactionReceipt, RpcTransaction as Transaction};
 use super::{EthApi, RpcErr, RpcResult, convert, eth::Hash};
 use alloy_eips::{BlockId, BlockNumberOrTag, eip2718::Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, U64};
-use alloy_rpc_types_eth::{Transaction, TransactionReceipt, TransactionRequest};
+use alloy_rpc_types_eth::TransactionRequest;
 use alloy_signer::SignerSync;
 use jsonrpsee::{core::async_trait, proc_macros::rpc};
 use preconf_core::primitives::SealedBlock;
@@ -117,7 +118,7 @@ impl TransactionsApiServer for EthApi {
             .mempool
             .get(hash.0)
             .await?
-            .map(|t| convert::rpc_tx(t.tx.inner(), t.sender(), None)))
+            .map(|t| convert::rpc_tx(&t.tx.inner().clone().into(), t.sender(), None)))
     }
 
     async fn transaction_by_block_hash_and_index(

@@ -1,8 +1,8 @@
 //! `txpool_status` and `txpool_content`, as geth answers them.
 
+use super::convert::RpcTransaction as Transaction;
 use super::{EthApi, RpcResult, convert};
 use alloy_primitives::{Address, U64, map::HashMap};
-use alloy_rpc_types_eth::Transaction;
 use jsonrpsee::{core::async_trait, proc_macros::rpc};
 use preconf_core::txpool::PooledTx;
 use serde_json::{Value, json};
@@ -37,7 +37,7 @@ fn by_sender(txs: Vec<Arc<PooledTx>>) -> HashMap<Address, BTreeMap<String, Trans
     for t in txs {
         out.entry(t.sender()).or_default().insert(
             t.nonce().to_string(),
-            convert::rpc_tx(t.tx.inner(), t.sender(), None),
+            convert::rpc_tx(&t.tx.inner().clone().into(), t.sender(), None),
         );
     }
     out
