@@ -1,8 +1,10 @@
 //! The Engine API of an in-process node (real servers on 127.0.0.1:0, real JWT, real database):
 //! a built payload is VALID and becomes the head; a tampered one is INVALID with the reason; the
-//! specification's error codes come back for unknown payloads and bad attributes.
+//! specification's error codes come back for unknown payloads and bad attributes. The devnet is on
+//! Berachain's Prague1, so blocks go through the P11 methods with the previous proposer's key, and
+//! the standard methods refuse them (Unsupported fork), as bera-reth does.
 
-use alloy_primitives::{Address, B256, Bytes};
+use alloy_primitives::{Address, B256, Bytes, FixedBytes};
 use alloy_rpc_types_engine::{
     ExecutionPayloadEnvelopeV4, ForkchoiceState, ForkchoiceUpdated, PayloadAttributes,
     PayloadStatus, PayloadStatusEnum,
@@ -28,7 +30,11 @@ fn client(url: &str, jwt: &JwtSecret) -> HttpClient {
         .unwrap()
 }
 
-fn attrs(ts: u64) -> PayloadAttributes {
+/// The previous proposer the test's blocks name.
+const KEY: FixedBytes<48> = FixedBytes::repeat_byte(0x42);
+
+/// V3 attributes (no key).
+fn attrs_v3(ts: u64) -> PayloadAttributes {
     PayloadAttributes {
         timestamp: ts,
         prev_randao: B256::with_last_byte(7),
@@ -38,6 +44,13 @@ fn attrs(ts: u64) -> PayloadAttributes {
         slot_number: None,
         target_gas_limit: None,
     }
+}
+
+/// P11 attributes: V3's with `parentProposerPubKey`.
+fn attrs(ts: u64) -> serde_json::Value {
+    let mut v = serde_json::to_value(attrs_v3(ts)).unwrap();
+    v["parentProposerPubKey"] = serde_json::to_value(KEY).unwrap();
+    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,14 +87,51 @@ async fn payload_lifecycle_and_errors() {
         .is_err()
     );
 
+    let caps: Vec<String> = c
+        .request(
+            "engine_exchangeCapabilities",
+            rpc_params![Vec::<String>::new()],
+        )
+        .await
+        .unwrap();
+    for m in [
+        "engine_newPayloadV4P11",
+        "engine_forkchoiceUpdatedV3P11",
+        "engine_getPayloadV4P11",
+    ] {
+        assert!(caps.iter().any(|c| c == m), "{m} in {caps:?}");
+    }
+    // Prague1 blocks need the P11 methods and the key: V3 attributes are an unsupported fork
+    // (-38005), P11 attributes without the key invalid params (-32602).
+    let e = c
+        .request::<serde_json::Value, _>(
+            "engine_forkchoiceUpdatedV3",
+            rpc_params![fc, attrs_v3(100)],
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("-38005"), "{e}");
+    let e = c
+        .request::<serde_json::Value, _>(
+            "engine_forkchoiceUpdatedV3P11",
+            rpc_params![fc, attrs_v3(100)],
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("InvalidParams"), "{e}");
     let fcu: ForkchoiceUpdated = c
-        .request("engine_forkchoiceUpdatedV3", rpc_params![fc, attrs(100)])
+        .request("engine_forkchoiceUpdatedV3P11", rpc_params![fc, attrs(100)])
         .await
         .unwrap();
     assert!(fcu.payload_status.status.is_valid());
     let id = fcu.payload_id.expect("a payload id");
+    let e = c
+        .request::<serde_json::Value, _>("engine_getPayloadV4", rpc_params![id])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("-38005"), "{e}");
     let env: ExecutionPayloadEnvelopeV4 = c
-        .request("engine_getPayloadV4", rpc_params![id])
+        .request("engine_getPayloadV4P11", rpc_params![id])
         .await
         .unwrap();
     let payload = env.envelope_inner.execution_payload.clone();
@@ -89,10 +139,11 @@ async fn payload_lifecycle_and_errors() {
     let requests: Vec<Bytes> = env.execution_requests.clone().take();
 
     // Tampered: a different state root, with the block hash recomputed so only execution can tell.
-    let mut block = payload
+    let block = payload
         .clone()
-        .try_into_block::<alloy_consensus::TxEnvelope>()
+        .try_into_block::<preconf_core::primitives::BlockTransaction>()
         .unwrap();
+    let mut block = preconf_core::primitives::SealedBlock::block_from_payload(block, Some(KEY));
     block.header.parent_beacon_block_root = Some(root);
     block.header.requests_hash = Some(env.execution_requests.requests_hash());
     block.header.state_root = B256::repeat_byte(0xab);
@@ -101,8 +152,8 @@ async fn payload_lifecycle_and_errors() {
     bad_payload.payload_inner.payload_inner.block_hash = block.header.hash_slow();
     let status: PayloadStatus = c
         .request(
-            "engine_newPayloadV4",
-            rpc_params![bad_payload, Vec::<B256>::new(), root, requests.clone()],
+            "engine_newPayloadV4P11",
+            rpc_params![bad_payload, Vec::<B256>::new(), root, requests.clone(), KEY],
         )
         .await
         .unwrap();
@@ -119,8 +170,8 @@ async fn payload_lifecycle_and_errors() {
     wrong_hash.payload_inner.payload_inner.block_hash = B256::repeat_byte(1);
     let status: PayloadStatus = c
         .request(
-            "engine_newPayloadV4",
-            rpc_params![wrong_hash, Vec::<B256>::new(), root, requests.clone()],
+            "engine_newPayloadV4P11",
+            rpc_params![wrong_hash, Vec::<B256>::new(), root, requests.clone(), KEY],
         )
         .await
         .unwrap();
@@ -132,20 +183,53 @@ async fn payload_lifecycle_and_errors() {
     fake_parent.payload_inner.payload_inner.parent_hash = B256::repeat_byte(2);
     let status: PayloadStatus = c
         .request(
-            "engine_newPayloadV4",
-            rpc_params![fake_parent, Vec::<B256>::new(), root, requests.clone()],
+            "engine_newPayloadV4P11",
+            rpc_params![fake_parent, Vec::<B256>::new(), root, requests.clone(), KEY],
         )
         .await
         .unwrap();
     assert!(matches!(status.status, PayloadStatusEnum::Invalid { .. }));
     assert_eq!(status.latest_valid_hash, None);
 
+    // The key is part of the block hash: another key makes it INVALID; the standard method
+    // refuses a Prague1 block.
+    let status: PayloadStatus = c
+        .request(
+            "engine_newPayloadV4P11",
+            rpc_params![
+                payload.clone(),
+                Vec::<B256>::new(),
+                root,
+                requests.clone(),
+                FixedBytes::<48>::repeat_byte(1)
+            ],
+        )
+        .await
+        .unwrap();
+    match &status.status {
+        PayloadStatusEnum::Invalid { validation_error } => {
+            assert!(
+                validation_error.contains("block hash mismatch"),
+                "{validation_error}"
+            )
+        }
+        other => panic!("expected INVALID, got {other:?}"),
+    }
+    let e = c
+        .request::<serde_json::Value, _>(
+            "engine_newPayloadV4",
+            rpc_params![payload.clone(), Vec::<B256>::new(), root, requests.clone()],
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("-38005"), "{e}");
+
     // The real one is VALID and becomes the head.
     let hash = payload.payload_inner.payload_inner.block_hash;
     let status: PayloadStatus = c
         .request(
-            "engine_newPayloadV4",
-            rpc_params![payload, Vec::<B256>::new(), root, requests],
+            "engine_newPayloadV4P11",
+            rpc_params![payload, Vec::<B256>::new(), root, requests, KEY],
         )
         .await
         .unwrap();
@@ -168,12 +252,18 @@ async fn payload_lifecycle_and_errors() {
     // Error codes: unknown payload (-38001), attributes not after the head (-38003), unknown head
     // (SYNCING).
     let e = c
-        .request::<serde_json::Value, _>("engine_getPayloadV4", rpc_params!["0x0102030405060708"])
+        .request::<serde_json::Value, _>(
+            "engine_getPayloadV4P11",
+            rpc_params!["0x0102030405060708"],
+        )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("-38001"), "{e}");
     let e = c
-        .request::<serde_json::Value, _>("engine_forkchoiceUpdatedV3", rpc_params![fc2, attrs(50)])
+        .request::<serde_json::Value, _>(
+            "engine_forkchoiceUpdatedV3P11",
+            rpc_params![fc2, attrs(50)],
+        )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("-38003"), "{e}");

@@ -159,15 +159,20 @@ fn run_ours(s: &Setup, blocks: &[Vec<Recovered<TxEnvelope>>]) -> (f64, f64, u64)
     let (mut t_exec, mut t_finish) = (0.0, 0.0);
     let mut gas = 0;
     for (i, txs) in blocks.iter().enumerate() {
+        let timestamp = parent.timestamp + 2;
         let attrs = BlockAttributes {
-            timestamp: parent.timestamp + 2,
+            timestamp,
             fee_recipient: Address::ZERO,
             prev_randao: B256::with_last_byte(i as u8),
             withdrawals: Vec::new(),
             parent_beacon_block_root: Some(B256::ZERO),
             gas_limit: parent.gas_limit,
             extra_data: Bytes::new(),
-            prev_proposer_pubkey: None,
+            // The devnet is on Prague1: each block distributes to a (made-up) previous proposer.
+            prev_proposer_pubkey: s
+                .spec
+                .prague1_at(timestamp)
+                .map(|_| preconf_core::primitives::BlsPublicKey::repeat_byte(1)),
         };
         let header = next_header(&s.spec, &parent, &attrs);
         let provider = SnapshotProvider {

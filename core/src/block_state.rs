@@ -450,7 +450,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::{
         chainspec::ChainSpec,
-        devnet::{dev_signer, devnet_genesis},
+        devnet::dev_signer,
         execution::{BlockAttributes, BlockBuilder, TxOutcome, evm_env, next_header},
         primitives::{Header, Transaction},
         state::{ChainData, EvmDatabase},
@@ -590,16 +590,20 @@ pub(crate) mod tests {
     }
 
     /// Attributes of a test block on `parent` (also used by the execution tests).
-    pub(crate) fn attrs(parent: &Header) -> BlockAttributes {
+    /// From Prague1 they name a (made-up) previous proposer.
+    pub(crate) fn attrs(spec: &ChainSpec, parent: &Header) -> BlockAttributes {
+        let timestamp = parent.timestamp + 2;
         BlockAttributes {
-            timestamp: parent.timestamp + 2,
+            timestamp,
             fee_recipient: Address::repeat_byte(0xfe),
             prev_randao: B256::ZERO,
             withdrawals: Vec::new(),
             parent_beacon_block_root: Some(B256::ZERO),
             gas_limit: 30_000_000,
             extra_data: Bytes::new(),
-            prev_proposer_pubkey: None,
+            prev_proposer_pubkey: spec
+                .prague1_at(timestamp)
+                .map(|_| crate::primitives::BlsPublicKey::repeat_byte(0x11)),
         }
     }
 
@@ -692,7 +696,7 @@ pub(crate) mod tests {
         parent: &Header,
         txs: &[Recovered<Transaction>],
     ) -> crate::execution::ExecutedBlock {
-        let header = next_header(spec, parent, &attrs(parent));
+        let header = next_header(spec, parent, &attrs(spec, parent));
         let mut b = BlockBuilder::new(spec.clone(), base, header, Some(Vec::new())).unwrap();
         for tx in txs {
             let outcome = b.execute(tx.clone());
@@ -703,7 +707,10 @@ pub(crate) mod tests {
 
     #[test]
     fn matches_revm_state_and_the_warm_cache_changes_nothing() {
-        let spec = Arc::new(ChainSpec::from_genesis(devnet_genesis(30_000_000)).unwrap());
+        // Plain Ethereum: the reference below knows no PoL transaction.
+        let spec = Arc::new(
+            ChainSpec::from_genesis(crate::devnet::ethereum_devnet_genesis(30_000_000)).unwrap(),
+        );
         let genesis = StateDiff::genesis(&spec);
         let state0 = StateSnapshot::default().apply(&genesis);
         let contracts: HashMap<B256, Bytes> = genesis.contracts.clone().into_iter().collect();

@@ -377,7 +377,8 @@ mod tests {
 
     #[test]
     fn without_the_section_the_base_fee_is_ethereums() {
-        let spec = ChainSpec::from_genesis(devnet_genesis(30_000_000)).unwrap();
+        let spec =
+            ChainSpec::from_genesis(crate::devnet::ethereum_devnet_genesis(30_000_000)).unwrap();
         assert_eq!(spec.berachain, BerachainConfig::default());
         // Empty parent: down by 1/8; full parent: up by 1/8.
         assert_eq!(spec.next_base_fee(&parent(10, 8 * GWEI, 0)), 7 * GWEI);

@@ -1,7 +1,13 @@
-//! The built-in devnet: chain id 80087, every Ethereum fork through Prague active at genesis, the
-//! four Prague system contracts, and ten dev accounts from the well-known
-//! `test test … junk` mnemonic (path m/44'/60'/0'/0/i) with 10,000 ether each — the same keys
-//! anvil and hardhat print, so wallets and scripts that know them work unchanged.
+//! The built-in devnet: chain id 80087, every Ethereum fork through Prague and Berachain's Prague1
+//! active at genesis, the four Prague system contracts, a PoL distributor, and ten dev accounts
+//! from the well-known `test test … junk` mnemonic (path m/44'/60'/0'/0/i) with 10,000 ether
+//! each — the same keys anvil and hardhat print, so wallets and scripts that know them work
+//! unchanged.
+//!
+//! Prague1 (WIRE.md §5): base fee denominator 48 (Ethereum's is 8), minimum base fee 1 gwei (the
+//! genesis base fee), and the PoL distributor at [`POL_DISTRIBUTOR`]: `contracts/`'s
+//! `DevnetPolDistributor`, which emits `Distributed(bytes pubkey, uint256 indexed blockNumber)`
+//! for every block's PoL transaction.
 
 use crate::chainspec::ChainSpec;
 use alloy_eips::{
@@ -11,8 +17,15 @@ use alloy_eips::{
     eip7251::{CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_CODE},
 };
 use alloy_genesis::{ChainConfig, Genesis, GenesisAccount};
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, U256, address};
 use alloy_signer_local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
+
+/// Where the devnet's PoL distributor lives (`config.berachain.prague1.polDistributorAddress`).
+pub const POL_DISTRIBUTOR: Address = address!("4200000000000000000000000000000000000042");
+/// Prague1's base fee change denominator on the devnet.
+pub const BASE_FEE_CHANGE_DENOMINATOR: u64 = 48;
+/// Prague1's minimum base fee on the devnet (wei): 1 gwei.
+pub const MINIMUM_BASE_FEE: u64 = 1_000_000_000;
 
 /// The devnet's chain id.
 pub const DEVNET_CHAIN_ID: u64 = 80087;
@@ -45,6 +58,15 @@ fn system_contract(code: &Bytes) -> GenesisAccount {
         .with_code(Some(code.clone()))
 }
 
+/// The runtime bytecode of `contracts/DevnetPolDistributor.sol` (compiled by
+/// `contracts/build.sh`).
+fn pol_distributor_code() -> Bytes {
+    let hex = include_str!("../../contracts/DevnetPolDistributor.bin-runtime");
+    alloy_primitives::hex::decode(hex.trim())
+        .expect("the checked-in distributor bytecode is hex")
+        .into()
+}
+
 /// The devnet genesis with the given block gas limit.
 pub fn devnet_genesis(gas_limit: u64) -> Genesis {
     let mut config = ChainConfig {
@@ -67,6 +89,17 @@ pub fn devnet_genesis(gas_limit: u64) -> Genesis {
         ..Default::default()
     };
     config.deposit_contract_address = Some(Address::ZERO);
+    config.extra_fields.insert(
+        "berachain".into(),
+        serde_json::json!({
+            "prague1": {
+                "time": 0,
+                "baseFeeChangeDenominator": BASE_FEE_CHANGE_DENOMINATOR,
+                "minimumBaseFeeWei": MINIMUM_BASE_FEE,
+                "polDistributorAddress": POL_DISTRIBUTOR,
+            }
+        }),
+    );
     let mut alloc = std::collections::BTreeMap::new();
     alloc.insert(BEACON_ROOTS_ADDRESS, system_contract(&BEACON_ROOTS_CODE));
     alloc.insert(
@@ -80,6 +113,10 @@ pub fn devnet_genesis(gas_limit: u64) -> Genesis {
     alloc.insert(
         CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
         system_contract(&CONSOLIDATION_REQUEST_PREDEPLOY_CODE),
+    );
+    alloc.insert(
+        POL_DISTRIBUTOR,
+        GenesisAccount::default().with_code(Some(pol_distributor_code())),
     );
     for signer in dev_signers() {
         alloc.insert(
@@ -104,6 +141,15 @@ pub fn devnet_genesis(gas_limit: u64) -> Genesis {
     }
 }
 
+/// The devnet genesis as plain Ethereum (no `config.berachain`): for tests that compare with
+/// Ethereum-only references.
+#[cfg(test)]
+pub(crate) fn ethereum_devnet_genesis(gas_limit: u64) -> Genesis {
+    let mut genesis = devnet_genesis(gas_limit);
+    genesis.config.extra_fields.remove("berachain");
+    genesis
+}
+
 /// The devnet chain spec.
 pub fn devnet_chainspec(gas_limit: u64) -> ChainSpec {
     ChainSpec::from_genesis(devnet_genesis(gas_limit))
@@ -113,7 +159,6 @@ pub fn devnet_chainspec(gas_limit: u64) -> ChainSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::address;
 
     #[test]
     fn dev_accounts_are_the_well_known_ones() {
@@ -136,6 +181,15 @@ mod tests {
         let spec = devnet_chainspec(DEFAULT_GAS_LIMIT);
         assert_eq!(spec.chain_id(), DEVNET_CHAIN_ID);
         assert!(spec.genesis_header().requests_hash.is_some());
-        assert_eq!(spec.genesis.alloc.len(), 14);
+        assert_eq!(spec.genesis.alloc.len(), 15);
+        let p1 = spec.prague1_at(0).expect("Prague1 from genesis");
+        assert_eq!(p1.pol_distributor_address, POL_DISTRIBUTOR);
+        assert_eq!(p1.minimum_base_fee_wei, MINIMUM_BASE_FEE);
+        let code = &spec.genesis.alloc[&POL_DISTRIBUTOR].code;
+        // distributeFor(bytes)
+        assert!(
+            code.as_ref()
+                .is_some_and(|c| c.windows(4).any(|w| w == [0x60, 0x64, 0x4a, 0x6b]))
+        );
     }
 }

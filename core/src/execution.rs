@@ -684,7 +684,7 @@ pub fn validate_header(
     if spec.is_prague_active_at_timestamp(ts) != header.requests_hash.is_some() {
         return bad("requests hash presence does not match the fork".into());
     }
-    Ok(())
+    expected_pol(spec, header).map(|_| ())
 }
 
 /// Validates and executes a received block on its parent's state. The result's roots are checked
@@ -848,22 +848,151 @@ mod tests {
         Recovered::new_unchecked(env, key.address())
     }
 
-    /// Starts fresh builders of block 1 on the genesis state.
-    fn on_genesis(spec: &Arc<ChainSpec>) -> impl Fn() -> BlockBuilder {
+    /// The genesis state, fresh each call.
+    fn genesis_state(spec: &ChainSpec) -> impl Fn() -> SnapshotProvider + use<> {
         let genesis = StateDiff::genesis(spec);
         let state = StateSnapshot::default().apply(&genesis);
         let code: Arc<dyn ChainData> =
             Arc::new(Code(genesis.contracts.clone().into_iter().collect()));
-        let attrs = crate::block_state::tests::attrs(spec.genesis_header());
+        move || SnapshotProvider {
+            snapshot: state.clone(),
+            chain: code.clone(),
+            extra_code: Default::default(),
+        }
+    }
+
+    /// Starts fresh builders of block 1 on the genesis state.
+    fn on_genesis(spec: &Arc<ChainSpec>) -> impl Fn() -> BlockBuilder {
+        let provider = genesis_state(spec);
+        let attrs = crate::block_state::tests::attrs(spec, spec.genesis_header());
         let spec = spec.clone();
         move || {
-            let provider = SnapshotProvider {
-                snapshot: state.clone(),
-                chain: code.clone(),
-                extra_code: Default::default(),
-            };
             let header = next_header(&spec, spec.genesis_header(), &attrs);
-            BlockBuilder::new(spec.clone(), provider, header, Some(Vec::new())).unwrap()
+            BlockBuilder::new(spec.clone(), provider(), header, Some(Vec::new())).unwrap()
+        }
+    }
+
+    /// Prague1: the PoL transaction is at index 0, runs as a system call (the distributor's
+    /// event names the key; no gas counted; cumulative gas 0), and the block imports.
+    #[test]
+    fn a_prague1_block_starts_with_the_pol_transaction() {
+        let spec = Arc::new(ChainSpec::from_genesis(devnet_genesis(30_000_000)).unwrap());
+        let mut b = on_genesis(&spec)();
+        let tx = transfer(&spec, 0, 0, Address::repeat_byte(1));
+        assert!(matches!(b.execute(tx), TxOutcome::Included { .. }));
+        let executed = b.finish().unwrap();
+        let block = &executed.block;
+        let key = block.header.prev_proposer_pubkey.expect("Prague1 header");
+        let expected = PolTx::new(
+            spec.chain_id(),
+            crate::devnet::POL_DISTRIBUTOR,
+            1,
+            block.header.base_fee_per_gas.unwrap(),
+            key.as_slice(),
+        );
+        assert_eq!(block.body.transactions[0].as_pol(), Some(&expected));
+        assert_eq!(block.senders[0], alloy_eips::eip4788::SYSTEM_ADDRESS);
+        let Receipt::Pol(pol) = &executed.receipts[0] else {
+            panic!("the first receipt is the PoL transaction's");
+        };
+        assert!(
+            pol.receipt.status.coerce_status(),
+            "the distributor accepts the call"
+        );
+        assert_eq!(pol.receipt.cumulative_gas_used, 0);
+        let log = &pol.receipt.logs[0];
+        assert_eq!(log.address, crate::devnet::POL_DISTRIBUTOR);
+        assert!(log.data.data.windows(48).any(|w| w == key.as_slice()));
+        assert_eq!(executed.receipts[1].cumulative_gas_used(), 21_000);
+        assert_eq!(block.header.gas_used, 21_000);
+        let imported = execute_block(
+            spec.clone(),
+            spec.genesis_header(),
+            genesis_state(&spec)(),
+            block.clone(),
+        )
+        .unwrap();
+        assert_eq!(imported.block.hash, block.hash);
+        assert_eq!(imported.state.root(), executed.state.root());
+    }
+
+    /// Import refuses a Prague1 block whose PoL transaction is missing, extra, misplaced or wrong,
+    /// or whose header names no or another proposer (each re-sealed with matching roots, so the
+    /// PoL rule is what fails).
+    #[test]
+    fn import_refuses_blocks_that_break_the_pol_rules() {
+        let spec = Arc::new(ChainSpec::from_genesis(devnet_genesis(30_000_000)).unwrap());
+        let mut b = on_genesis(&spec)();
+        for nonce in 0..2 {
+            let tx = transfer(&spec, 0, nonce, Address::repeat_byte(1));
+            assert!(matches!(b.execute(tx), TxOutcome::Included { .. }));
+        }
+        let good = b.finish().unwrap().block;
+        let import = |block: SealedBlock| {
+            execute_block(
+                spec.clone(),
+                spec.genesis_header(),
+                genesis_state(&spec)(),
+                block,
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+        };
+        type Tamper<'a> = dyn Fn(&mut Header, &mut Vec<BlockTransaction>, &mut Vec<Address>) + 'a;
+        let tampered = |f: &Tamper<'_>| {
+            let (mut header, mut body, mut senders) =
+                (good.header.clone(), good.body.clone(), good.senders.clone());
+            f(&mut header, &mut body.transactions, &mut senders);
+            header.transactions_root = calculate_transaction_root(&body.transactions);
+            SealedBlock::new(header, body, senders)
+        };
+        let pol = good.body.transactions[0].clone();
+        let other_key = PolTx::new(
+            spec.chain_id(),
+            crate::devnet::POL_DISTRIBUTOR,
+            1,
+            good.header.base_fee_per_gas.unwrap(),
+            &[7; 48],
+        );
+        let cases: Vec<(&str, SealedBlock)> = vec![
+            (
+                "missing PoL transaction",
+                tampered(&|_, txs, s| {
+                    txs.remove(0);
+                    s.remove(0);
+                }),
+            ),
+            (
+                "PoL transaction out of place",
+                tampered(&|_, txs, s| {
+                    txs.push(pol.clone());
+                    s.push(alloy_eips::eip4788::SYSTEM_ADDRESS);
+                }),
+            ),
+            (
+                "missing PoL transaction",
+                tampered(&|_, txs, s| {
+                    txs.swap(0, 1);
+                    s.swap(0, 1);
+                }),
+            ),
+            (
+                "is not the expected",
+                tampered(&|_, txs, _| txs[0] = other_key.clone().into()),
+            ),
+            (
+                "is not the expected",
+                tampered(&|h, _, _| h.prev_proposer_pubkey = Some(BlsPublicKey::repeat_byte(9))),
+            ),
+            (
+                "missing prev_proposer_pubkey",
+                tampered(&|h, _, _| h.prev_proposer_pubkey = None),
+            ),
+        ];
+        for (why, block) in cases {
+            let error = import(block);
+            assert!(error.contains(why), "expected {why:?}, got {error:?}");
         }
     }
 
@@ -875,14 +1004,20 @@ mod tests {
         let mut b = on_genesis(&spec)();
         let (state, _) = b.pending_state();
         let empty = b.partial_header(&state).unwrap();
-        assert_eq!(empty.transactions_root, alloy_trie::EMPTY_ROOT_HASH);
+        // Prague1: the block starts with the PoL transaction.
+        assert_eq!(b.transactions().len(), 1);
+        assert!(b.transactions()[0].as_pol().is_some());
+        assert_eq!(
+            empty.transactions_root,
+            calculate_transaction_root(b.transactions())
+        );
         for nonce in 0..3 {
             let tx = transfer(&spec, 0, nonce, Address::repeat_byte(1));
             assert!(matches!(b.execute(tx), TxOutcome::Included { .. }));
         }
         let (state, _) = b.pending_state();
         let partial = b.partial_header(&state).unwrap();
-        assert_ne!(partial.transactions_root, alloy_trie::EMPTY_ROOT_HASH);
+        assert_ne!(partial.transactions_root, empty.transactions_root);
         let sealed = b.finish().unwrap().block;
         assert_eq!(partial, sealed.header);
         assert_eq!(partial.hash_slow(), sealed.hash);

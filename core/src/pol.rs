@@ -131,7 +131,8 @@ mod tests {
     use super::*;
     use alloy_primitives::{address, b256};
 
-    /// bera-reth's PoL hash test, whose value comes from bera-geth (WIRE.md §5).
+    /// bera-reth's PoL hash test, whose value comes from bera-geth (WIRE.md §5); the encoding
+    /// was computed with pyrlp by `scripts/pol-vector.py`, independently of this code.
     #[test]
     fn the_hash_matches_bera_geths() {
         let mut pubkey = b"test_pubkey_for_consistent_hash_validation__".to_vec();
@@ -151,7 +152,32 @@ mod tests {
             tx.hash(),
             b256!("b25ddbd12759e62bb51e3feb91afb88f3528578c72f469ca0793bfd4d4c1ff08")
         );
-        assert_eq!(tx.encoded_2718()[0], 0x7E);
+        assert_eq!(
+            alloy_primitives::hex::encode(tx.encoded_2718()),
+            concat!(
+                "7ef8bf830138d794fffffffffffffffffffffffffffffffffffffffe944200000000000000000000",
+                "000000000000000042098401c9c380843b9aca00b88460644a6b0000000000000000000000000000",
+                "00000000000000000000000000000000002000000000000000000000000000000000000000000000",
+                "00000000000000000030746573745f7075626b65795f666f725f636f6e73697374656e745f686173",
+                "685f76616c69646174696f6e5f5f0000000000000000000000000000000000000000",
+            )
+        );
+        // Blocks carry it: it decodes back, with the same hash.
+        use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+        let in_block =
+            crate::primitives::BlockTransaction::decode_2718(&mut tx.encoded_2718().as_slice())
+                .unwrap();
+        assert_eq!(in_block.as_pol(), Some(&tx));
+        assert_eq!(*in_block.tx_hash(), tx.hash());
+        assert_eq!(in_block.encoded_2718(), tx.encoded_2718());
+        // Its JSON as bera-reth shows it.
+        let json = serde_json::to_value(&in_block).unwrap();
+        assert_eq!(json["type"], "0x7e");
+        assert_eq!(json["gas"], "0x1c9c380");
+        assert_eq!(json["nonce"], "0x9");
+        assert_eq!(json["hash"], format!("{}", tx.hash()));
+        let back: crate::primitives::BlockTransaction = serde_json::from_value(json).unwrap();
+        assert_eq!(back, in_block);
         // Users cannot send one.
         let refused = crate::txpool::decode_raw(&tx.encoded_2718()).unwrap_err();
         assert!(

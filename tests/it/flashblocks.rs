@@ -97,6 +97,10 @@ fn stream_matches_the_wire_format() {
         assert!(is_hex(&v["signature"], 65), "signature: {v}");
         assert!(v["is_last"].is_boolean());
         assert!(v["diff"]["transactions"].is_array());
+        // The PoL transaction is re-created from `base`, never listed.
+        for tx in v["diff"]["transactions"].as_array().unwrap() {
+            assert!(!tx.as_str().unwrap().starts_with("0x7e"), "{tx}");
+        }
         assert!(v["diff"]["withdrawals"].is_array());
         let index = v["index"].as_u64().unwrap();
         let number = v["metadata"]["block_number"].as_u64().unwrap();
@@ -112,7 +116,9 @@ fn stream_matches_the_wire_format() {
             }
             assert_eq!(hex_u64(&b["block_number"]), number);
             assert!(b["extra_data"].as_str().unwrap().starts_with("0x"));
-            assert!(b["prev_proposer_pubkey"].is_null());
+            // The devnet is on Prague1: the base names the previous proposer, whose PoL
+            // transaction the block starts with.
+            assert!(is_hex(&b["prev_proposer_pubkey"], 48), "{b}");
             if let Some((_, prev_number, _)) = &current {
                 assert_eq!(number, prev_number + 1, "blocks follow each other");
             }
@@ -399,7 +405,8 @@ impl PushedNode {
             timestamp: U64::from(hex_u64(&genesis["timestamp"]) + 2),
             extra_data: Bytes::new(),
             base_fee_per_gas: U256::from(base_fee),
-            prev_proposer_pubkey: None,
+            // The devnet is on Prague1.
+            prev_proposer_pubkey: Some(alloy_primitives::FixedBytes::repeat_byte(0x11)),
         };
         Self {
             p,
@@ -509,10 +516,14 @@ fn rpc_node_rejects_forged_and_out_of_order_flashblocks() {
     assert_eq!(push(&one)["result"], true);
     assert_eq!(balance(), "0x3");
     let pending = p.call("eth_getBlockByNumber", json!(["pending", false]))["result"].clone();
-    assert_eq!(pending["transactions"], json!([a, b]));
+    // Prague1: the overlay re-created the PoL transaction from `base` at index 0.
+    let pol = pending["transactions"][0].clone();
+    assert_eq!(pending["transactions"], json!([pol, a, b]));
+    let pol = p.call("eth_getTransactionByHash", json!([pol]))["result"].clone();
+    assert_eq!(pol["type"], "0x7e", "{pol}");
     assert_eq!(hex_u64(&pending["number"]), 1);
     let receipt = p.call("eth_getTransactionReceipt", json!([b]))["result"].clone();
-    assert_eq!(receipt["transactionIndex"], "0x1");
+    assert_eq!(receipt["transactionIndex"], "0x2");
     assert!(p.metric("preconf_overlay_flashblocks_total{outcome=\"duplicate\"}") >= 2.0);
 
     // A gap is refused and touches nothing: what was applied stands.

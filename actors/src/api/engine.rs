@@ -121,14 +121,18 @@ fn status(v: PayloadVerdict) -> PayloadStatus {
 
 /// Payload attributes as `engine_forkchoiceUpdatedV3` and `V3P11` take them: V3's, and from
 /// Prague1 the previous proposer's key (`parentProposerPubKey`).
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BeraPayloadAttributes {
     /// The V3 attributes.
     #[serde(flatten)]
     pub inner: PayloadAttributes,
     /// The previous block's proposer (P11 only).
-    #[serde(rename = "parentProposerPubKey", default)]
+    #[serde(
+        rename = "parentProposerPubKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub parent_proposer_pub_key: Option<BlsPublicKey>,
 }
 

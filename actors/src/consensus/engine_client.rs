@@ -1,10 +1,11 @@
 //! The devnet consensus' side of the Engine API: one node's authenticated endpoint, called the way
 //! a consensus client calls it (a fresh HS256 token per call, a timeout per call).
 
+use crate::api::engine::BeraPayloadAttributes;
 use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_engine::{
-    ExecutionPayloadEnvelopeV4, ExecutionPayloadV3, ForkchoiceState, ForkchoiceUpdated,
-    PayloadAttributes, PayloadId, PayloadStatus,
+    ExecutionPayloadEnvelopeV4, ExecutionPayloadV3, ForkchoiceState, ForkchoiceUpdated, PayloadId,
+    PayloadStatus,
 };
 use jsonrpsee::{
     core::client::ClientT,
@@ -54,6 +55,8 @@ pub(crate) struct Proposal {
     pub beacon_root: B256,
     /// Execution requests (Prague), `None` before Prague.
     pub requests: Option<Vec<Bytes>>,
+    /// The previous proposer (Prague1), `None` before: part of the block hash, not the payload.
+    pub parent_proposer_pubkey: Option<ValidatorPubkey>,
 }
 
 impl Proposal {
@@ -77,6 +80,7 @@ impl Proposal {
         env: ExecutionPayloadEnvelopeV4,
         beacon_root: B256,
         prague: bool,
+        parent_proposer_pubkey: Option<ValidatorPubkey>,
     ) -> Self {
         let inner = env.envelope_inner;
         Self {
@@ -84,6 +88,7 @@ impl Proposal {
             payload: inner.execution_payload,
             beacon_root,
             requests: prague.then(|| env.execution_requests.take()),
+            parent_proposer_pubkey,
         }
     }
 }
@@ -119,22 +124,29 @@ impl EngineTarget {
             .build(&self.url)?)
     }
 
-    /// `engine_newPayloadV4` (V3 before Prague).
+    /// `engine_newPayloadV4P11` from Prague1, `engine_newPayloadV4` before (V3 before Prague).
     pub(crate) async fn new_payload(
         &self,
         p: &Proposal,
         timeout: Duration,
     ) -> Result<PayloadStatus, EngineCallError> {
         let c = self.client(timeout)?;
-        Ok(match &p.requests {
-            Some(requests) => {
+        Ok(match (&p.requests, p.parent_proposer_pubkey) {
+            (Some(requests), Some(key)) => {
+                c.request(
+                    "engine_newPayloadV4P11",
+                    rpc_params![&p.payload, &p.versioned, p.beacon_root, requests, key],
+                )
+                .await?
+            }
+            (Some(requests), None) => {
                 c.request(
                     "engine_newPayloadV4",
                     rpc_params![&p.payload, &p.versioned, p.beacon_root, requests],
                 )
                 .await?
             }
-            None => {
+            (None, _) => {
                 c.request(
                     "engine_newPayloadV3",
                     rpc_params![&p.payload, &p.versioned, p.beacon_root],
@@ -144,12 +156,14 @@ impl EngineTarget {
         })
     }
 
-    /// `engine_forkchoiceUpdatedV3` making `head` the head (safe and finalized too: the devnet
-    /// finalizes every block it commits), with attributes to start a build on it.
+    /// `engine_forkchoiceUpdatedV3` (`V3P11` from Prague1) making `head` the head (safe and
+    /// finalized too: the devnet finalizes every block it commits), with attributes to start a
+    /// build on it.
     pub(crate) async fn forkchoice(
         &self,
         head: B256,
-        attrs: Option<&PayloadAttributes>,
+        attrs: Option<&BeraPayloadAttributes>,
+        p11: bool,
         timeout: Duration,
     ) -> Result<ForkchoiceUpdated, EngineCallError> {
         let state = ForkchoiceState {
@@ -158,20 +172,26 @@ impl EngineTarget {
             finalized_block_hash: head,
         };
         let c = self.client(timeout)?;
-        Ok(
-            c.request("engine_forkchoiceUpdatedV3", rpc_params![state, attrs])
-                .await?,
-        )
+        let method = if p11 {
+            "engine_forkchoiceUpdatedV3P11"
+        } else {
+            "engine_forkchoiceUpdatedV3"
+        };
+        Ok(c.request(method, rpc_params![state, attrs]).await?)
     }
 
-    /// `engine_getPayloadV4` (V3 before Prague, re-wrapped).
+    /// `engine_getPayloadV4` (`V4P11` from Prague1; V3 before Prague, re-wrapped).
     pub(crate) async fn get_payload(
         &self,
         id: PayloadId,
         prague: bool,
+        p11: bool,
         timeout: Duration,
     ) -> Result<ExecutionPayloadEnvelopeV4, EngineCallError> {
         let c = self.client(timeout)?;
+        if p11 {
+            return Ok(c.request("engine_getPayloadV4P11", rpc_params![id]).await?);
+        }
         if prague {
             return Ok(c.request("engine_getPayloadV4", rpc_params![id]).await?);
         }
@@ -208,7 +228,7 @@ impl EngineTarget {
         round: u64,
         pubkey: ValidatorPubkey,
         head: B256,
-        attrs: &PayloadAttributes,
+        attrs: &BeraPayloadAttributes,
         timeout: Duration,
     ) -> Result<Option<PayloadId>, EngineCallError> {
         let c = self.client(timeout)?;

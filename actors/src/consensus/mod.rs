@@ -26,7 +26,7 @@ mod fetch;
 pub(crate) use engine_client::EngineTarget;
 pub(crate) use fetch::FetchConfig;
 
-use crate::metrics as m;
+use crate::{api::engine::BeraPayloadAttributes, metrics as m};
 use alloy_primitives::{B256, keccak256};
 use alloy_rpc_types_engine::PayloadAttributes;
 use engine_client::{EngineCallError, NodeHead, Proposal};
@@ -34,7 +34,10 @@ use fetch::{FetchError, SequencerClient};
 use preconf_core::{
     chainspec::{ChainSpec, EthereumHardforks as _},
     jwt::JwtSecret,
-    preconf::{PayloadRequest, PayloadResponse, Validator, ValidatorSet, beacon_block_root},
+    preconf::{
+        PayloadRequest, PayloadResponse, Validator, ValidatorPubkey, ValidatorSet,
+        beacon_block_root,
+    },
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::{
@@ -166,6 +169,8 @@ struct Head {
     number: u64,
     timestamp: u64,
     beacon_root: B256,
+    /// Who proposed it: the next block's PoL transaction distributes to this key (Prague1).
+    proposer: ValidatorPubkey,
 }
 
 /// The next height and when (and with which timestamp) it is proposed.
@@ -242,16 +247,27 @@ impl ConsensusState {
         }
     }
 
-    fn attributes(&self, head: &Head, plan: &Plan, round: u64) -> PayloadAttributes {
-        PayloadAttributes {
-            timestamp: plan.timestamp,
-            prev_randao: keccak256(beacon_block_root(plan.height, round)),
-            suggested_fee_recipient: self.set.proposer(plan.height, round).fee_recipient,
-            withdrawals: Some(Vec::new()),
-            parent_beacon_block_root: Some(head.beacon_root),
-            slot_number: None,
-            target_gas_limit: None,
+    fn attributes(&self, head: &Head, plan: &Plan, round: u64) -> BeraPayloadAttributes {
+        BeraPayloadAttributes {
+            inner: PayloadAttributes {
+                timestamp: plan.timestamp,
+                prev_randao: keccak256(beacon_block_root(plan.height, round)),
+                suggested_fee_recipient: self.set.proposer(plan.height, round).fee_recipient,
+                withdrawals: Some(Vec::new()),
+                parent_beacon_block_root: Some(head.beacon_root),
+                slot_number: None,
+                target_gas_limit: None,
+            },
+            parent_proposer_pub_key: self.parent_proposer(head, plan),
         }
+    }
+
+    /// From Prague1, the key the block after `head` names: `head`'s proposer.
+    fn parent_proposer(&self, head: &Head, plan: &Plan) -> Option<ValidatorPubkey> {
+        self.args
+            .spec
+            .prague1_at(plan.timestamp)
+            .map(|_| head.proposer)
     }
 
     /// The highest head any validator's node (or the sequencer) reports.
@@ -278,6 +294,7 @@ impl ConsensusState {
             number: h.number,
             timestamp: h.timestamp,
             beacon_root: beacon_block_root(h.number, round),
+            proposer: self.set.proposer(h.number, round).pubkey,
         })
     }
 
@@ -333,16 +350,21 @@ impl ConsensusState {
         }
         let attrs = self.attributes(head, plan, round);
         let timeout = self.el_timeout();
+        let p11 = attrs.parent_proposer_pub_key.is_some();
         let fcu = node
             .engine
-            .forkchoice(head.hash, Some(&attrs), timeout)
+            .forkchoice(head.hash, Some(&attrs), p11, timeout)
             .await?;
         let id = fcu
             .payload_id
             .ok_or_else(|| ProposeError::NoBuild(format!("{:?}", fcu.payload_status.status)))?;
-        let env = node.engine.get_payload(id, prague, timeout).await?;
+        let env = node.engine.get_payload(id, prague, p11, timeout).await?;
         metrics::counter!(m::PROPOSER_BLOCKS, "source" => "local").increment(1);
-        Ok((Proposal::from_envelope(env, head.beacon_root, prague), None))
+        let key = attrs.parent_proposer_pub_key;
+        Ok((
+            Proposal::from_envelope(env, head.beacon_root, prague, key),
+            None,
+        ))
     }
 
     /// Fetches and validates the sequencer's payload; on failure, the fallback reason.
@@ -368,7 +390,8 @@ impl ConsensusState {
         metrics::histogram!(m::PROPOSER_FETCH_SECONDS).record(fetch_time.as_secs_f64());
         let (outcome, reason) = match fetched {
             Ok(resp) => {
-                let p = proposal(resp, head.beacon_root, prague);
+                let key = self.parent_proposer(head, plan);
+                let p = proposal(resp, head.beacon_root, prague, key);
                 let started = Instant::now();
                 let status = node.engine.new_payload(&p, self.el_timeout()).await;
                 let validate_time = started.elapsed();
@@ -420,6 +443,7 @@ impl ConsensusState {
             number,
             timestamp: p.timestamp(),
             beacon_root: beacon_block_root(number, round),
+            proposer: self.set.proposer(number, round).pubkey,
         });
         if let Some(last) = self.last_commit.replace(Instant::now()) {
             metrics::histogram!(m::CONSENSUS_SLOT_INTERVAL).record(last.elapsed().as_secs_f64());
@@ -471,12 +495,18 @@ impl ConsensusState {
 }
 
 /// A fetched payload as a proposal.
-fn proposal(resp: PayloadResponse, beacon_root: B256, prague: bool) -> Proposal {
+fn proposal(
+    resp: PayloadResponse,
+    beacon_root: B256,
+    prague: bool,
+    parent_proposer_pubkey: Option<ValidatorPubkey>,
+) -> Proposal {
     Proposal {
         versioned: engine_client::versioned_hashes(&resp.blobs_bundle),
         payload: resp.execution_payload,
         beacon_root,
         requests: prague.then(|| resp.execution_requests.unwrap_or_default()),
+        parent_proposer_pubkey,
     }
 }
 
@@ -510,7 +540,7 @@ async fn deliver(
         }
         let fcu = node
             .target
-            .forkchoice(p.hash(), None, timeout)
+            .forkchoice(p.hash(), None, p.parent_proposer_pubkey.is_some(), timeout)
             .await
             .map_err(|e| e.to_string())?;
         if !fcu.payload_status.status.is_valid() {

@@ -518,9 +518,12 @@ fn execute(
     chain: Arc<dyn preconf_core::state::ChainData>,
     senders: &SenderCache,
 ) -> Result<(PendingBlock, usize), Reject> {
-    let first_new = builder.transactions().len();
+    let before = builder.transactions().len();
+    // The first flashblock's block starts with what the builder put there itself (from Prague1
+    // the PoL transaction, re-created from `base`): new too.
+    let first_new = if prev.is_none() { 0 } else { before };
     for (i, raw) in fb.diff.transactions.iter().enumerate() {
-        let index = first_new + i;
+        let index = before + i;
         let invalid = |reason: String| Reject::InvalidTransaction { index, reason };
         let mut buf = raw.as_ref();
         let tx = Transaction::decode_2718(&mut buf).map_err(|e| invalid(e.to_string()))?;
