@@ -2,6 +2,7 @@
 //! database files, real signatures.
 
 mod bench;
+mod berachain;
 mod conformance;
 mod consensus;
 mod container;
