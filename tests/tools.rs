@@ -59,6 +59,25 @@ fn run(cmd: &mut Command) -> Vec<Value> {
 #[test]
 fn cast_forge_viem_ethers_and_web3py_work_back_to_back() {
     let pythonpath = install();
+    // With the same tools: the devnet's PoL distributor bytecode is what its source compiles to
+    // (solc-js), and the PoL test vector comes out of pyrlp as core/src/pol.rs pins it.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let check = Command::new("bash")
+        .arg(root.join("contracts/build.sh"))
+        .arg("--check")
+        .status()
+        .unwrap();
+    assert!(check.success(), "contracts/build.sh --check");
+    let vector = Command::new("python3")
+        .arg(root.join("scripts/pol-vector.py"))
+        .env("PYTHONPATH", &pythonpath)
+        .output()
+        .unwrap();
+    let vector = String::from_utf8_lossy(&vector.stdout);
+    assert!(
+        vector.contains("0xb25ddbd12759e62bb51e3feb91afb88f3528578c72f469ca0793bfd4d4c1ff08"),
+        "{vector}"
+    );
     let p = Proc::start(&["devnet"]);
     let url = format!("http://{}", p.rpc);
     let mut lines = run(Command::new("bash").args(["flows.sh", &url]));

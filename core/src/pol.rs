@@ -78,7 +78,9 @@ impl PolTx {
 }
 
 /// The JSON-RPC shape of a PoL transaction (as bera-reth serializes it: `type` `0x7e`, `gas` for
-/// the gas limit; the sender is added by the RPC layer as for any transaction).
+/// the gas limit; the sender is added by the RPC layer as for any transaction), plus `value` and a
+/// zero signature (`v`, `r`, `s` all `0x0`, as op-geth shows its unsigned `0x7e` deposit
+/// transactions): ethers v6 cannot read a block whose transactions lack them.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PolJson {
@@ -93,9 +95,17 @@ pub(crate) struct PolJson {
     gas: u64,
     #[serde(with = "alloy_serde::quantity")]
     gas_price: u128,
+    #[serde(default)]
+    value: alloy_primitives::U256,
     input: Bytes,
     #[serde(default)]
     hash: B256,
+    #[serde(default)]
+    v: alloy_primitives::U256,
+    #[serde(default)]
+    r: alloy_primitives::U256,
+    #[serde(default)]
+    s: alloy_primitives::U256,
 }
 
 impl PolJson {
@@ -107,8 +117,12 @@ impl PolJson {
             nonce: tx.nonce,
             gas: tx.gas_limit,
             gas_price: tx.gas_price,
+            value: alloy_primitives::U256::ZERO,
             input: tx.input.clone(),
             hash,
+            v: alloy_primitives::U256::ZERO,
+            r: alloy_primitives::U256::ZERO,
+            s: alloy_primitives::U256::ZERO,
         }
     }
 

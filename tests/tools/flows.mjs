@@ -78,6 +78,14 @@ async function viemFlows() {
     const r = await wallet.sendTransactionSync({ to: TO, value: 1n });
     check(r.status === "success", `status ${r.status}`);
   });
+  // Berachain's PoL transaction (type 0x7e) opens every block: viem keeps its type in typeHex.
+  await step("getBlock(includeTransactions) + PoL receipt", async () => {
+    const b = await pub.getBlock({ blockTag: "latest", includeTransactions: true });
+    const pol = b.transactions[0];
+    check(pol.typeHex === "0x7e", `type ${pol.typeHex}`);
+    const r = await pub.getTransactionReceipt({ hash: pol.hash });
+    check(r.type === "0x7e" && r.cumulativeGasUsed === 0n && r.logs.length === 1, `receipt ${r.type}`);
+  });
 }
 
 async function ethersFlows() {
@@ -115,6 +123,13 @@ async function ethersFlows() {
     await tx.wait();
     const n = await contract.number();
     check(n === 7n, `number ${n}`);
+  });
+  await step("getBlock(prefetch) + PoL receipt", async () => {
+    const b = await provider.getBlock("latest", true);
+    const pol = b.prefetchedTransactions[0];
+    check(pol.type === 126, `type ${pol.type}`);
+    const r = await provider.getTransactionReceipt(pol.hash);
+    check(r.type === 126 && r.cumulativeGasUsed === 0n && r.logs.length === 1, `receipt ${r.type}`);
   });
   provider.destroy();
 }

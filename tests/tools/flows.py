@@ -80,3 +80,15 @@ def transact_then_call():
 step("deploy + wait", deploy)
 step("call after deploy", call_after_deploy)
 step("transact + wait + call", transact_then_call)
+
+
+def pol_block_and_receipt():
+    # Berachain's PoL transaction (type 0x7e) opens every block.
+    b = w3.eth.get_block("latest", full_transactions=True)
+    pol = b["transactions"][0]
+    check(pol["type"] == 0x7E, f"type {pol['type']}")
+    r = w3.eth.get_transaction_receipt(pol["hash"])
+    check(r["type"] == 0x7E and r["cumulativeGasUsed"] == 0 and len(r["logs"]) == 1, f"receipt {r}")
+
+
+step("get_block(full_transactions) + PoL receipt", pol_block_and_receipt)

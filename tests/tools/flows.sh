@@ -50,6 +50,10 @@ done
 for i in 1 2 3; do
   step cast "send --unlocked --async #$i" "$CAST" send --unlocked --async --from "$UNLOCKED" "$TO" --value 1 --rpc-url "$URL"
 done
+# Berachain's PoL transaction (type 0x7e) opens every block; its distributor logs each call.
+step cast "block + PoL receipt" bash -c '"$1" receipt "$("$1" block latest --json --rpc-url "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"transactions\"][0])")" type --rpc-url "$2"' _ "$CAST" "$URL"
+[ "$OUT" = 126 ] || echo '{"tool":"cast","mode":"default","flow":"PoL receipt type is 0x7e","ok":false,"ms":0,"error":"got '"$OUT"'"}'
+step cast "logs of the PoL distributor" "$CAST" logs --address 0x4200000000000000000000000000000000000042 --from-block latest "Distributed(bytes,uint256)" --rpc-url "$URL"
 # forge caches fork state on disk by chain id and block number (every chain id but 99, 1337 and
 # 31337); a preconfirmed block's state changes under its number, so the documented setting turns
 # that cache off. Both are run; "tuned" is the documented one.
