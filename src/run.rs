@@ -493,6 +493,16 @@ fn banner(
     let mut out = String::new();
     out.push_str("\npreconf-node devnet\n==================\n");
     out.push_str(&format!("Chain ID      {}\n", config.spec.chain_id()));
+    if let Some(p1) = &config.spec.berachain.prague1 {
+        let from = match p1.time {
+            0 => "genesis".to_string(),
+            t => format!("time {t}"),
+        };
+        out.push_str(&format!(
+            "Berachain     Prague1 from {from}, minimum base fee {} wei; PoL distributor {} (event Distributed(bytes,uint256) every block)\n",
+            p1.minimum_base_fee_wei, p1.pol_distributor_address,
+        ));
+    }
     out.push_str(&format!(
         "JSON-RPC      http://{0}  (WebSocket ws://{0})\n",
         node.http_addr
