@@ -92,3 +92,27 @@ def pol_block_and_receipt():
 
 
 step("get_block(full_transactions) + PoL receipt", pol_block_and_receipt)
+
+
+def header_hash_from_json():
+    # A Prague1 header is Ethereum's 21 fields plus parentProposerPubkey: its RLP, encoded here with
+    # pyrlp from the JSON alone, hashes to the block hash.
+    import rlp
+    from eth_hash.auto import keccak
+
+    b = w3.eth.get_block("latest")
+    q = lambda n: n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
+    raw = lambda v: bytes.fromhex(v[2:]) if isinstance(v, str) else bytes(v)
+    fields = [
+        b["parentHash"], b["sha3Uncles"], raw(b["miner"]), b["stateRoot"],
+        b["transactionsRoot"], b["receiptsRoot"], b["logsBloom"], q(b["difficulty"]),
+        q(b["number"]), q(b["gasLimit"]), q(b["gasUsed"]), q(b["timestamp"]), b["extraData"],
+        b["mixHash"], b["nonce"], q(b["baseFeePerGas"]), b["withdrawalsRoot"],
+        q(b["blobGasUsed"]), q(b["excessBlobGas"]), b["parentBeaconBlockRoot"],
+        b["requestsHash"], raw(b["parentProposerPubkey"]),
+    ]
+    got = keccak(rlp.encode([raw(f) for f in fields]))
+    check(got == bytes(b["hash"]), f"hash {got.hex()} vs {b['hash'].hex()}")
+
+
+step("header hash from JSON (pyrlp)", header_hash_from_json)

@@ -483,13 +483,10 @@ async fn apply(st: &mut OverlayState, fb: Flashblock) -> Result<(), Reject> {
     seq.block = Some(block.clone());
     seq.next_index = fb.index + 1;
     seq.finished = fb.is_last;
+    // What users were promised: their transactions (the PoL transaction is the block's own).
     st.preconfirmed.insert(
         seq.number,
-        block
-            .block
-            .body
-            .transactions
-            .iter()
+        user_transactions(&block.block)
             .map(|t| *t.tx_hash())
             .collect(),
     );
@@ -581,6 +578,15 @@ fn execute(
     ))
 }
 
+/// A block's transactions sent by users (all but the PoL transaction), in order.
+fn user_transactions(block: &SealedBlock) -> impl Iterator<Item = &Transaction> {
+    block
+        .body
+        .transactions
+        .iter()
+        .filter_map(|t| t.as_ethereum())
+}
+
 /// A canonical block arrived: account for what was preconfirmed at its height, clear the pending
 /// state, and replay flashblocks parked for the block after it.
 async fn on_new_head(st: &mut OverlayState, block: Arc<SealedBlock>) {
@@ -588,7 +594,7 @@ async fn on_new_head(st: &mut OverlayState, block: Arc<SealedBlock>) {
     if let Some(preconfirmed) = st.preconfirmed.remove(&number) {
         let honored = preconfirmed
             .iter()
-            .zip(&block.body.transactions)
+            .zip(user_transactions(&block))
             .filter(|(p, tx)| *p == tx.tx_hash())
             .count();
         let reorged = preconfirmed.len() - honored;
