@@ -71,7 +71,8 @@ pub struct HealthBody {
 /// The payload server's 200 body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PayloadResponse {
-    /// The payload's fork: Electra `0x05000000`, Deneb `0x04000000`.
+    /// The payload's fork: Electra1 (Prague1) `0x05010000`, Electra `0x05000000`, Deneb
+    /// `0x04000000`.
     pub fork_version: String,
     /// The block, as the Engine API encodes it.
     pub execution_payload: ExecutionPayloadV3,

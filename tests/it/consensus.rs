@@ -203,7 +203,8 @@ fn payload_server_answers_every_status_path_and_reloads_its_whitelist() {
     );
     let (s, b) = fetch(ps, &t(proposer), &payload_request(h + 1, root));
     assert_eq!(s, 200, "{b}");
-    assert_eq!(b["fork_version"], "0x05000000");
+    // The devnet is on Berachain's Prague1: beacon-kit's Electra1.
+    assert_eq!(b["fork_version"], "0x05010000");
     let payload = &b["execution_payload"];
     assert_eq!(hex_u64(&payload["blockNumber"]), h + 1);
     let parent =

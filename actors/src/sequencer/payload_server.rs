@@ -376,10 +376,17 @@ impl PayloadServer {
     fn response(&self, built: &super::BuiltPayload) -> PayloadResponse {
         let env = envelope(built);
         let ts = built.executed.block.header.timestamp;
-        let prague = self.chain.spec.is_prague_active_at_timestamp(ts);
+        let spec = &self.chain.spec;
+        let prague = spec.is_prague_active_at_timestamp(ts);
         let inner = env.envelope_inner;
+        // beacon-kit's fork versions: Electra1 (Berachain's Prague1), Electra (Prague), Deneb.
+        let fork_version = match (spec.prague1_at(ts).is_some(), prague) {
+            (true, _) => "0x05010000",
+            (false, true) => "0x05000000",
+            (false, false) => "0x04000000",
+        };
         PayloadResponse {
-            fork_version: if prague { "0x05000000" } else { "0x04000000" }.into(),
+            fork_version: fork_version.into(),
             execution_payload: inner.execution_payload,
             blobs_bundle: inner.blobs_bundle,
             block_value: inner.block_value.to_string(),
