@@ -175,33 +175,45 @@ fn payload_server_answers_every_status_path_and_reloads_its_whitelist() {
     drop(slow);
 
     // Right after a block H whose successor a whitelisted validator proposes: the tracked slot is
-    // H + 1 and its proposer validator (H + 1) mod 4.
-    let h = wait_for(Duration::from_secs(30), || {
-        let h = head(&p);
-        let fresh = wait_for(Duration::from_secs(5), || (head(&p) > h).then(|| head(&p)))?;
-        ((fresh + 1) % 4 != 3).then_some(fresh)
-    })
-    .expect("blocks");
-    let proposer = ((h + 1) % 4) as usize;
-    let other = (proposer + 1) % 3;
-    let root = beacon_block_root(h, 0);
+    // H + 1 and its proposer validator (H + 1) mod 4. The three answers are taken for one slot;
+    // if block H + 1 lands meanwhile (the tracker then moves on), they are taken again.
+    let mut attempts = 0;
+    let (h, proposer, (s_other, b_other), (s_root, b_root), (s, b)) = loop {
+        let h = wait_for(Duration::from_secs(30), || {
+            let h = head(&p);
+            let fresh = wait_for(Duration::from_secs(5), || (head(&p) > h).then(|| head(&p)))?;
+            ((fresh + 1) % 4 != 3).then_some(fresh)
+        })
+        .expect("blocks");
+        let proposer = ((h + 1) % 4) as usize;
+        let other = (proposer + 1) % 3;
+        let root = beacon_block_root(h, 0);
+        let answers = (
+            fetch(ps, &t(other), &payload_request(h + 1, root)),
+            fetch(
+                ps,
+                &t(proposer),
+                &payload_request(h + 1, B256::repeat_byte(7)),
+            ),
+            fetch(ps, &t(proposer), &payload_request(h + 1, root)),
+        );
+        if head(&p) == h {
+            break (h, proposer, answers.0, answers.1, answers.2);
+        }
+        attempts += 1;
+        assert!(attempts < 5, "the chain moved on during every attempt");
+    };
     assert_eq!(
-        fetch(ps, &t(other), &payload_request(h + 1, root)),
+        (s_other, b_other),
         error(403, "not the expected proposer for this slot")
     );
-    let (s, b) = fetch(
-        ps,
-        &t(proposer),
-        &payload_request(h + 1, B256::repeat_byte(7)),
-    );
-    assert_eq!(s, 404, "{b}");
+    assert_eq!(s_root, 404, "{b_root}");
     assert!(
-        b["message"]
+        b_root["message"]
             .as_str()
             .unwrap()
             .starts_with("payload not available")
     );
-    let (s, b) = fetch(ps, &t(proposer), &payload_request(h + 1, root));
     assert_eq!(s, 200, "{b}");
     // The devnet is on Berachain's Prague1: beacon-kit's Electra1.
     assert_eq!(b["fork_version"], "0x05010000");
