@@ -65,7 +65,7 @@ impl serde::Serialize for RpcReceiptFields {
 
 /// An RPC transaction at a position in a block (or pending, with no block).
 pub(crate) fn rpc_tx(
-    tx: &BlockTransaction,
+    tx: BlockTransaction,
     sender: Address,
     block: Option<(&Header, B256, u64)>,
 ) -> RpcTransaction {
@@ -83,8 +83,7 @@ pub(crate) fn rpc_tx(
             ..Default::default()
         },
     };
-    let mut t =
-        RpcTransaction::from_transaction(Recovered::new_unchecked(tx.clone(), sender), info);
+    let mut t = RpcTransaction::from_transaction(Recovered::new_unchecked(tx, sender), info);
     if block.is_none() {
         t.effective_gas_price = None;
     }
@@ -112,7 +111,9 @@ pub(crate) fn rpc_block(block: &SealedBlock, full: bool) -> RpcBlock {
                 .iter()
                 .zip(&block.senders)
                 .enumerate()
-                .map(|(i, (tx, s))| rpc_tx(tx, *s, Some((&block.header, block.hash, i as u64))))
+                .map(|(i, (tx, s))| {
+                    rpc_tx(tx.clone(), *s, Some((&block.header, block.hash, i as u64)))
+                })
                 .collect(),
         )
     } else {

@@ -171,7 +171,7 @@ async fn subscribe(
                     continue;
                 };
                 let Some(m) = msg(&convert::rpc_tx(
-                    &tx.tx.inner().clone().into(),
+                    tx.tx.inner().clone().into(),
                     tx.sender(),
                     None,
                 )) else {

@@ -56,7 +56,7 @@ fn at(block: &SealedBlock, index: u64) -> Option<Transaction> {
     let i = usize::try_from(index).ok()?;
     let tx = block.body.transactions.get(i)?;
     Some(convert::rpc_tx(
-        tx,
+        tx.clone(),
         block.senders[i],
         Some((&block.header, block.hash, index)),
     ))
@@ -118,7 +118,7 @@ impl TransactionsApiServer for EthApi {
             .mempool
             .get(hash.0)
             .await?
-            .map(|t| convert::rpc_tx(&t.tx.inner().clone().into(), t.sender(), None)))
+            .map(|t| convert::rpc_tx(t.tx.inner().clone().into(), t.sender(), None)))
     }
 
     async fn transaction_by_block_hash_and_index(

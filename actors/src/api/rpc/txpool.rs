@@ -37,7 +37,7 @@ fn by_sender(txs: Vec<Arc<PooledTx>>) -> HashMap<Address, BTreeMap<String, Trans
     for t in txs {
         out.entry(t.sender()).or_default().insert(
             t.nonce().to_string(),
-            convert::rpc_tx(&t.tx.inner().clone().into(), t.sender(), None),
+            convert::rpc_tx(t.tx.inner().clone().into(), t.sender(), None),
         );
     }
     out
