@@ -1,6 +1,6 @@
 //! `debug_getRaw*`: headers, blocks, receipts and transactions in their consensus encodings.
 
-use super::{EthApi, RpcErr, RpcResult, eth::Hash};
+use super::{EthApi, RpcErr, RpcResult, eth::Hash, transactions::Found};
 use alloy_eips::{BlockId, eip2718::Encodable2718};
 use alloy_primitives::Bytes;
 use jsonrpsee::{core::async_trait, proc_macros::rpc};
@@ -17,7 +17,7 @@ pub trait DebugApi {
     /// EIP-2718 encodings of a block's receipts.
     #[method(name = "getRawReceipts")]
     async fn raw_receipts(&self, block: BlockId) -> RpcResult<Vec<Bytes>>;
-    /// EIP-2718 encoding of a transaction (`0x` when unknown).
+    /// EIP-2718 encoding of a transaction, preconfirmed, sealed or pooled (`0x` when unknown).
     #[method(name = "getRawTransaction")]
     async fn raw_transaction(&self, hash: Hash) -> RpcResult<Bytes>;
 }
@@ -50,13 +50,16 @@ impl DebugApiServer for EthApi {
     }
 
     async fn raw_transaction(&self, hash: Hash) -> RpcResult<Bytes> {
-        let r = &self.chain.reader;
-        let Some(loc) = r.store.tx_location(&hash.0)? else {
-            return Ok(Bytes::new());
-        };
-        let b = r
-            .block(&loc.block_hash)?
-            .ok_or_else(|| RpcErr::Internal("indexed block missing".into()))?;
-        Ok(raw(b.body.transactions[loc.index as usize].clone()))
+        Ok(match self.find_transaction(hash.0).await? {
+            Some(Found::Block(b, i)) => b
+                .body
+                .transactions
+                .get(i)
+                .cloned()
+                .map(raw)
+                .unwrap_or_default(),
+            Some(Found::Pooled(t)) => t.tx.inner().encoded_2718().into(),
+            None => Bytes::new(),
+        })
     }
 }

@@ -124,9 +124,16 @@ impl PartialBlockApiServer for EthApi {
 }
 
 impl EthApi {
-    /// The receipt of a transaction: canonical first, then preconfirmed.
+    /// The receipt of a transaction, preconfirmed or sealed. Looked up in the order a
+    /// transaction moves (preconfirmed, then sealed), so a block sealed between the two reads
+    /// cannot hide it from both.
     pub(crate) fn find_receipt(&self, hash: &B256) -> RpcResult<Option<TransactionReceipt>> {
         let r = &self.chain.reader;
+        if let Some(p) = self.current_pending()
+            && let Some(i) = p.position(hash)
+        {
+            return Ok(convert::rpc_receipt(&r.spec, &p.block, &p.receipts, i));
+        }
         if let Some(loc) = r.store.tx_location(hash)?
             && let Some(b) = r.block_shared(&loc.block_hash)?
         {
@@ -138,10 +145,7 @@ impl EthApi {
                 loc.index as usize,
             ));
         }
-        Ok(self.current_pending().and_then(|p| {
-            let i = p.position(hash)?;
-            convert::rpc_receipt(&r.spec, &p.block, &p.receipts, i)
-        }))
+        Ok(None)
     }
 
     /// `eth_sendRawTransactionSync`: submits, then waits for the first receipt (preconfirmed or

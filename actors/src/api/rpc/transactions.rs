@@ -1,5 +1,5 @@
 //! Transactions: submitting (raw, or signed here by an unlocked dev account), signing, and
-//! reading them and their receipts — canonical first, then preconfirmed, then pooled.
+//! reading them and their receipts — preconfirmed, sealed or pooled.
 
 use super::convert::{RpcReceipt as TransactionReceipt, RpcTransaction as Transaction};
 use super::{EthApi, RpcErr, RpcResult, convert, eth::Hash};
@@ -8,7 +8,8 @@ use alloy_primitives::{Address, B256, Bytes, U64};
 use alloy_rpc_types_eth::TransactionRequest;
 use alloy_signer::SignerSync;
 use jsonrpsee::{core::async_trait, proc_macros::rpc};
-use preconf_core::primitives::SealedBlock;
+use preconf_core::{primitives::SealedBlock, txpool::PooledTx};
+use std::sync::Arc;
 
 /// Transaction submission and reads.
 #[rpc(server, namespace = "eth")]
@@ -50,6 +51,44 @@ pub trait TransactionsApi {
     /// A receipt: canonical, or preconfirmed.
     #[method(name = "getTransactionReceipt")]
     async fn transaction_receipt(&self, hash: Hash) -> RpcResult<Option<TransactionReceipt>>;
+}
+
+/// Where a transaction was found by hash ([`EthApi::find_transaction`]).
+pub(crate) enum Found {
+    /// In the preconfirmed block or a sealed one, at this index.
+    Block(Arc<SealedBlock>, usize),
+    /// In the pool.
+    Pooled(Arc<PooledTx>),
+}
+
+impl EthApi {
+    /// A transaction by hash: preconfirmed, sealed, or pooled. Looked up in the order a
+    /// transaction moves (the pool keeps it until its block is sealed; a preconfirmed block is
+    /// sealed as the same block), with a second look at the store after the pool, so a block
+    /// sealed between two reads cannot hide it.
+    pub(crate) async fn find_transaction(&self, hash: B256) -> RpcResult<Option<Found>> {
+        let sealed = || -> RpcResult<Option<Found>> {
+            let r = &self.chain.reader;
+            Ok(match r.store.tx_location(&hash)? {
+                Some(loc) => r
+                    .block_shared(&loc.block_hash)?
+                    .map(|b| Found::Block(b, loc.index as usize)),
+                None => None,
+            })
+        };
+        if let Some(p) = self.current_pending()
+            && let Some(i) = p.position(&hash)
+        {
+            return Ok(Some(Found::Block(p.block.clone(), i)));
+        }
+        if let Some(found) = sealed()? {
+            return Ok(Some(found));
+        }
+        match self.mempool.get(hash).await? {
+            Some(t) => Ok(Some(Found::Pooled(t))),
+            None => sealed(),
+        }
+    }
 }
 
 fn at(block: &SealedBlock, index: u64) -> Option<Transaction> {
@@ -103,22 +142,15 @@ impl TransactionsApiServer for EthApi {
     }
 
     async fn transaction_by_hash(&self, hash: Hash) -> RpcResult<Option<Transaction>> {
-        let r = &self.chain.reader;
-        if let Some(loc) = r.store.tx_location(&hash.0)?
-            && let Some(b) = r.block_shared(&loc.block_hash)?
-        {
-            return Ok(at(&b, loc.index));
-        }
-        if let Some(p) = self.current_pending()
-            && let Some(i) = p.position(&hash.0)
-        {
-            return Ok(at(&p.block, i as u64));
-        }
-        Ok(self
-            .mempool
-            .get(hash.0)
-            .await?
-            .map(|t| convert::rpc_tx(t.tx.inner().clone().into(), t.sender(), None)))
+        Ok(match self.find_transaction(hash.0).await? {
+            Some(Found::Block(b, i)) => at(&b, i as u64),
+            Some(Found::Pooled(t)) => Some(convert::rpc_tx(
+                t.tx.inner().clone().into(),
+                t.sender(),
+                None,
+            )),
+            None => None,
+        })
     }
 
     async fn transaction_by_block_hash_and_index(
