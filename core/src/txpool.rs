@@ -18,7 +18,7 @@ use std::{
 /// Pool limits and policy.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
-    /// Transactions per sender (pending + queued).
+    /// Transactions per sender (pending + queued; preconfirmed ones not counted).
     pub max_per_sender: usize,
     /// Transactions in the pool overall.
     pub max_total: usize,
@@ -307,7 +307,9 @@ impl TxPool {
                 return Err(PoolError::ReplacementUnderpriced);
             }
             replaced = Some(old.hash);
-        } else if entry.txs.len() >= self.config.max_per_sender {
+        } else if entry.txs.range(state.nonce..).count() >= self.config.max_per_sender {
+            // Counted from the state nonce: transactions below it are already preconfirmed (the
+            // pool keeps them until their block is sealed) and hold no place in the queue.
             return Err(PoolError::PoolFull);
         }
         let mut tx = tx;
@@ -847,6 +849,24 @@ mod tests {
         // A nonce below the sender's state changes nothing.
         let after = HashMap::from([(a, 0)]);
         assert_eq!(nonces(pool.best_after(&after)).len(), 5);
+    }
+
+    #[test]
+    fn preconfirmed_transactions_hold_no_place_in_the_per_sender_cap() {
+        let cfg = PoolConfig {
+            max_per_sender: 4,
+            ..Default::default()
+        };
+        let mut pool = TxPool::new(cfg, 1, 10, 30_000_000);
+        for nonce in 0..4 {
+            pool.add(tx(0, nonce, 10), rich(0)).unwrap();
+        }
+        assert_eq!(pool.add(tx(0, 4, 10), rich(0)), Err(PoolError::PoolFull));
+        // The first three were preconfirmed: the account's nonce in the preconfirmed state is 3.
+        for nonce in 4..7 {
+            pool.add(tx(0, nonce, 10), rich(3)).unwrap();
+        }
+        assert_eq!(pool.add(tx(0, 7, 10), rich(3)), Err(PoolError::PoolFull));
     }
 
     #[test]
