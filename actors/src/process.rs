@@ -1,7 +1,8 @@
 //! The standard `process_*` metrics, under the names and help texts of Prometheus' own client
 //! libraries, and the async runtime's figures (`preconf_tokio_*`), read at scrape time: CPU
 //! seconds, resident and virtual memory, open and maximum file descriptors, threads, start time
-//! (from `/proc`, so on Linux only); runtime workers, alive tasks and the global queue depth.
+//! (from `/proc`, so on Linux only); runtime workers, alive tasks and the global queue depth; the
+//! allocator's bytes in use and kept free (glibc only), which tell a leak from fragmentation.
 
 use std::fmt::Write;
 
@@ -75,6 +76,25 @@ pub(crate) fn render() -> String {
         for (name, kind, help, value) in series {
             series_text(&mut out, name, kind, help, value);
         }
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 takes no arguments and only reads the allocator's statistics.
+        let heap = unsafe { libc::mallinfo2() };
+        series_text(
+            &mut out,
+            "preconf_heap_in_use_bytes",
+            "gauge",
+            "Bytes of memory allocated and not yet freed (glibc: uordblks + hblkhd).",
+            (heap.uordblks + heap.hblkhd) as f64,
+        );
+        series_text(
+            &mut out,
+            "preconf_heap_free_bytes",
+            "gauge",
+            "Freed bytes the allocator keeps in its heaps for reuse (glibc: fordblks).",
+            heap.fordblks as f64,
+        );
     }
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
         let m = rt.metrics();
@@ -208,5 +228,26 @@ mod linux {
             );
             assert!(read().is_some_and(|r| r.threads >= 1.0 && r.open_fds >= 3.0));
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    fn in_use() -> f64 {
+        super::render()
+            .lines()
+            .find_map(|l| l.strip_prefix("preconf_heap_in_use_bytes ")?.parse().ok())
+            .expect("preconf_heap_in_use_bytes")
+    }
+
+    #[test]
+    fn heap_bytes_in_use_follow_allocations() {
+        assert!(super::render().contains("\npreconf_heap_free_bytes "));
+        let before = in_use();
+        let held = std::hint::black_box(vec![1u8; 64 << 20]);
+        let during = in_use();
+        drop(held);
+        // Other tests allocate and free meanwhile: a margin well under the 64 MiB held.
+        assert!(during - before >= (48 << 20) as f64, "{before} → {during}");
     }
 }
