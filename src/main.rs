@@ -8,7 +8,7 @@ mod run;
 mod validators;
 
 fn main() -> std::process::ExitCode {
-    preconf_actors::process::return_large_buffers();
+    preconf_actors::process::return_freed_memory();
     match cli::parse().and_then(run::main) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

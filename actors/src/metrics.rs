@@ -145,6 +145,8 @@ pub(crate) const JOURNAL_TRANSACTIONS: &str = "preconf_journal_transactions_tota
 pub(crate) const JOURNAL_WRITE_FAILURES: &str = "preconf_journal_write_failures_total";
 /// Time to append a flashblock's transactions to the journal and sync it to disk.
 pub(crate) const JOURNAL_APPEND_SECONDS: &str = "preconf_journal_append_seconds";
+/// Seconds one hand-back of free heap pages to the system took ([`crate::process`]).
+pub(crate) const HEAP_TRIM_SECONDS: &str = "preconf_heap_trim_seconds";
 /// HTTP requests refused before JSON-RPC saw them, by reason (`too_large`, `timeout`, `busy`,
 /// `malformed`, `origin`).
 pub(crate) const RPC_HTTP_REFUSED: &str = "preconf_rpc_http_refused_total";
@@ -440,6 +442,11 @@ fn describe() {
         JOURNAL_APPEND_SECONDS,
         Unit::Seconds,
         "Time to append a flashblock's transactions to the journal and sync it to disk"
+    );
+    describe_histogram!(
+        HEAP_TRIM_SECONDS,
+        Unit::Seconds,
+        "Time to hand the allocator's free heap pages back to the system"
     );
     describe_counter!(
         RPC_HTTP_REFUSED,

@@ -469,7 +469,7 @@ fn a_port_in_use_is_one_clear_line() {
 }
 
 /// Every counter the node defines is exported at start, before its first event, so dashboards
-/// show 0 instead of no data (the devnet runs every role).
+/// show 0 instead of no data (the devnet runs every role); the process and allocator figures too.
 #[test]
 fn every_counter_is_exported_from_the_start() {
     let p = Proc::start(&["devnet"]);
@@ -499,6 +499,19 @@ fn every_counter_is_exported_from_the_start() {
         "not exported at start: {:?}",
         missing()
     );
+    // The process figures: the allocator's, and its free pages handed back every 10 s.
+    for gauge in [
+        "preconf_heap_in_use_bytes",
+        "preconf_heap_free_bytes",
+        "preconf_heap_mapped_bytes",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(p.metric(gauge) > 0.0, "{gauge}");
+    }
+    wait_for(Duration::from_secs(15), || {
+        (p.metric("preconf_heap_trim_seconds_count") >= 1.0).then_some(())
+    })
+    .expect("a heap trim within 15 s");
 }
 
 /// Settings that cannot make a working chain are refused before anything starts, with the reason.
@@ -598,14 +611,7 @@ fn latest_is_the_preconfirmed_block_and_its_hashes_resolve() {
         shown.push((n, h.clone(), block));
     }
     // A transaction that cannot execute yet (a nonce gap) is found in the pool.
-    let gapped = signed(
-        7,
-        10,
-        TxKind::Call(to),
-        U256::from(1),
-        Bytes::new(),
-        21_000,
-    );
+    let gapped = signed(7, 10, TxKind::Call(to), U256::from(1), Bytes::new(), 21_000);
     let hash = p.call("eth_sendRawTransaction", json!([gapped]))["result"].clone();
     let pooled = p.call("eth_getTransactionByHash", json!([hash]))["result"].clone();
     assert_eq!(pooled["nonce"], "0xa", "{pooled}");
