@@ -264,10 +264,15 @@ impl TxPool {
         self.base_fee
     }
 
-    /// Number of (pending, queued) transactions.
+    /// Number of (pending, queued) transactions, split as [`content`](Self::content) splits them:
+    /// queued are those behind a nonce gap, pending the rest (preconfirmed ones included).
     pub fn counts(&self) -> (usize, usize) {
-        let pending: usize = self.senders.values().map(Sender::pending_len).sum();
-        (pending, self.by_hash.len() - pending)
+        let queued: usize = self
+            .senders
+            .values()
+            .map(|s| s.txs.range(s.state.nonce + s.pending_len() as u64..).count())
+            .sum();
+        (self.by_hash.len() - queued, queued)
     }
 
     /// A transaction by hash.
@@ -867,6 +872,10 @@ mod tests {
             pool.add(tx(0, nonce, 10), rich(3)).unwrap();
         }
         assert_eq!(pool.add(tx(0, 7, 10), rich(3)), Err(PoolError::PoolFull));
+        // The preconfirmed ones are pending, as `txpool_content` lists them, not queued.
+        assert_eq!(pool.counts(), (7, 0));
+        let (pending, queued) = pool.content();
+        assert_eq!((pending.len(), queued.len()), pool.counts());
     }
 
     #[test]
