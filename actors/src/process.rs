@@ -2,7 +2,8 @@
 //! libraries, and the async runtime's figures (`preconf_tokio_*`), read at scrape time: CPU
 //! seconds, resident and virtual memory, open and maximum file descriptors, threads, start time
 //! (from `/proc`, so on Linux only); runtime workers, alive tasks and the global queue depth; the
-//! allocator's bytes in use and kept free (glibc only), which tell a leak from fragmentation.
+//! allocator's bytes in use, kept free and mapped (glibc only), which tell a leak from
+//! fragmentation. Also how the process gives freed memory back ([`return_freed_memory`]).
 
 use std::fmt::Write;
 

@@ -270,7 +270,11 @@ impl TxPool {
         let queued: usize = self
             .senders
             .values()
-            .map(|s| s.txs.range(s.state.nonce + s.pending_len() as u64..).count())
+            .map(|s| {
+                s.txs
+                    .range(s.state.nonce + s.pending_len() as u64..)
+                    .count()
+            })
             .sum();
         (self.by_hash.len() - queued, queued)
     }
