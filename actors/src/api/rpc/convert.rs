@@ -14,6 +14,7 @@ use preconf_core::{
     chainspec::ChainSpec,
     pol::POL_TX_TYPE,
     primitives::{BlockTransaction, Header, Receipt, SealedBlock},
+    txpool::PooledTx,
 };
 
 /// A transaction as JSON-RPC shows it.
@@ -88,6 +89,11 @@ pub(crate) fn rpc_tx(
         t.effective_gas_price = None;
     }
     t
+}
+
+/// An RPC transaction waiting in the pool (no block).
+pub(crate) fn rpc_pooled_tx(tx: &PooledTx) -> RpcTransaction {
+    rpc_tx(tx.tx.inner().clone().into(), tx.sender(), None)
 }
 
 /// The block's RLP size.

@@ -170,11 +170,7 @@ async fn subscribe(
                 let Ok(Some(tx)) = api.mempool.get(hash).await else {
                     continue;
                 };
-                let Some(m) = msg(&convert::rpc_tx(
-                    tx.tx.inner().clone().into(),
-                    tx.sender(),
-                    None,
-                )) else {
+                let Some(m) = msg(&convert::rpc_pooled_tx(&tx)) else {
                     continue;
                 };
                 if sink.send_timeout(m, SEND_TIMEOUT).await.is_err() {

@@ -144,11 +144,7 @@ impl TransactionsApiServer for EthApi {
     async fn transaction_by_hash(&self, hash: Hash) -> RpcResult<Option<Transaction>> {
         Ok(match self.find_transaction(hash.0).await? {
             Some(Found::Block(b, i)) => at(&b, i as u64),
-            Some(Found::Pooled(t)) => Some(convert::rpc_tx(
-                t.tx.inner().clone().into(),
-                t.sender(),
-                None,
-            )),
+            Some(Found::Pooled(t)) => Some(convert::rpc_pooled_tx(&t)),
             None => None,
         })
     }

@@ -35,10 +35,9 @@ impl TxpoolApiServer for EthApi {
 fn by_sender(txs: Vec<Arc<PooledTx>>) -> HashMap<Address, BTreeMap<String, Transaction>> {
     let mut out: HashMap<Address, BTreeMap<String, Transaction>> = HashMap::default();
     for t in txs {
-        out.entry(t.sender()).or_default().insert(
-            t.nonce().to_string(),
-            convert::rpc_tx(t.tx.inner().clone().into(), t.sender(), None),
-        );
+        out.entry(t.sender())
+            .or_default()
+            .insert(t.nonce().to_string(), convert::rpc_pooled_tx(&t));
     }
     out
 }
