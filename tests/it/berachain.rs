@@ -5,16 +5,12 @@
 
 use crate::{
     devnet::{included, signed},
-    support::{Proc, bin, wait_for},
+    support::{Proc, bin, hex_u64, wait_for},
 };
 use alloy_primitives::{Address, Bytes, TxKind, U256, hex, keccak256};
 use preconf_core::devnet::POL_DISTRIBUTOR;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-fn hex_u64(v: &Value) -> u64 {
-    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-}
 
 fn block(p: &Proc, n: u64) -> Value {
     p.call("eth_getBlockByNumber", json!([format!("{n:#x}"), true]))["result"].clone()

@@ -2,7 +2,7 @@
 //! fallback to local blocks when the builder degrades, a tampered or silent sequencer, and a
 //! silent validator costing a round.
 
-use crate::support::{Proc, request, wait_for};
+use crate::support::{Proc, hex_u64, request, wait_for};
 use alloy_primitives::B256;
 use preconf_core::{
     jwt::JwtSecret,
@@ -19,10 +19,6 @@ use std::{
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
-
-fn hex_u64(v: &Value) -> u64 {
-    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-}
 
 /// The canonical head (`eth_blockNumber` names the preconfirmed block on the devnet).
 fn head(p: &Proc) -> u64 {

@@ -1,7 +1,7 @@
 //! The devnet as a user runs it: send a signed transaction and see its receipt within a slot,
 //! deploy a contract and read its event, restart on the same datadir, and send bad input.
 
-use crate::support::{Proc, Ws, post, rpc, wait_for};
+use crate::support::{Proc, Ws, hex_u64, post, rpc, wait_for};
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, TxKind, U256, hex};
@@ -68,10 +68,6 @@ pub(crate) fn included(p: &Proc, hash: &Value, within: Duration) -> Value {
         canonical.then_some(r)
     })
     .unwrap_or_else(|| panic!("{hash} not in a canonical block within {within:?}"))
-}
-
-fn hex_u64(v: &Value) -> u64 {
-    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! sequencer process feeding a separate rpc process, and how an rpc node treats forged,
 //! duplicated, reordered and gapped flashblocks.
 
-use crate::support::{Proc, Ws, free_port, post, wait_for};
+use crate::support::{Proc, Ws, free_port, hex_u64, post, wait_for};
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_network::TxSignerSync;
@@ -34,10 +34,6 @@ fn signed_transfer(key: &PrivateKeySigner, nonce: u64, to: Address, value: u64) 
     let sig = key.sign_transaction_sync(&mut tx).unwrap();
     let env: TxEnvelope = tx.into_signed(sig).into();
     (*env.tx_hash(), env.encoded_2718().into())
-}
-
-fn hex_u64(v: &Value) -> u64 {
-    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
 
 fn is_hex(v: &Value, bytes: usize) -> bool {

@@ -151,6 +151,11 @@ impl Proc {
     }
 }
 
+/// A JSON-RPC quantity (`"0x1a"`) as a number; panics on anything else.
+pub(crate) fn hex_u64(v: &Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
 /// A plain HTTP/1.1 GET; returns the whole response (head and body).
 pub(crate) fn get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).expect("connect");
