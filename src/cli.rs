@@ -258,6 +258,19 @@ pub(crate) struct NetworkArgs {
         help_heading = "Mempool"
     )]
     pub(crate) txpool_max_total: usize,
+    /// Free space (MiB) the datadir's file system must keep: below it new transactions are
+    /// refused (what was accepted still gets committed) and /healthz answers 503.
+    #[arg(
+        long = "datadir.min-free-mb",
+        env = "PRECONF_DATADIR_MIN_FREE_MB",
+        default_value_t = 128,
+        help_heading = "Storage"
+    )]
+    pub(crate) min_free_mb: u64,
+    /// /healthz answers 503 when no block was committed for this long, e.g. `30s` (default: five
+    /// block times, at least 10 s; `0` never reports a stall).
+    #[arg(long = "health.stall-after", env = "PRECONF_HEALTH_STALL_AFTER", value_parser = parse_duration, help_heading = "Metrics")]
+    pub(crate) stall_after: Option<Duration>,
 }
 
 /// What a node does besides executing blocks.

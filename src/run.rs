@@ -9,13 +9,14 @@ use alloy_primitives::hex;
 use alloy_signer_local::PrivateKeySigner;
 use preconf_actors::{
     ConsensusConfig, DevnetConfig, MAX_SYNC_TIMEOUT, NodeConfig, NodeHandle, OverlayConfig,
-    PayloadServerConfig, SequencerConfig, ValidatorEndpoint,
+    PayloadServerConfig, SequencerConfig, ValidatorEndpoint, VitalsConfig,
 };
 use preconf_core::{
     chainspec::ChainSpec,
     devnet, flashblock,
     jwt::JwtSecret,
     preconf::{ValidatorSet, parse_sequencer_jwt},
+    storage::DatadirLock,
     txpool::PoolConfig,
 };
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -57,8 +58,15 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                     (tmp.path().to_path_buf(), Some(tmp))
                 }
             };
+            let _lock = DatadirLock::acquire(&datadir)?;
             let spec = args.common.chainspec()?;
-            let mut config = node_config(spec, datadir.clone(), &args.server, &args.preconf)?;
+            let mut config = node_config(
+                spec,
+                datadir.clone(),
+                &args.server,
+                &args.preconf,
+                args.block_time,
+            )?;
             config.cooldown = args.supervision.cooldown;
             config.fault_injection = args.supervision.fault_injection;
             config.dev_accounts = devnet::dev_signers();
@@ -138,7 +146,14 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                 .datadir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("data"));
-            let mut config = node_config(spec, datadir.clone(), &args.server, &args.preconf)?;
+            let _lock = DatadirLock::acquire(&datadir)?;
+            let mut config = node_config(
+                spec,
+                datadir.clone(),
+                &args.server,
+                &args.preconf,
+                args.block_time,
+            )?;
             config.cooldown = args.supervision.cooldown;
             config.fault_injection = args.supervision.fault_injection;
             if args.role.contains(&Role::Sequencer) || args.consensus.sequencer_mode {
@@ -364,6 +379,7 @@ fn node_config(
     datadir: PathBuf,
     s: &NetworkArgs,
     p: &PreconfArgs,
+    block_time: Duration,
 ) -> eyre::Result<NodeConfig> {
     let jwt_path = s
         .authrpc_jwtsecret
@@ -388,6 +404,14 @@ fn node_config(
             MAX_SYNC_TIMEOUT,
         ),
         jwt_path,
+        vitals: VitalsConfig {
+            min_free_bytes: s.min_free_mb.saturating_mul(1024 * 1024),
+            stall_after: match s.stall_after {
+                Some(d) if d.is_zero() => None,
+                Some(d) => Some(d),
+                None => Some((block_time * 5).max(Duration::from_secs(10))),
+            },
+        },
         ..NodeConfig::local(spec, datadir, jwt)
     })
 }

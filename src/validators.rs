@@ -40,9 +40,20 @@ fn jwts(path: &Path) -> eyre::Result<Vec<(ValidatorPubkey, JwtSecret)>> {
         .wrap_err_with(|| format!("invalid validator JWT file {}", path.display()))
 }
 
-/// Writes a file, naming it in the error.
+/// Writes a file, owner read/write only (0600: it describes the node's keys and lives beside
+/// them), naming it in the error.
 pub(crate) fn write_file(path: &Path, text: &str) -> eyre::Result<()> {
-    std::fs::write(path, text).wrap_err_with(|| format!("cannot write {}", path.display()))
+    let write = || -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())?;
+        #[cfg(unix)]
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        Ok(())
+    };
+    write().wrap_err_with(|| format!("cannot write {}", path.display()))
 }
 
 /// Creates an owner-only file (0600); an existing one is an error.

@@ -133,7 +133,7 @@ fn offer(
         size,
         seq: 0,
     };
-    Some(match pool.add(pooled, chain.head_account(&sender)) {
+    Some(match pool.readmit(pooled, chain.head_account(&sender)) {
         Ok(_) | Err(PoolError::AlreadyKnown) => Outcome::Readmitted,
         Err(e) => Outcome::Invalid(format!("{hash}: {e}")),
     })

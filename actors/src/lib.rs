@@ -8,7 +8,8 @@
 //! - [`consensus`] — the devnet consensus standing in for CometBFT and the validators'
 //!   beacon-kit: slot clock, proposer rotation, fetch → validate → fall back, round changes;
 //! - [`api`] — JSON-RPC, Engine API and the operator endpoint;
-//! - [`supervisor`] — restarts, restart budgets and degradation; [`metrics`] — metric names.
+//! - [`supervisor`] — restarts, restart budgets and degradation; [`vitals`] — commits, disk
+//!   space and stalls as `/healthz` reports them; [`metrics`] — metric names.
 //!
 //! Every actor runs under the root supervisor; other code talks to an actor through its typed
 //! handle. [`spawn`] starts a whole node; the crate exports only what the binary and tests need.
@@ -27,6 +28,7 @@ mod overlay;
 pub mod process;
 mod sequencer;
 mod supervisor;
+mod vitals;
 
 pub use api::rpc::{HeavyLimits, MAX_SYNC_TIMEOUT};
 pub use chain::{ChainReader, SealedHeader};
@@ -34,3 +36,4 @@ pub use node::{
     ConsensusConfig, ConsensusHandle, DevnetConfig, NodeConfig, NodeError, NodeHandle,
     OverlayConfig, PayloadServerConfig, SequencerConfig, ValidatorEndpoint, spawn, spawn_consensus,
 };
+pub use vitals::VitalsConfig;

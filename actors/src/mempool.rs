@@ -194,7 +194,14 @@ impl Actor for MempoolActor {
                     Some(p) => sender_state(&p.state.snapshot, &tx.sender()),
                     None => st.args.chain.head_account(&tx.sender()),
                 };
-                let result = st.pool.add(*tx, account);
+                let vitals = &st.args.chain.vitals;
+                let result = match vitals.disk_low() {
+                    Some(free) => Err(PoolError::DiskLow {
+                        free_mib: free / (1024 * 1024),
+                        need_mib: vitals.min_free_bytes() / (1024 * 1024),
+                    }),
+                    None => st.pool.add(*tx, account),
+                };
                 match &result {
                     Ok(added) => {
                         metrics::counter!(m::MEMPOOL_ADDED).increment(1);

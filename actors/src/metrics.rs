@@ -20,6 +20,16 @@ pub(crate) const CHAIN_HEAD_NUMBER: &str = "preconf_chain_head_number";
 pub(crate) const CHAIN_WARM_ACCOUNTS: &str = "preconf_chain_warm_cache_accounts";
 /// Bytes in the database's page cache (bounded by `preconf_core::storage::CACHE_BYTES`).
 pub(crate) const CHAIN_DB_CACHE_BYTES: &str = "preconf_chain_db_cache_bytes";
+/// Block commits that failed (a full disk, an I/O error); the block is kept and tried again.
+pub(crate) const CHAIN_COMMIT_FAILURES: &str = "preconf_chain_commit_failures_total";
+/// Times the database was closed and opened again after a failed write.
+pub(crate) const CHAIN_DB_REOPENS: &str = "preconf_chain_db_reopens_total";
+/// Free bytes on the file system of the datadir.
+pub(crate) const DISK_FREE_BYTES: &str = "preconf_disk_free_bytes";
+/// The free space below which new transactions are refused (`--datadir.min-free-mb`).
+pub(crate) const DISK_MIN_FREE_BYTES: &str = "preconf_disk_min_free_bytes";
+/// 1 while `/healthz` answers 200.
+pub(crate) const NODE_HEALTHY: &str = "preconf_node_healthy";
 /// Blocks built by the payload builder.
 pub(crate) const BUILDER_BLOCKS_BUILT: &str = "preconf_builder_blocks_built_total";
 /// Seconds to build a payload.
@@ -248,6 +258,25 @@ fn describe() {
     describe_histogram!(CHAIN_COMMIT_SECONDS, Unit::Seconds, "Block commit time");
     describe_counter!(CHAIN_GAS_USED, "Gas used by committed blocks");
     describe_gauge!(CHAIN_HEAD_NUMBER, "Head block number");
+    describe_counter!(
+        CHAIN_COMMIT_FAILURES,
+        "Block commits that failed (full disk, I/O error); the block is kept and tried again"
+    );
+    describe_counter!(
+        CHAIN_DB_REOPENS,
+        "Times the database was closed and opened again after a failed write"
+    );
+    describe_gauge!(
+        DISK_FREE_BYTES,
+        Unit::Bytes,
+        "Free bytes on the file system of the datadir"
+    );
+    describe_gauge!(
+        DISK_MIN_FREE_BYTES,
+        Unit::Bytes,
+        "Free space below which new transactions are refused (--datadir.min-free-mb)"
+    );
+    describe_gauge!(NODE_HEALTHY, "1 while /healthz answers 200");
     describe_gauge!(
         CHAIN_DB_CACHE_BYTES,
         Unit::Bytes,

@@ -9,7 +9,7 @@ use crate::{
         rpc::{self, AdminApi, AdminRpcServer, DevAccounts, EthApi},
         server::{ServerActor, ServerSpec, StartServer, Stopper},
     },
-    chain::{ChainActor, ChainHandle, ChainMsg, ChainReader},
+    chain::{ChainActor, ChainArgs, ChainHandle, ChainMsg, ChainReader},
     consensus::{
         ConsensusActor, ConsensusArgs, EngineTarget, FetchConfig, SequencerLink, ValidatorFaults,
         ValidatorNode,
@@ -24,7 +24,9 @@ use crate::{
     },
     supervisor::{
         ChildRef, ChildSpec, HealthMap, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
+        TaskGuard,
     },
+    vitals::{Vitals, VitalsConfig},
 };
 use alloy_primitives::{Address, B256};
 use alloy_signer_local::PrivateKeySigner;
@@ -86,6 +88,8 @@ pub struct NodeConfig {
     pub cooldown: Duration,
     /// Serve `admin_injectFault` / `admin_restartActor` (drills).
     pub fault_injection: bool,
+    /// Disk and stall limits behind `/healthz` and the refusal of new transactions.
+    pub vitals: VitalsConfig,
 }
 
 impl NodeConfig {
@@ -114,6 +118,7 @@ impl NodeConfig {
             heavy: rpc::HeavyLimits::default(),
             cooldown: Duration::from_secs(30),
             fault_injection: false,
+            vitals: VitalsConfig::default(),
         }
     }
 }
@@ -243,6 +248,7 @@ pub struct NodeHandle {
     pub chain: ChainReader,
     /// Actor health.
     pub health: HealthMap,
+    _disk_sampler: TaskGuard,
 }
 
 impl NodeHandle {
@@ -294,11 +300,15 @@ fn server_child(
 }
 
 /// `/metrics` and `/healthz` as a supervised child.
-fn metrics_child(addr: SocketAddr, health: HealthMap) -> (ChildSpec, Arc<Mutex<SocketAddr>>) {
+fn metrics_child(
+    addr: SocketAddr,
+    health: HealthMap,
+    vitals: Option<Vitals>,
+) -> (ChildSpec, Arc<Mutex<SocketAddr>>) {
     let start: StartServer = Arc::new(move |addr| {
-        let health = health.clone();
+        let (health, vitals) = (health.clone(), vitals.clone());
         Box::pin(async move {
-            let (bound, handle) = api::ops::serve(addr, health).await?;
+            let (bound, handle) = api::ops::serve(addr, health, vitals).await?;
             let stop: Stopper = Box::new(move || {
                 let _ = handle.stop();
             });
@@ -315,6 +325,7 @@ fn bound(addr: &Mutex<SocketAddr>) -> SocketAddr {
 /// The references and channels the actors of one node share.
 struct Wiring {
     reader: ChainReader,
+    vitals: Vitals,
     chain: ChainHandle,
     mempool: MempoolHandle,
     /// The sequencer's flashblock builder.
@@ -335,10 +346,11 @@ struct Wiring {
 }
 
 impl Wiring {
-    fn new(reader: ChainReader) -> Self {
+    fn new(reader: ChainReader, vitals: Vitals) -> Self {
         let (chain_ref, mempool_ref, builder_ref, local_builder_ref) = Default::default();
         Self {
-            chain: ChainHandle::new(ChildRef::clone(&chain_ref), reader.clone()),
+            chain: ChainHandle::new(ChildRef::clone(&chain_ref), reader.clone(), vitals.clone()),
+            vitals,
             mempool: MempoolHandle::new(ChildRef::clone(&mempool_ref)),
             builder: BuilderHandle::new(ChildRef::clone(&builder_ref)),
             local_builder: BuilderHandle::new(ChildRef::clone(&local_builder_ref)),
@@ -373,7 +385,10 @@ impl Wiring {
             ChildSpec::new(
                 "chain",
                 ChainActor,
-                self.reader.clone(),
+                ChainArgs {
+                    reader: self.reader.clone(),
+                    vitals: self.vitals.clone(),
+                },
                 self.chain_ref.clone(),
             ),
             ChildSpec::new("mempool", MempoolActor, mempool, self.mempool_ref.clone()),
@@ -472,7 +487,7 @@ fn servers(
     eth: EthApi,
     engine: (EngineApi, Option<SequencerDuties>),
     admin: Option<AdminApi>,
-    health: HealthMap,
+    (health, vitals): (HealthMap, Vitals),
 ) -> Result<(Vec<ChildSpec>, Servers), NodeError> {
     let mut rpc_module = rpc::module(eth.clone())?;
     if let Some(admin) = admin {
@@ -520,7 +535,7 @@ fn servers(
         config.authrpc_addr,
         engine_start,
     );
-    let (metrics_child, metrics) = metrics_child(config.metrics_addr, health);
+    let (metrics_child, metrics) = metrics_child(config.metrics_addr, health, Some(vitals));
     Ok((
         vec![rpc_child, engine_child, metrics_child],
         Servers {
@@ -618,10 +633,11 @@ fn consensus_child(
 pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     metrics::install();
     preload_kzg();
-    let w = Wiring::new(ChainReader::open(
-        config.spec.clone(),
-        Store::open(&config.datadir)?,
-    )?);
+    let w = Wiring::new(
+        ChainReader::open(config.spec.clone(), Store::open(&config.datadir)?)?,
+        Vitals::new(&config.datadir, config.vitals.clone()),
+    );
+    let disk_sampler = w.vitals.start_sampler();
     let mut children = w.execution(&config);
     let mut duties = None;
     let mut payload_addr = None;
@@ -670,7 +686,13 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         supervisor: supervisor.clone(),
         validators: faults.clone(),
     });
-    let (server_specs, addrs) = servers(&config, eth, (engine, duties), admin, health.clone())?;
+    let (server_specs, addrs) = servers(
+        &config,
+        eth,
+        (engine, duties),
+        admin,
+        (health.clone(), w.vitals.clone()),
+    )?;
     children.extend(server_specs);
 
     // Servers bind when the supervisor starts them.
@@ -704,6 +726,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         pending: w.pending,
         chain: w.reader,
         health,
+        _disk_sampler: disk_sampler,
     })
 }
 
@@ -827,7 +850,7 @@ pub async fn spawn_consensus(config: ConsensusConfig) -> Result<ConsensusHandle,
         block_time: config.block_time,
         faults: ValidatorFaults::new(config.validators.len() as u64),
     };
-    let (metrics_child, metrics_addr) = metrics_child(config.metrics_addr, health.clone());
+    let (metrics_child, metrics_addr) = metrics_child(config.metrics_addr, health.clone(), None);
     let children = vec![
         metrics_child,
         ChildSpec::new("consensus", ConsensusActor, args, ChildRef::default()),

@@ -91,11 +91,18 @@ pub fn replace(path: &Path, records: &[Record]) -> io::Result<()> {
         encode(&mut bytes, r);
     }
     let tmp = path.with_extension("tmp");
-    let mut file =
-        private(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+    let written = (|| {
+        let mut file =
+            private(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        // A full disk must not be made fuller by half-written copies.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     sync_dir(path)
 }
 
@@ -151,16 +158,29 @@ impl Journal {
             return Ok(());
         }
         let mut bytes = Vec::new();
-        for tx in txs {
-            let r = Record {
+        let records: Vec<Record> = txs
+            .iter()
+            .map(|tx| Record {
                 block,
                 tx: tx.clone(),
-            };
-            encode(&mut bytes, &r);
-            self.records.push(r);
+            })
+            .collect();
+        for r in &records {
+            encode(&mut bytes, r);
         }
-        self.file.write_all(&bytes)?;
-        self.file.sync_data()
+        let before = self.file.metadata()?.len();
+        if let Err(e) = self
+            .file
+            .write_all(&bytes)
+            .and_then(|()| self.file.sync_data())
+        {
+            // Cut a partial write off again (shrinking needs no space): a torn record in the
+            // middle would hide every record appended after it from the next start.
+            let _ = self.file.set_len(before);
+            return Err(e);
+        }
+        self.records.extend(records);
+        Ok(())
     }
 
     /// Forgets the records of blocks before `block` (rewriting the file when any go).

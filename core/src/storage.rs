@@ -24,7 +24,10 @@ use alloy_rlp::{Decodable, Encodable};
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
 };
-use std::{path::Path, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+};
 
 const HEADERS: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("headers");
 const BODIES: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("bodies");
@@ -70,6 +73,19 @@ pub enum StorageError {
         /// Genesis of the spec.
         expected: B256,
     },
+    /// The database is closed after a failed write and could not be opened again yet (the disk
+    /// is still full, or readers still hold the old file); [`Store::reopen`] tries again.
+    #[error("database unavailable after a failed write: {0}")]
+    Unavailable(String),
+    /// The database file exists but holds nothing: it was truncated. A new chain is never
+    /// started over it silently.
+    #[error(
+        "{0} is empty (truncated?): refusing to start a new chain over it; move it away to start over"
+    )]
+    Truncated(PathBuf),
+    /// Another process holds the datadir.
+    #[error("datadir {0} is in use by another preconf-node process (its LOCK file is held)")]
+    Locked(PathBuf),
     /// A block's parent is not the current head.
     #[error("block {number} ({hash}) does not extend the head {head}")]
     NotOnHead {
@@ -116,10 +132,21 @@ pub struct TxLocation {
     pub index: u64,
 }
 
-/// The node's database.
+/// The node's database. Clones share one open database file.
+///
+/// redb refuses every later operation once a write has failed with an I/O error (a full disk:
+/// its `PreviousIo`), until the file is opened again. [`Store::reopen`] does that in place, so a
+/// node whose commit failed can carry on once the cause is gone instead of stalling for good.
 #[derive(Debug, Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    inner: Arc<StoreInner>,
+}
+
+#[derive(Debug)]
+struct StoreInner {
+    path: PathBuf,
+    /// `None` between closing a failed database and opening it again.
+    db: RwLock<Option<Arc<Database>>>,
 }
 
 fn corrupt(table: &'static str, detail: impl ToString) -> StorageError {
@@ -158,37 +185,163 @@ pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 impl Store {
     /// Bytes redb holds in its page cache (at most [`CACHE_BYTES`]).
     pub fn cache_bytes(&self) -> usize {
-        redb::ReadableDatabase::cache_stats(&*self.db).used_bytes()
+        self.db()
+            .map(|db| redb::ReadableDatabase::cache_stats(&*db).used_bytes())
+            .unwrap_or(0)
     }
 
-    /// Opens (or creates) the database file `DIR/chain.redb`.
+    /// The open database, or [`StorageError::Unavailable`] while it is being reopened.
+    fn db(&self) -> Result<Arc<Database>, StorageError> {
+        self.inner
+            .db
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| StorageError::Unavailable("reopening".into()))
+    }
+
+    /// Opens (or creates) the database file `DIR/chain.redb`. An existing but empty file is
+    /// refused ([`StorageError::Truncated`]): that is a damaged database, not a new chain.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
         // The datadir also holds the node's secrets: owner-only when this node creates it.
         crate::secret_file::create_private_dir(dir)
             .map_err(|e| StorageError::Db(format!("{}: {e}", dir.display())))?;
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(dir.join("chain.redb"))?;
-        let txn = db.begin_write()?;
-        {
-            // Create every table so read transactions never meet a missing one.
-            txn.open_table(HEADERS)?;
-            txn.open_table(BODIES)?;
-            txn.open_table(RECEIPTS)?;
-            txn.open_table(SENDERS)?;
-            txn.open_table(CANONICAL)?;
-            txn.open_table(TX_LOOKUP)?;
-            txn.open_table(META)?;
-            txn.open_table(ACCOUNTS)?;
-            txn.open_table(STORAGE)?;
-            txn.open_table(CODE)?;
-            txn.open_table(ACCOUNT_HISTORY)?;
-            txn.open_table(STORAGE_HISTORY)?;
+        let path = dir.join("chain.redb");
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+            return Err(StorageError::Truncated(path));
         }
-        txn.commit()?;
-        Ok(Self { db: Arc::new(db) })
+        let db = open_file(&path)?;
+        #[cfg(unix)]
+        {
+            // Owner-only, like everything else in the datadir.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| StorageError::Db(format!("{}: {e}", path.display())))?;
+        }
+        Ok(Self {
+            inner: Arc::new(StoreInner {
+                path,
+                db: RwLock::new(Some(Arc::new(db))),
+            }),
+        })
     }
 
+    /// Closes the database and opens its file again, which clears redb's failed state after an
+    /// I/O error (redb checks and repairs the file on opening). Readers that still hold the old
+    /// file are waited for up to `wait`; until the file is open again every operation answers
+    /// [`StorageError::Unavailable`]. Calling it again after a failure retries.
+    pub fn reopen(&self, wait: std::time::Duration) -> Result<(), StorageError> {
+        let mut slot = self.inner.db.write().unwrap_or_else(|e| e.into_inner());
+        // Drop this handle's reference; the file closes when the last reader lets go of it.
+        slot.take();
+        let deadline = std::time::Instant::now() + wait;
+        // Readers of the old file let go of it within a request; until then redb refuses to
+        // open the file a second time.
+        let opened = loop {
+            match create(&self.inner.path) {
+                Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other,
+            }
+        };
+        let db = opened
+            .map_err(StorageError::from)
+            .and_then(with_tables)
+            .map_err(|e| StorageError::Unavailable(e.to_string()))?;
+        *slot = Some(Arc::new(db));
+        Ok(())
+    }
+
+    /// Whether the database is open (false after a failed [`Store::reopen`]).
+    pub fn is_open(&self) -> bool {
+        self.inner
+            .db
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+}
+
+/// The exclusive claim of one process on a datadir (`DIR/LOCK`, an advisory file lock released
+/// when the value is dropped or the process dies). A node takes it before it writes anything
+/// there, so a second node started on the same datadir changes nothing before it is refused.
+#[derive(Debug)]
+pub struct DatadirLock {
+    _file: std::fs::File,
+}
+
+impl DatadirLock {
+    /// Creates `dir` (owner-only) if needed, narrows an existing one that others may read to
+    /// owner-only (it holds the node's keys and secrets), and takes the lock.
+    pub fn acquire(dir: &Path) -> Result<Self, StorageError> {
+        let io = |e: std::io::Error| StorageError::Db(format!("{}: {e}", dir.display()));
+        crate::secret_file::create_private_dir(dir).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir).map_err(io)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(target: "storage", dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "datadir readable by others: narrowing it to 0700");
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(io)?;
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Locked(dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
+
+/// Opens (or creates) a database file and makes sure every table exists.
+fn open_file(path: &Path) -> Result<Database, StorageError> {
+    with_tables(create(path)?)
+}
+
+/// Makes sure every table exists in `db`.
+fn with_tables(db: Database) -> Result<Database, StorageError> {
+    let txn = db.begin_write()?;
+    {
+        // Create every table so read transactions never meet a missing one.
+        txn.open_table(HEADERS)?;
+        txn.open_table(BODIES)?;
+        txn.open_table(RECEIPTS)?;
+        txn.open_table(SENDERS)?;
+        txn.open_table(CANONICAL)?;
+        txn.open_table(TX_LOOKUP)?;
+        txn.open_table(META)?;
+        txn.open_table(ACCOUNTS)?;
+        txn.open_table(STORAGE)?;
+        txn.open_table(CODE)?;
+        txn.open_table(ACCOUNT_HISTORY)?;
+        txn.open_table(STORAGE_HISTORY)?;
+    }
+    txn.commit()?;
+    Ok(db)
+}
+
+fn create(path: &Path) -> Result<Database, redb::DatabaseError> {
+    redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+}
+
+impl Store {
     /// Writes the genesis block and state on a fresh database, or checks that an existing
     /// database holds the same chain. Returns true when the genesis was written.
     pub fn init_genesis(&self, spec: &ChainSpec) -> Result<bool, StorageError> {
@@ -209,7 +362,7 @@ impl Store {
         };
         let block = SealedBlock::new(header, body, Vec::new());
         self.write_block(&block, &[], &diff)?;
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
             meta.insert(GENESIS, block.hash.as_slice())?;
@@ -245,7 +398,7 @@ impl Store {
         receipts: &[Receipt],
         diff: &StateDiff,
     ) -> Result<(), StorageError> {
-        let mut txn = self.db.begin_write()?;
+        let mut txn = self.db()?.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         let number = block.number();
         let hash = block.hash.0;
@@ -326,7 +479,7 @@ impl Store {
 
     /// Records the safe and finalized blocks named by the consensus layer.
     pub fn set_safe_finalized(&self, safe: B256, finalized: B256) -> Result<(), StorageError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
             if !safe.is_zero() {
@@ -341,7 +494,7 @@ impl Store {
     }
 
     fn read(&self) -> Result<ReadTransaction, StorageError> {
-        Ok(self.db.begin_read()?)
+        Ok(self.db()?.begin_read()?)
     }
 
     fn meta_hash(&self, key: &str) -> Result<Option<B256>, StorageError> {

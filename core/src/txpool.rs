@@ -116,9 +116,26 @@ pub enum PoolError {
     /// Replacement without enough of a price bump.
     #[error("replacement transaction underpriced")]
     ReplacementUnderpriced,
-    /// Pool or sender slot limit reached and the transaction pays too little to evict another.
+    /// Pool limit reached and the transaction pays too little to evict another.
     #[error("txpool is full")]
     PoolFull,
+    /// The sender already has the most transactions the pool keeps for one account (geth's
+    /// message).
+    #[error("account limit exceeded: at most {limit} transactions per sender wait in the pool")]
+    AccountLimit {
+        /// The per-sender limit (`--txpool.max-per-sender`).
+        limit: usize,
+    },
+    /// The node's disk is nearly full: it keeps the space for committing what it accepted.
+    #[error(
+        "insufficient disk space: {free_mib} MiB free, {need_mib} MiB required; new transactions are refused until space is freed"
+    )]
+    DiskLow {
+        /// Free MiB on the datadir's file system.
+        free_mib: u64,
+        /// The configured minimum (`--datadir.min-free-mb`).
+        need_mib: u64,
+    },
     /// The transaction type is not accepted (for example a blob transaction without blobs).
     #[error("{0}")]
     Unsupported(String),
@@ -139,6 +156,8 @@ impl PoolError {
         "already_known",
         "replacement_underpriced",
         "pool_full",
+        "account_limit",
+        "disk_low",
         "unsupported",
     ];
 
@@ -157,6 +176,8 @@ impl PoolError {
             Self::AlreadyKnown => "already_known",
             Self::ReplacementUnderpriced => "replacement_underpriced",
             Self::PoolFull => "pool_full",
+            Self::AccountLimit { .. } => "account_limit",
+            Self::DiskLow { .. } => "disk_low",
             Self::Unsupported(_) => "unsupported",
         }
     }
@@ -293,6 +314,22 @@ impl TxPool {
     /// Checks a transaction and adds it. `state` is the sender's account at the head, or in the
     /// preconfirmed state on top of it.
     pub fn add(&mut self, tx: PooledTx, state: SenderState) -> Result<Added, PoolError> {
+        self.insert(tx, state, true)
+    }
+
+    /// [`Self::add`] for a transaction the node accepted before a restart (its journal): the
+    /// per-sender limit does not apply, since refusing it now would lose a transaction a client
+    /// was told was accepted. Every other check does.
+    pub fn readmit(&mut self, tx: PooledTx, state: SenderState) -> Result<Added, PoolError> {
+        self.insert(tx, state, false)
+    }
+
+    fn insert(
+        &mut self,
+        tx: PooledTx,
+        state: SenderState,
+        sender_cap: bool,
+    ) -> Result<Added, PoolError> {
         self.validate(&tx, state)?;
         let sender = tx.sender();
         let nonce = tx.nonce();
@@ -316,10 +353,13 @@ impl TxPool {
                 return Err(PoolError::ReplacementUnderpriced);
             }
             replaced = Some(old.hash);
-        } else if entry.txs.range(state.nonce..).count() >= self.config.max_per_sender {
+        } else if sender_cap && entry.txs.range(state.nonce..).count() >= self.config.max_per_sender
+        {
             // Counted from the state nonce: transactions below it are already preconfirmed (the
             // pool keeps them until their block is sealed) and hold no place in the queue.
-            return Err(PoolError::PoolFull);
+            return Err(PoolError::AccountLimit {
+                limit: self.config.max_per_sender,
+            });
         }
         let mut tx = tx;
         self.seq += 1;
@@ -365,6 +405,16 @@ impl TxPool {
                 have: id,
                 want: self.chain_id,
             });
+        }
+        if tx
+            .tx
+            .authorization_list()
+            .is_some_and(|list| list.is_empty())
+        {
+            // geth's message; such a transaction is invalid in any block (EIP-7702).
+            return Err(PoolError::Unsupported(
+                "EIP-7702 transaction with empty auth list".into(),
+            ));
         }
         if tx.tx.is_eip4844() && tx.sidecar.is_none() {
             return Err(PoolError::Unsupported(
@@ -730,6 +780,11 @@ mod tests {
             PoolError::AlreadyKnown,
             PoolError::ReplacementUnderpriced,
             PoolError::PoolFull,
+            PoolError::AccountLimit { limit: 1 },
+            PoolError::DiskLow {
+                free_mib: 0,
+                need_mib: 1,
+            },
             PoolError::Unsupported(String::new()),
         ];
         let labels: Vec<_> = all.iter().map(PoolError::label).collect();
@@ -870,16 +925,47 @@ mod tests {
         for nonce in 0..4 {
             pool.add(tx(0, nonce, 10), rich(0)).unwrap();
         }
-        assert_eq!(pool.add(tx(0, 4, 10), rich(0)), Err(PoolError::PoolFull));
+        let limit = Err(PoolError::AccountLimit { limit: 4 });
+        assert_eq!(pool.add(tx(0, 4, 10), rich(0)), limit);
         // The first three were preconfirmed: the account's nonce in the preconfirmed state is 3.
         for nonce in 4..7 {
             pool.add(tx(0, nonce, 10), rich(3)).unwrap();
         }
-        assert_eq!(pool.add(tx(0, 7, 10), rich(3)), Err(PoolError::PoolFull));
+        assert_eq!(pool.add(tx(0, 7, 10), rich(3)), limit);
         // The preconfirmed ones are pending, as `txpool_content` lists them, not queued.
         assert_eq!(pool.counts(), (7, 0));
         let (pending, queued) = pool.content();
         assert_eq!((pending.len(), queued.len()), pool.counts());
+        // What a journal brings back after a restart was accepted once: the cap does not lose it.
+        pool.readmit(tx(0, 7, 10), rich(3)).unwrap();
+        assert_eq!(pool.counts(), (8, 0));
+    }
+
+    #[test]
+    fn an_eip7702_transaction_without_authorizations_is_refused() {
+        use alloy_consensus::TxEip7702;
+        let key = dev_signer(0);
+        let t = TxEip7702 {
+            chain_id: 1,
+            gas_limit: 50_000,
+            max_fee_per_gas: 100,
+            authorization_list: Vec::new(),
+            ..Default::default()
+        };
+        let sig = key.sign_hash_sync(&t.signature_hash()).unwrap();
+        let env: Transaction = t.into_signed(sig).into();
+        let pooled = PooledTx {
+            tx: Recovered::new_unchecked(env.clone(), key.address()),
+            hash: *env.tx_hash(),
+            sidecar: None,
+            size: encoded_len(&env),
+            seq: 0,
+        };
+        let mut pool = TxPool::new(PoolConfig::default(), 1, 10, 30_000_000);
+        assert_eq!(
+            pool.add(pooled, rich(0)).unwrap_err().to_string(),
+            "EIP-7702 transaction with empty auth list"
+        );
     }
 
     #[test]

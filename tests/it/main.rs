@@ -7,6 +7,7 @@ mod conformance;
 mod consensus;
 mod container;
 mod devnet;
+mod disk;
 mod drill;
 mod flashblocks;
 mod fuzz;

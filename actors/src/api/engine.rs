@@ -9,7 +9,7 @@ use crate::{
     chain::SealedHeader,
     chain::{ChainHandle, ForkchoiceVerdict, PayloadVerdict},
     metrics as m,
-    sequencer::{BuilderHandle, BuiltPayload, SequencerDuties},
+    sequencer::{BuilderHandle, BuiltPayload, SequencerDuties, TrackError},
 };
 use alloy_eips::eip7685::Requests;
 use alloy_primitives::U64;
@@ -43,6 +43,10 @@ use tracing::{debug, warn};
 
 /// The Engine API's `iat` window.
 pub(crate) const ENGINE_JWT_WINDOW_SECS: u64 = 60;
+
+/// The latest timestamp payload attributes may ask for: the last second of year 9999, far beyond
+/// any real chain, but leaving room for children (and for tools' date types).
+const MAX_TIMESTAMP: u64 = 253_402_300_799;
 
 /// Engine API error codes (execution-apis `engine/common.md`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -296,6 +300,10 @@ impl EngineApi {
                     None,
                 )));
             }
+            ForkchoiceVerdict::InvalidState(reason) => {
+                warn!(target: "engine", %reason, "forkchoiceUpdated refused");
+                return Err(EngineErr::InvalidForkchoiceState);
+            }
         };
         let mut out = ForkchoiceUpdated::new(PayloadStatus::new(
             PayloadStatusEnum::Valid,
@@ -330,6 +338,13 @@ impl EngineApi {
             return Err(EngineErr::InvalidPayloadAttributes(
                 "timestamp must be after the head's".into(),
             ));
+        }
+        if attrs.timestamp > MAX_TIMESTAMP {
+            // A block at 2^64 − 1 would leave no timestamp for its child: the chain would halt.
+            return Err(EngineErr::InvalidPayloadAttributes(format!(
+                "timestamp {} is after 9999-12-31T23:59:59Z ({MAX_TIMESTAMP})",
+                attrs.timestamp
+            )));
         }
         if !self
             .chain
@@ -643,18 +658,22 @@ impl SequencerRpcServer for SequencerApi {
         let root = attrs.parent_beacon_block_root.unwrap_or_default();
         // Not at that head (yet): the proposer is tracked (others get 403) but nothing is built.
         let build = (head.hash == request.head_block_hash).then_some((head.hash, attrs));
-        let payload_id = duties
-            .track(
-                request.slot.to(),
-                request.round.to(),
-                request.pubkey,
-                root,
-                build,
-            )
-            .unwrap_or_else(|e| {
+        let payload_id = match duties.track(
+            request.slot.to(),
+            request.round.to(),
+            request.pubkey,
+            root,
+            build,
+        ) {
+            Ok(id) => id,
+            Err(e @ TrackError::Stale { .. }) => {
+                return Err(EngineErr::InvalidParams(e.to_string()));
+            }
+            Err(TrackError::Build(e)) => {
                 warn!(target: "engine", error = %e, "optimistic build not started");
                 None
-            });
+            }
+        };
         Ok(TrackReply {
             whitelisted,
             payload_id,
@@ -744,7 +763,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: HttpRequest) -> Self::Future {
+    fn call(&mut self, mut req: HttpRequest) -> Self::Future {
+        // The server's trace log prints requests with their headers: the token shows there as
+        // "Sensitive", never in the clear.
+        if let Some(v) = req.headers_mut().get_mut("authorization") {
+            v.set_sensitive(true);
+        }
         let verdict = req
             .headers()
             .get("authorization")

@@ -1,10 +1,11 @@
 //! The operator endpoint on the metrics port: `/metrics` (Prometheus text exposition of every
 //! actor's metrics, then the process and runtime metrics) and `/healthz` (every supervised actor's
-//! health as JSON; 503 while one is down or degraded). It runs on the same accept loop as the
+//! health and the node's vital signs as JSON; 503, with every reason under `problems`, while an
+//! actor is down or degraded, blocks cannot be committed, the chain stalls or the disk is low). It runs on the same accept loop as the
 //! JSON-RPC servers ([`super::listen`]), with its connection and header limits; request bodies
 //! are never read.
 
-use crate::{metrics, supervisor::HealthMap};
+use crate::{metrics, supervisor::HealthMap, vitals::Vitals};
 use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse, ServerHandle};
 use std::net::SocketAddr;
 
@@ -20,6 +21,7 @@ fn respond(status: u16, content_type: &str, body: String) -> HttpResponse {
 pub(crate) async fn serve(
     addr: SocketAddr,
     health: HealthMap,
+    vitals: Option<Vitals>,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let handle = metrics::install();
     let service = tower::service_fn(move |req: HttpRequest| {
@@ -31,8 +33,22 @@ pub(crate) async fn serve(
             ),
             ("GET", "/healthz") => {
                 let h = health.read().unwrap_or_else(|e| e.into_inner()).clone();
-                let ok = h.values().all(|c| c.running && !c.degraded);
-                let body = serde_json::json!({ "healthy": ok, "actors": h }).to_string();
+                let mut problems: Vec<String> = h
+                    .iter()
+                    .filter(|(_, c)| !c.running || c.degraded)
+                    .map(|(name, c)| {
+                        let state = if c.degraded {
+                            "degraded"
+                        } else {
+                            "not running"
+                        };
+                        format!("actor {name} {state}")
+                    })
+                    .collect();
+                problems.extend(vitals.iter().flat_map(Vitals::problems));
+                let ok = problems.is_empty();
+                let body = serde_json::json!({ "healthy": ok, "problems": problems, "actors": h })
+                    .to_string();
                 respond(if ok { 200 } else { 503 }, "application/json", body)
             }
             (_, "/metrics" | "/healthz") => respond(405, "text/plain", "GET only\n".into()),

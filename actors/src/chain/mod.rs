@@ -6,7 +6,7 @@
 
 mod reader;
 
-use crate::{metrics as m, supervisor::ActorError};
+use crate::{metrics as m, supervisor::ActorError, vitals::Vitals};
 use alloy_primitives::{Address, B256};
 use preconf_core::{
     execution::{BlockError, ExecutedBlock, execute_block},
@@ -15,7 +15,11 @@ use preconf_core::{
     storage::StorageError,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tracing::{debug, info, warn};
 
 pub use reader::{ChainReader, SealedHeader};
@@ -29,6 +33,9 @@ enum CommitError {
     #[error("commit task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
+
+/// How long a reopen of the database waits for readers of the old file to let go of it.
+const REOPEN_WAIT: Duration = Duration::from_secs(2);
 
 /// Result of validating a payload, in Engine API terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +70,9 @@ pub(crate) enum ForkchoiceVerdict {
     },
     /// The requested head is unknown or not yet connected.
     Syncing,
+    /// The head is valid, but the safe or finalized block named is not on its chain (Engine
+    /// API -38002).
+    InvalidState(String),
 }
 
 /// Messages of the chain actor.
@@ -104,10 +114,20 @@ crate::supervisor::faultable!(ChainMsg);
 #[derive(Debug, Clone)]
 pub(crate) struct ChainActor;
 
+/// Arguments of the chain actor.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainArgs {
+    /// The shared chain view it writes.
+    pub reader: ChainReader,
+    /// Where it reports commits and their failures.
+    pub vitals: Vitals,
+}
+
 /// The chain actor's state.
 #[derive(Debug)]
 pub(crate) struct ChainState {
     reader: ChainReader,
+    vitals: Vitals,
     /// Executed, valid blocks not yet canonical.
     executed: HashMap<B256, ExecutedBlock>,
     /// Blocks found invalid, with the reason.
@@ -133,16 +153,24 @@ impl ChainState {
         Some((self.reader.store.header(&parent).ok()??, state))
     }
 
-    /// Commits `executed` (whose parent must be the head) and updates the shared view.
-    async fn commit(&mut self, executed: ExecutedBlock) -> Result<(), CommitError> {
+    /// Commits `executed` (whose parent must be the head) and updates the shared view. On
+    /// failure the block comes back, to be committed when forkchoice names it again.
+    async fn commit(
+        &mut self,
+        executed: ExecutedBlock,
+    ) -> Result<(), (Option<ExecutedBlock>, CommitError)> {
         let store = self.reader.store.clone();
         let started = Instant::now();
-        let executed = tokio::task::spawn_blocking(move || {
-            store
-                .commit_block(&executed.block, &executed.receipts, &executed.diff)
-                .map(|()| executed)
+        let (executed, written) = tokio::task::spawn_blocking(move || {
+            let written = store.commit_block(&executed.block, &executed.receipts, &executed.diff);
+            (executed, written)
         })
-        .await??;
+        .await
+        .map_err(|e| (None, e.into()))?;
+        if let Err(e) = written {
+            return Err((Some(executed), e.into()));
+        }
+        self.vitals.committed();
         metrics::histogram!(m::CHAIN_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         let block = Arc::new(executed.block);
         self.reader.set_head(block.clone(), executed.state);
@@ -158,21 +186,67 @@ impl ChainState {
         });
         Ok(())
     }
+
+    /// The safe and finalized marks a forkchoice update may set: each must be a canonical block
+    /// (the head was just applied); a mark older than the one recorded is ignored (a replayed
+    /// update never moves finality back). Zero leaves a mark unchanged.
+    fn marks(&self, safe: B256, finalized: B256) -> Result<(B256, B256), String> {
+        let check = |hash: B256, current: B256, what: &str| -> Result<B256, String> {
+            if hash.is_zero() || hash == current {
+                return Ok(B256::ZERO);
+            }
+            let number = self
+                .reader
+                .header_by_hash(&hash)
+                .ok()
+                .flatten()
+                .map(|h| h.header.number)
+                .filter(|n| self.reader.is_canonical(&hash, *n).unwrap_or(false))
+                .ok_or_else(|| format!("{what} block {hash} is not on the head's chain"))?;
+            let known = self
+                .reader
+                .header_by_hash(&current)
+                .ok()
+                .flatten()
+                .map_or(0, |h| h.header.number);
+            Ok(if number < known { B256::ZERO } else { hash })
+        };
+        Ok((
+            check(safe, self.reader.safe_hash(), "safe")?,
+            check(finalized, self.reader.finalized_hash(), "finalized")?,
+        ))
+    }
+
+    /// After a failed write redb refuses every operation until its file is opened again: do that
+    /// now, so the next attempt (the next forkchoice) can succeed once the cause is gone.
+    async fn reopen_store(&self) {
+        let store = self.reader.store.clone();
+        let reopened = tokio::task::spawn_blocking(move || store.reopen(REOPEN_WAIT)).await;
+        metrics::counter!(m::CHAIN_DB_REOPENS).increment(1);
+        match reopened {
+            Ok(Ok(())) => info!(target: "chain", "database reopened after a failed write"),
+            Ok(Err(e)) => {
+                warn!(target: "chain", error = %e, "database could not be reopened yet; retrying at the next forkchoice")
+            }
+            Err(e) => warn!(target: "chain", error = %e, "database reopen task failed"),
+        }
+    }
 }
 
 impl Actor for ChainActor {
     type Msg = ChainMsg;
     type State = ChainState;
-    type Arguments = ChainReader;
+    type Arguments = ChainArgs;
 
     async fn pre_start(
         &self,
         _me: ActorRef<ChainMsg>,
-        reader: ChainReader,
+        ChainArgs { reader, vitals }: ChainArgs,
     ) -> Result<ChainState, ActorProcessingErr> {
         metrics::gauge!(m::CHAIN_HEAD_NUMBER).set(reader.head().header.number as f64);
         Ok(ChainState {
             reader,
+            vitals,
             executed: HashMap::new(),
             invalid: HashMap::new(),
         })
@@ -189,7 +263,10 @@ impl Actor for ChainActor {
             ChainMsg::NewPayload(block, reply) => {
                 let hash = block.hash;
                 if st.executed.contains_key(&hash)
-                    || st.reader.is_canonical(&hash, block.number())?
+                    || st
+                        .reader
+                        .is_canonical(&hash, block.number())
+                        .unwrap_or(false)
                 {
                     let _ = reply.send(PayloadVerdict::Valid);
                     return Ok(());
@@ -251,12 +328,26 @@ impl Actor for ChainActor {
                 finalized,
                 reply,
             } => {
-                let verdict = forkchoice(st, head).await;
+                let mut verdict = forkchoice(st, head).await;
                 if matches!(verdict, ForkchoiceVerdict::Valid { .. }) {
+                    let (safe, finalized) = match st.marks(safe, finalized) {
+                        Ok(marks) => marks,
+                        Err(e) => {
+                            verdict = ForkchoiceVerdict::InvalidState(e);
+                            (B256::ZERO, B256::ZERO)
+                        }
+                    };
                     st.reader.set_safe_finalized(safe, finalized);
                     let store = st.reader.store.clone();
-                    tokio::task::spawn_blocking(move || store.set_safe_finalized(safe, finalized))
-                        .await??;
+                    let written = tokio::task::spawn_blocking(move || {
+                        store.set_safe_finalized(safe, finalized)
+                    })
+                    .await;
+                    // The head moved; the safe/finalized marks are written again with the next
+                    // forkchoice, so a failure here only delays them.
+                    if let Ok(Err(e)) = written {
+                        warn!(target: "chain", error = %e, "could not record safe/finalized");
+                    }
                 }
                 let _ = reply.send(verdict);
             }
@@ -300,11 +391,19 @@ async fn forkchoice(st: &mut ChainState, head: B256) -> ForkchoiceVerdict {
         }
     }
     if cursor == current.hash {
+        if !st.reader.store.is_open() {
+            st.reopen_store().await;
+        }
         for hash in path.into_iter().rev() {
             let executed = st.executed.remove(&hash).expect("on the path");
             let number = executed.block.number();
-            if let Err(e) = st.commit(executed).await {
-                warn!(target: "chain", %hash, error = %e, "commit failed");
+            if let Err((kept, e)) = st.commit(executed).await {
+                warn!(target: "chain", %hash, error = %e, "commit failed: the block is kept and committed when forkchoice names it again");
+                st.vitals.commit_failed(e.to_string());
+                if let Some(kept) = kept {
+                    st.executed.insert(hash, kept);
+                }
+                st.reopen_store().await;
                 return ForkchoiceVerdict::Syncing;
             }
             // Executed siblings at this height can no longer become canonical without a reorg.
@@ -332,6 +431,8 @@ pub(crate) struct ChainHandle {
     actor: crate::supervisor::ChildRef<ChainMsg>,
     /// Reads.
     pub reader: ChainReader,
+    /// The node's vital signs (disk space for the pool's admission).
+    pub vitals: Vitals,
 }
 
 /// The chain actor could not be reached or did not answer in time.
@@ -343,8 +444,16 @@ const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl ChainHandle {
     /// A handle over the supervised actor's reference.
-    pub(crate) fn new(actor: crate::supervisor::ChildRef<ChainMsg>, reader: ChainReader) -> Self {
-        Self { actor, reader }
+    pub(crate) fn new(
+        actor: crate::supervisor::ChildRef<ChainMsg>,
+        reader: ChainReader,
+        vitals: Vitals,
+    ) -> Self {
+        Self {
+            actor,
+            reader,
+            vitals,
+        }
     }
 
     /// Hands over a block our builder executed, so `newPayload` for it is answered without

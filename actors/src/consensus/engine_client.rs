@@ -114,10 +114,10 @@ pub(crate) struct NodeHead {
 impl EngineTarget {
     fn client(&self, timeout: Duration) -> Result<HttpClient, EngineCallError> {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            "authorization",
-            HeaderValue::from_str(&format!("Bearer {}", self.jwt.token()))?,
-        );
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.jwt.token()))?;
+        // Never in the clear in a debug or trace log.
+        auth.set_sensitive(true);
+        headers.insert("authorization", auth);
         Ok(HttpClientBuilder::default()
             .set_headers(headers)
             .request_timeout(timeout)

@@ -22,6 +22,6 @@ pub(crate) use builder::{
     FlashblockConfig,
 };
 pub(crate) use payload_server::{
-    PayloadServer, SequencerDuties, Whitelist, serve as serve_payloads,
+    PayloadServer, SequencerDuties, TrackError, Whitelist, serve as serve_payloads,
 };
 pub(crate) use sealer::{SealerActor, SealerArgs, SealerHandle, SealerMsg};

@@ -158,7 +158,18 @@ impl SequencerDuties {
         pubkey: ValidatorPubkey,
         parent_block_root: B256,
         build: Option<(B256, BlockAttributes)>,
-    ) -> Result<Option<PayloadId>, BuildError> {
+    ) -> Result<Option<PayloadId>, TrackError> {
+        if let Some(t) = self.tracked()
+            && (slot, round) < (t.slot, t.round)
+        {
+            // A replayed or delayed request must not re-point the tracker backwards (the real
+            // proposer would then get 403).
+            return Err(TrackError::Stale {
+                slot,
+                round,
+                tracked: (t.slot, t.round),
+            });
+        }
         let result = match build {
             Some((head, attrs)) if self.whitelist.contains(&pubkey) => {
                 self.builder.start(head, attrs).map(Some)
@@ -177,8 +188,27 @@ impl SequencerDuties {
             metrics::counter!(m::SEQUENCER_REBUILDS).increment(1);
         }
         debug!(target: "payload_server", slot, round, proposer = %pubkey, payload = ?tracked.payload, "tracking proposer");
-        result
+        Ok(result?)
     }
+}
+
+/// Why `preconf_trackProposer` did not (fully) take a proposer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TrackError {
+    /// The request names an earlier (slot, round) than the one tracked: refused, the tracker is
+    /// unchanged.
+    #[error("slot {slot} round {round} is older than the tracked slot {} round {}", tracked.0, tracked.1)]
+    Stale {
+        /// Requested slot.
+        slot: u64,
+        /// Requested round.
+        round: u64,
+        /// The tracked (slot, round).
+        tracked: (u64, u64),
+    },
+    /// The proposer is tracked, but the optimistic build did not start.
+    #[error(transparent)]
+    Build(#[from] BuildError),
 }
 
 /// Everything a request handler needs.

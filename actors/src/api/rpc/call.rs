@@ -12,7 +12,7 @@ use preconf_core::{
 };
 use revm::{
     context::TxEnv,
-    context_interface::result::{ExecutionResult, ResultAndState},
+    context_interface::result::{ExecutionResult, HaltReason, ResultAndState},
     database::WrapDatabaseRef,
 };
 use std::sync::Arc;
@@ -60,10 +60,35 @@ fn output(result: ExecutionResult) -> RpcResult<Bytes> {
     match result {
         ExecutionResult::Success { output, .. } => Ok(output.into_data()),
         ExecutionResult::Revert { output, .. } => Err(RpcErr::revert(output)),
-        ExecutionResult::Halt { reason, .. } => {
-            Err(RpcErr::Server(format!("execution halted: {reason:?}")))
-        }
+        ExecutionResult::Halt { reason, .. } => Err(RpcErr::Server(halt_message(&reason))),
     }
+}
+
+/// geth's text for an execution that stopped exceptionally (what tools match on), revm's for
+/// the few halts geth has no name for.
+fn halt_message(reason: &HaltReason) -> String {
+    match reason {
+        HaltReason::OutOfGas(_) => "out of gas",
+        HaltReason::OpcodeNotFound | HaltReason::InvalidFEOpcode | HaltReason::NotActivated => {
+            "invalid opcode"
+        }
+        HaltReason::InvalidJump => "invalid jump destination",
+        HaltReason::StackUnderflow => "stack underflow",
+        HaltReason::StackOverflow => "stack limit reached 1024 (1023)",
+        HaltReason::OutOfOffset => "return data out of bounds",
+        HaltReason::CreateCollision => "contract address collision",
+        HaltReason::NonceOverflow => "nonce uint64 overflow",
+        HaltReason::CreateContractSizeLimit => "max code size exceeded",
+        HaltReason::CreateContractStartingWithEF => "invalid code: must not begin with 0xef",
+        HaltReason::CreateInitCodeSizeLimit => "max initcode size exceeded",
+        HaltReason::StateChangeDuringStaticCall | HaltReason::CallNotAllowedInsideStatic => {
+            "write protection"
+        }
+        HaltReason::OutOfFunds => "insufficient balance for transfer",
+        HaltReason::CallTooDeep => "max call depth exceeded",
+        other => return other.to_string(),
+    }
+    .to_string()
 }
 
 /// `eth_call`.
@@ -190,7 +215,7 @@ pub(crate) fn create_access_list(
             ExecutionResult::Revert { output, .. } => {
                 Some(RpcErr::revert(output.clone()).to_string())
             }
-            ExecutionResult::Halt { reason, .. } => Some(format!("{reason:?}")),
+            ExecutionResult::Halt { reason, .. } => Some(halt_message(reason)),
         };
         let mut items: Vec<AccessListItem> = Vec::new();
         for (addr, acc) in &out.state {
