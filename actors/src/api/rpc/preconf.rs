@@ -15,7 +15,7 @@ use jsonrpsee::{
 };
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// The longest `eth_sendRawTransactionSync` wait a caller may ask for.
 pub const MAX_SYNC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,19 +52,43 @@ impl Forwarder {
     }
 }
 
-/// Sends one transaction to one node, in the background.
+/// Waits before each new attempt to forward a transaction the node refused or did not answer.
+/// The sequencer judges a transaction on its own preconfirmed state, which can be a flashblock
+/// behind this node's (a fresh account funded by a preconfirmed transfer is then "insufficient
+/// funds" there for a moment); giving up at once left the transaction in this node's pool only,
+/// where nothing would ever include it.
+const FORWARD_RETRY_DELAYS_MS: [u64; 6] = [50, 100, 200, 400, 800, 1600];
+
+/// Sends one transaction to one node, in the background, trying again (for about 3 s) while the
+/// node refuses it for a reason that can pass.
 fn forward_one(client: HttpClient, raw: Bytes) {
     tokio::spawn(async move {
-        let sent: Result<B256, _> = client
-            .request("eth_sendRawTransaction", rpc_params![raw])
-            .await;
-        match sent {
-            Ok(_) => {}
-            // The node has it already (geth's message for a known transaction).
-            Err(ClientError::Call(e)) if e.message() == "already known" => {}
-            Err(e) => {
-                metrics::counter!(m::RPC_FORWARD_ERRORS).increment(1);
-                debug!(target: "rpc", error = %e, "forwarding a transaction failed");
+        let mut delays = FORWARD_RETRY_DELAYS_MS.iter();
+        loop {
+            let sent: Result<B256, _> = client
+                .request("eth_sendRawTransaction", rpc_params![raw.clone()])
+                .await;
+            let error = match sent {
+                Ok(_) => return,
+                // The node has it already, or a transaction with its nonce is in a block: done.
+                Err(ClientError::Call(e))
+                    if e.message() == "already known"
+                        || e.message().starts_with("nonce too low") =>
+                {
+                    return;
+                }
+                Err(e) => e,
+            };
+            match delays.next() {
+                Some(ms) => {
+                    debug!(target: "rpc", error = %error, "forwarding a transaction failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(*ms)).await;
+                }
+                None => {
+                    metrics::counter!(m::RPC_FORWARD_ERRORS).increment(1);
+                    warn!(target: "rpc", error = %error, "forwarding a transaction failed: the sequencer does not have it");
+                    return;
+                }
             }
         }
     });
@@ -205,14 +229,22 @@ impl EthApi {
     }
 
     /// Waits (see [`settle_watch`](Self::settle_watch)) until a submitted transaction is
-    /// preconfirmed, cannot execute yet, or [`SETTLE_WAIT`] has passed.
+    /// preconfirmed, cannot execute yet, or [`SETTLE_WAIT`] has passed. A send that returns
+    /// before its preconfirmation is counted: one that timed out, and one that did not wait
+    /// because no flashblock came for a second (no watch).
     pub(crate) async fn settle(
         &self,
-        watch: ReceiptWatch,
+        watch: Option<ReceiptWatch>,
         hash: B256,
         sender: Address,
         nonce: u64,
     ) {
+        let Some(watch) = watch else {
+            if self.preconf_latest {
+                metrics::counter!(m::RPC_SETTLE_TIMEOUTS).increment(1);
+            }
+            return;
+        };
         let deadline = Instant::now() + SETTLE_WAIT;
         match self
             .first_receipt(watch, hash, sender, nonce, deadline)

@@ -110,9 +110,7 @@ impl TransactionsApiServer for EthApi {
     async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
         let watch = self.settle_watch();
         let (hash, sender, nonce) = self.submit_raw_with_sender(&raw).await?;
-        if let Some(watch) = watch {
-            self.settle(watch, hash, sender, nonce).await;
-        }
+        self.settle(watch, hash, sender, nonce).await;
         Ok(hash)
     }
 
@@ -120,9 +118,7 @@ impl TransactionsApiServer for EthApi {
         let tx = self.sign_request(request).await?;
         let watch = self.settle_watch();
         let (hash, sender, nonce) = self.submit(tx, None, None).await?;
-        if let Some(watch) = watch {
-            self.settle(watch, hash, sender, nonce).await;
-        }
+        self.settle(watch, hash, sender, nonce).await;
         Ok(hash)
     }
 
