@@ -279,5 +279,57 @@ async fn payload_lifecycle_and_errors() {
         .await
         .unwrap();
     assert!(fcu.payload_status.status.is_syncing());
+
+    // A timestamp that leaves no room for a child block is refused (-38003), not built.
+    let e = c
+        .request::<serde_json::Value, _>(
+            "engine_forkchoiceUpdatedV3P11",
+            rpc_params![fc2, attrs(u64::MAX)],
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("-38003"), "{e}");
+
+    // Finality: a finalized hash on the head's chain moves the mark; a replayed older update does
+    // not move it back; a hash that is not on the chain is -38002 and changes nothing.
+    let finalize = |finalized: B256| ForkchoiceState {
+        head_block_hash: hash,
+        safe_block_hash: hash,
+        finalized_block_hash: finalized,
+    };
+    let fcu: ForkchoiceUpdated = c
+        .request(
+            "engine_forkchoiceUpdatedV3",
+            rpc_params![finalize(hash), Option::<PayloadAttributes>::None],
+        )
+        .await
+        .unwrap();
+    assert!(fcu.payload_status.status.is_valid());
+    assert_eq!(node.chain.finalized_hash(), hash);
+    let fcu: ForkchoiceUpdated = c
+        .request(
+            "engine_forkchoiceUpdatedV3",
+            rpc_params![finalize(genesis), Option::<PayloadAttributes>::None],
+        )
+        .await
+        .unwrap();
+    assert!(fcu.payload_status.status.is_valid());
+    assert_eq!(
+        node.chain.finalized_hash(),
+        hash,
+        "a replayed update moved finality back"
+    );
+    let e = c
+        .request::<serde_json::Value, _>(
+            "engine_forkchoiceUpdatedV3",
+            rpc_params![
+                finalize(B256::repeat_byte(0x77)),
+                Option::<PayloadAttributes>::None
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("-38002"), "{e}");
+    assert_eq!(node.chain.finalized_hash(), hash);
     node.stop().await;
 }
