@@ -9,6 +9,7 @@ mod validators;
 
 fn main() -> std::process::ExitCode {
     preconf_actors::process::return_freed_memory();
+    preconf_actors::process::raise_open_file_limit();
     match cli::parse().and_then(run::main) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

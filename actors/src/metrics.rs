@@ -61,6 +61,12 @@ pub(crate) const SUPERVISOR_DEGRADED: &str = "preconf_supervisor_degraded";
 
 /// Payload server requests, by result (beacon-kit's labels).
 pub(crate) const PAYLOAD_SERVER_REQUESTS: &str = "preconf_payload_server_requests_total";
+/// Connections open on the payload server.
+pub(crate) const PAYLOAD_SERVER_CONNECTIONS: &str = "preconf_payload_server_connections";
+/// Payload-server connections closed to make room (`evicted_idle`) or refused because every
+/// open one was serving a request (`refused_busy`).
+pub(crate) const PAYLOAD_SERVER_CONNECTIONS_CLOSED: &str =
+    "preconf_payload_server_connections_closed_total";
 /// Whitelist reloads on SIGHUP, by result (`ok`, `refused`).
 pub(crate) const PAYLOAD_SERVER_RELOADS: &str = "preconf_payload_server_whitelist_reloads_total";
 /// Optimistic builds restarted for a new round's proposer.
@@ -166,7 +172,7 @@ pub(crate) const RPC_HTTP_REFUSED_REASONS: &[&str] =
 /// eth_sendRawTransactionSync calls that timed out.
 pub(crate) const RPC_SYNC_TIMEOUTS: &str = "preconf_rpc_send_sync_timeouts_total";
 /// Plain sends (with `--rpc.preconf-latest`) that returned before their transaction was
-/// preconfirmed.
+/// preconfirmed: the wait timed out, or no flashblock had come for a second so none was made.
 pub(crate) const RPC_SETTLE_TIMEOUTS: &str = "preconf_rpc_send_settle_timeouts_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -277,6 +283,14 @@ fn describe() {
         "Free space below which new transactions are refused (--datadir.min-free-mb)"
     );
     describe_gauge!(NODE_HEALTHY, "1 while /healthz answers 200");
+    describe_gauge!(
+        PAYLOAD_SERVER_CONNECTIONS,
+        "Connections open on the payload server"
+    );
+    describe_counter!(
+        PAYLOAD_SERVER_CONNECTIONS_CLOSED,
+        "Payload-server connections closed to make room for a new one (evicted_idle) or refused because every open one was serving a request (refused_busy)"
+    );
     describe_gauge!(
         CHAIN_DB_CACHE_BYTES,
         Unit::Bytes,

@@ -3,7 +3,8 @@
 //! seconds, resident and virtual memory, open and maximum file descriptors, threads, start time
 //! (from `/proc`, so on Linux only); runtime workers, alive tasks and the global queue depth; the
 //! allocator's bytes in use, kept free and mapped (glibc only), which tell a leak from
-//! fragmentation. Also how the process gives freed memory back ([`return_freed_memory`]).
+//! fragmentation. Also how the process gives freed memory back ([`return_freed_memory`]) and
+//! takes the open-file limit it may ([`raise_open_file_limit`]).
 
 use std::fmt::Write;
 
@@ -40,6 +41,25 @@ pub fn return_freed_memory() {
                         .record(started.elapsed().as_secs_f64());
                 }
             });
+    }
+}
+
+/// Raises the open-file limit to its hard maximum (as geth does): every connection is a file,
+/// and the servers accept up to a few thousand at once (the payload server closes idle ones to
+/// make room only after accepting them).
+pub fn raise_open_file_limit() {
+    #[cfg(unix)]
+    // SAFETY: getrlimit/setrlimit read and write the process' limits through a local struct.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }
 

@@ -182,3 +182,65 @@ fn hostile_clients_are_bounded_and_answered_as_geth() {
     assert!(p.metric(r#"preconf_rpc_http_refused_total{reason="busy"}"#) >= 1.0);
     assert!(p.metric(r#"preconf_rpc_http_refused_total{reason="timeout"}"#) >= 2.0);
 }
+
+/// 2,000 idle connections and 500 slowloris clients (request headers a byte at a time) held
+/// against the payload server do not make a single proposer fall back: every connection is
+/// accepted, the oldest idle ones are closed to make room, and each validator's fetch is served.
+#[test]
+fn idle_and_slowloris_clients_cannot_lock_validators_out_of_the_payload_server() {
+    let p = Proc::start(&["devnet", "--block-time", "1s"]);
+    let server = p.payload_server.unwrap();
+    let head = || crate::support::hex_u64(&p.call("eth_blockNumber", json!([]))["result"]);
+    let start = head();
+    crate::support::wait_for(Duration::from_secs(20), || {
+        (head() >= start + 2).then_some(())
+    })
+    .expect("blocks");
+    let sequencer = "preconf_proposer_blocks_total{source=\"sequencer\"}";
+    let local = "preconf_proposer_blocks_total{source=\"local\"}";
+    let (seq_before, local_before) = (p.metric(sequencer), p.metric(local));
+
+    // The attack: 2,000 idle connections, then 500 that send their headers a byte at a time.
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for _ in 0..2000 {
+        if let Ok(s) = TcpStream::connect(server) {
+            idle.push(s);
+        }
+    }
+    let mut slow: Vec<TcpStream> = (0..500)
+        .filter_map(|_| TcpStream::connect(server).ok())
+        .collect();
+    let head_bytes = b"POST /eth/v1/preconf/payload HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    let attack_until = Instant::now() + Duration::from_secs(8);
+    let mut i = 0;
+    while Instant::now() < attack_until {
+        for (n, s) in slow.iter_mut().enumerate() {
+            // Reconnect a closed one: the attacker keeps 500 going.
+            if s.write_all(&head_bytes[i % head_bytes.len()..][..1])
+                .is_err()
+                && let Ok(fresh) = TcpStream::connect(server)
+            {
+                *s = fresh;
+            }
+            if n % 100 == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        i += 1;
+    }
+    let (seq_after, local_after) = (p.metric(sequencer), p.metric(local));
+    drop(idle);
+    drop(slow);
+    assert!(
+        seq_after >= seq_before + 4.0,
+        "too few sequencer blocks during the attack: {seq_before} → {seq_after}"
+    );
+    assert_eq!(
+        local_after, local_before,
+        "proposers fell back to local builds during the attack"
+    );
+    assert!(
+        p.metric("preconf_payload_server_connections_closed_total{reason=\"evicted_idle\"}")
+            >= 1000.0
+    );
+}

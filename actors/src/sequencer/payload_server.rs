@@ -10,6 +10,7 @@
 //! - The whitelist is reloaded on SIGHUP; an empty or unreadable list is refused and the old one
 //!   kept.
 
+use crate::api::admission::{self, Admission, Outcome};
 use crate::{
     api::engine::envelope,
     chain::ChainReader,
@@ -41,17 +42,23 @@ use std::{
     sync::{Arc, RwLock},
     time::Duration,
 };
-use tokio::{net::TcpListener, sync::Semaphore, task::JoinSet};
+use tokio::{net::TcpListener, task::JoinSet};
 use tracing::{debug, error, info, warn};
 
-/// Concurrent connections served; further ones wait to be accepted.
-const MAX_CONNECTIONS: usize = 256;
+/// Connections open at once. A connection is always accepted: at the limit the oldest idle one
+/// (no request in progress) is closed for it ([`crate::api::admission`]), so idle or slow
+/// clients can never lock validators out.
+const MAX_CONNECTIONS: usize = 1024;
+/// Connections open at once from one address (its oldest idle one is closed for a new one).
+const MAX_CONNECTIONS_PER_IP: usize = 256;
 /// Largest request header block.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// Time to receive a request's headers (also how long an idle keep-alive connection is kept).
-const READ_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time to receive a whole request body.
-const READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// Time to receive a request's headers, also how long an idle keep-alive connection is kept:
+/// well under a slot (a validator sends its request as soon as it connects, and waits at most
+/// its fetch timeout, 500 ms by default, for the answer).
+const READ_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+/// Time to receive a whole request body (a few hundred bytes).
+const READ_TIMEOUT: Duration = Duration::from_secs(1);
 /// Lookups of the payload before answering 404.
 const ATTEMPTS: u32 = 5;
 /// Time between lookups.
@@ -474,6 +481,11 @@ pub(crate) async fn serve(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     m::zero(m::PAYLOAD_SERVER_REQUESTS, "result", RESULTS);
     m::zero(m::PAYLOAD_SERVER_RELOADS, "result", &["ok", "refused"]);
+    m::zero(
+        m::PAYLOAD_SERVER_CONNECTIONS_CLOSED,
+        "reason",
+        &["evicted_idle", "refused_busy"],
+    );
     metrics::counter!(m::SEQUENCER_REBUILDS).increment(0);
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
@@ -482,36 +494,60 @@ pub(crate) async fn serve(
         if let Some(path) = server.whitelist_path.clone() {
             tasks.spawn(reload_on_sighup(server.duties.whitelist.clone(), path));
         }
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let admission = Admission::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP);
         let server = Arc::new(server);
         loop {
             while tasks.try_join_next().is_some() {}
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
-            let stream = match listener.accept().await {
-                Ok((s, _)) => s,
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     warn!(target: "payload_server", error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
+            let (outcome, ticket) = admission.admit(peer.ip());
+            let label = match outcome {
+                Outcome::Admitted => None,
+                Outcome::EvictedIdle => Some("evicted_idle"),
+                Outcome::Refused => Some("refused_busy"),
+            };
+            if let Some(label) = label {
+                metrics::counter!(m::PAYLOAD_SERVER_CONNECTIONS_CLOSED, "reason" => label)
+                    .increment(1);
+            }
+            metrics::gauge!(m::PAYLOAD_SERVER_CONNECTIONS).set(admission.open() as f64);
+            let Some(ticket) = ticket else {
+                debug!(target: "payload_server", %peer, "connection refused: every connection is serving a request");
+                continue;
+            };
             let server = server.clone();
+            let admission = admission.clone();
             tasks.spawn(async move {
+                let marker = ticket.marker();
                 let service = service_fn(move |req| {
                     let server = server.clone();
-                    async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+                    let marker = marker.clone();
+                    async move {
+                        let _busy = admission::busy(&marker);
+                        Ok::<_, std::convert::Infallible>(server.handle(req).await)
+                    }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(READ_HEADER_TIMEOUT)
                     .max_buf_size(MAX_HEADER_BYTES)
                     .serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = conn.await {
-                    debug!(target: "payload_server", error = %e, "connection ended");
+                tokio::select! {
+                    ended = conn => if let Err(e) = ended {
+                        debug!(target: "payload_server", error = %e, "connection ended");
+                    },
+                    () = ticket.closed() => {
+                        debug!(target: "payload_server", %peer, "idle connection closed to make room");
+                    }
                 }
-                drop(permit);
+                drop(ticket);
+                metrics::gauge!(m::PAYLOAD_SERVER_CONNECTIONS).set(admission.open() as f64);
             });
         }
     });
@@ -532,3 +568,34 @@ async fn reload_on_sighup(whitelist: Whitelist, path: PathBuf) {
 
 #[cfg(not(unix))]
 async fn reload_on_sighup(_whitelist: Whitelist, _path: PathBuf) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::ChildRef;
+
+    #[test]
+    fn an_older_slot_or_round_never_re_points_the_tracker() {
+        let duties = SequencerDuties::new(
+            Whitelist::new(Vec::new()),
+            BuilderHandle::new(ChildRef::default()),
+        );
+        let key = ValidatorPubkey::repeat_byte(7);
+        let root = B256::repeat_byte(1);
+        duties.track(5, 1, key, root, None).unwrap();
+        for (slot, round) in [(5, 0), (4, 3)] {
+            let e = duties.track(slot, round, key, root, None).unwrap_err();
+            assert!(matches!(e, TrackError::Stale { .. }), "{e}");
+            assert_eq!(
+                e.to_string(),
+                format!("slot {slot} round {round} is older than the tracked slot 5 round 1")
+            );
+        }
+        let t = duties.tracked().unwrap();
+        assert_eq!((t.slot, t.round), (5, 1));
+        // The same request again (a retry) and later ones are taken.
+        duties.track(5, 1, key, root, None).unwrap();
+        duties.track(6, 0, key, root, None).unwrap();
+        assert_eq!(duties.tracked().unwrap().slot, 6);
+    }
+}
