@@ -141,6 +141,14 @@ pub(crate) struct CommonArgs {
     pub(crate) config: Option<PathBuf>,
 }
 
+impl ConsensusSideArgs {
+    /// `--preconf.max-response-size`, or what the largest block of `spec` needs.
+    pub(crate) fn max_response(&self, spec: &ChainSpec) -> usize {
+        self.max_response_size
+            .unwrap_or_else(|| spec.max_block_json_bytes().max(16 * 1024 * 1024))
+    }
+}
+
 impl CommonArgs {
     /// The chain: `--genesis`, or the built-in devnet genesis with `--gas-limit`.
     pub(crate) fn chainspec(&self) -> eyre::Result<std::sync::Arc<ChainSpec>> {
@@ -439,14 +447,15 @@ pub(crate) struct ConsensusSideArgs {
     /// Time between health probes of a sequencer marked unavailable.
     #[arg(long = "preconf.health-check-interval", env = "PRECONF_PRECONF_HEALTH_CHECK_INTERVAL", default_value = "10s", value_parser = parse_duration, help_heading = "Payload server")]
     pub(crate) health_check_interval: Duration,
-    /// Largest payload response a proposer accepts, in bytes.
+    /// Largest payload response a proposer accepts, in bytes (default: what the largest block
+    /// the chain's gas limit allows needs as JSON, at least 16 MiB; a smaller value can make
+    /// proposers refuse a valid block).
     #[arg(
         long = "preconf.max-response-size",
         env = "PRECONF_PRECONF_MAX_RESPONSE_SIZE",
-        default_value_t = 16 * 1024 * 1024,
         help_heading = "Payload server"
     )]
-    pub(crate) max_response_size: usize,
+    pub(crate) max_response_size: Option<usize>,
 }
 
 /// Supervision and drills.

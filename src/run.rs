@@ -109,7 +109,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                 engine_peers,
                 fetch_timeout: args.consensus.fetch_timeout,
                 health_interval: args.consensus.health_check_interval,
-                max_response: args.consensus.max_response_size,
+                max_response: args.consensus.max_response(&config.spec),
                 sequencer_url: args.consensus.sequencer_url.clone(),
             });
             runtime.block_on(async move {
@@ -351,15 +351,16 @@ fn consensus_config(a: &crate::cli::ConsensusCmdArgs) -> eyre::Result<ConsensusC
         .zip(&a.follower_jwts)
         .map(|(u, j)| Ok((u.clone(), jwt_file(j)?)))
         .collect::<eyre::Result<_>>()?;
+    let spec = a.common.chainspec()?;
     Ok(ConsensusConfig {
-        spec: a.common.chainspec()?,
+        max_response: a.consensus.max_response(&spec),
+        spec,
         block_time: a.block_time,
         validators,
         sequencer,
         followers,
         fetch_timeout: a.consensus.fetch_timeout,
         health_interval: a.consensus.health_check_interval,
-        max_response: a.consensus.max_response_size,
         metrics_addr: SocketAddr::new(a.metrics_addr, a.metrics_port),
         cooldown: a.supervision.cooldown,
     })

@@ -514,10 +514,11 @@ fn servers(
     // the overlay.
     engine_module.merge(rpc::PartialBlockApiServer::into_rpc(eth))?;
     let jwt = config.jwt.clone();
+    let limits = rpc::engine_limits(config.spec.max_block_json_bytes());
     let engine_start: StartServer = Arc::new(move |addr| {
         let (module, jwt) = (engine_module.clone(), jwt.clone());
         Box::pin(async move {
-            let (bound, handle) = engine::serve(addr, jwt, module).await?;
+            let (bound, handle) = engine::serve(addr, jwt, module, limits).await?;
             let stop: Stopper = Box::new(move || {
                 let _ = handle.stop();
             });
@@ -582,10 +583,12 @@ fn consensus_child(
     payload_server: Option<SocketAddr>,
     faults: ValidatorFaults,
 ) -> ChildSpec {
+    let max_message = config.spec.max_block_json_bytes();
     let own = EngineTarget {
         name: "node".into(),
         url: format!("http://{authrpc}"),
         jwt: config.jwt.clone(),
+        max_message,
     };
     let validators = devnet
         .validators
@@ -608,6 +611,7 @@ fn consensus_child(
                 name: url.clone(),
                 url: url.clone(),
                 jwt: jwt.clone(),
+                max_message,
             })
             .collect(),
         sequencer: payload_server.map(|addr| SequencerLink {
@@ -810,10 +814,12 @@ fn preload_kzg() {
 pub async fn spawn_consensus(config: ConsensusConfig) -> Result<ConsensusHandle, NodeError> {
     metrics::install();
     let health = HealthMap::default();
+    let max_message = config.spec.max_block_json_bytes();
     let target = |name: String, url: &str, jwt: &JwtSecret| EngineTarget {
         name,
         url: url.to_string(),
         jwt: jwt.clone(),
+        max_message,
     };
     let args = ConsensusArgs {
         spec: config.spec.clone(),

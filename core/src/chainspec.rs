@@ -244,6 +244,23 @@ impl ChainSpec {
         self.genesis.config.chain_id
     }
 
+    /// The most bytes one block of this chain can hold: a zero calldata byte costs 4 gas
+    /// (EIP-2028; EIP-7623's floor only makes it dearer), so the genesis gas limit pays for at
+    /// most `gas_limit / 4` bytes of transactions, plus 1 MiB for the header, the transactions'
+    /// envelopes and the withdrawals. Every hop that carries whole blocks accepts at least this.
+    pub fn max_block_bytes(&self) -> usize {
+        let gas = usize::try_from(self.genesis_header.gas_limit).unwrap_or(usize::MAX);
+        (gas / 4).saturating_add(1 << 20)
+    }
+
+    /// [`Self::max_block_bytes`] as JSON: bytes are hex there (two characters each), plus 1 MiB
+    /// for the field names and quantities.
+    pub fn max_block_json_bytes(&self) -> usize {
+        self.max_block_bytes()
+            .saturating_mul(2)
+            .saturating_add(1 << 20)
+    }
+
     /// The genesis block header.
     pub fn genesis_header(&self) -> &Header {
         &self.genesis_header

@@ -12,4 +12,5 @@ mod drill;
 mod flashblocks;
 mod fuzz;
 mod hostile;
+mod limits;
 mod support;

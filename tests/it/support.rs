@@ -10,8 +10,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The binary under test: this build's, or the one `PRECONF_TEST_BIN` names (for example a
+/// release build: `PRECONF_TEST_BIN=target/release/preconf-node cargo test --test it`).
 pub(crate) fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_preconf-node"))
+    match std::env::var_os("PRECONF_TEST_BIN") {
+        Some(path) => Command::new(path),
+        None => Command::new(env!("CARGO_BIN_EXE_preconf-node")),
+    }
 }
 
 /// A running node process; killed on drop.

@@ -803,10 +803,11 @@ pub(crate) async fn serve(
     addr: SocketAddr,
     secret: JwtSecret,
     module: RpcModule<()>,
+    limits: super::rpc::Limits,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     // The token is checked on the headers, before any body is read.
     let http = tower::ServiceBuilder::new()
         .layer(JwtLayer::new(secret))
-        .layer(super::rpc::shape_layer(super::rpc::ENGINE, None));
-    super::rpc::serve_module(addr, http, super::rpc::ENGINE, module).await
+        .layer(super::rpc::shape_layer(limits, None));
+    super::rpc::serve_module(addr, http, limits, module).await
 }

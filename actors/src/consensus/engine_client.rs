@@ -24,6 +24,8 @@ pub(crate) struct EngineTarget {
     pub url: String,
     /// The node's Engine API secret.
     pub jwt: JwtSecret,
+    /// The largest request or response (a whole payload of the largest block the chain allows).
+    pub max_message: usize,
 }
 
 /// Why an Engine API call failed.
@@ -118,9 +120,12 @@ impl EngineTarget {
         // Never in the clear in a debug or trace log.
         auth.set_sensitive(true);
         headers.insert("authorization", auth);
+        let max = u32::try_from(self.max_message).unwrap_or(u32::MAX);
         Ok(HttpClientBuilder::default()
             .set_headers(headers)
             .request_timeout(timeout)
+            .max_request_size(max)
+            .max_response_size(max)
             .build(&self.url)?)
     }
 

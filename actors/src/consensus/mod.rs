@@ -224,9 +224,10 @@ fn now_ms() -> u64 {
 }
 
 impl ConsensusState {
-    /// Timeout of one Engine API call to a proposer's node.
+    /// Timeout of one Engine API call to a proposer's node: half a slot (at least 200 ms), so
+    /// a longer slot also gives a slower node, or a larger block, more time.
     fn el_timeout(&self) -> Duration {
-        (self.args.block_time / 2).clamp(Duration::from_millis(200), Duration::from_secs(2))
+        (self.args.block_time / 2).max(Duration::from_millis(200))
     }
 
     /// The first slot boundary after now for the height after `head`.

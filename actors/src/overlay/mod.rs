@@ -269,8 +269,13 @@ impl Actor for OverlayActor {
                 }
             }));
         }
+        let max_bytes = args.chain.spec.max_block_json_bytes();
         for url in &args.urls {
-            tasks.push(TaskGuard::spawn(stream::follow(url.clone(), me.clone())));
+            tasks.push(TaskGuard::spawn(stream::follow(
+                url.clone(),
+                max_bytes,
+                me.clone(),
+            )));
         }
         info!(target: "overlay", sequencer = %args.sequencer, streams = args.urls.len(), "serving preconfirmed state");
         // A restarted overlay starts from nothing: the next index 0 rebuilds the pending state.

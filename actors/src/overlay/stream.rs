@@ -28,8 +28,6 @@ pub(crate) const TIMING: Timing = Timing {
 };
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// Largest decompressed flashblock accepted.
-const MAX_FLASHBLOCK_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Every `reason` of the reconnection counter.
 pub(crate) const RECONNECT_REASONS: &[&str] = &["connect", "closed", "error", "silent"];
@@ -39,28 +37,29 @@ pub(crate) const RECONNECT_REASONS: &[&str] = &["connect", "closed", "error", "s
 pub(crate) enum DecompressError {
     #[error("bad brotli frame: {0}")]
     Brotli(std::io::Error),
-    #[error("decompressed flashblock larger than {MAX_FLASHBLOCK_BYTES} bytes")]
-    TooLarge,
+    #[error("decompressed flashblock larger than {0} bytes")]
+    TooLarge(usize),
     #[error("decompressed flashblock is not UTF-8")]
     NotUtf8(#[from] std::string::FromUtf8Error),
 }
 
-/// Decompresses a brotli frame into JSON text.
-pub(crate) fn decompress(data: &[u8]) -> Result<String, DecompressError> {
+/// Decompresses a brotli frame of at most `max` bytes of JSON text.
+pub(crate) fn decompress(data: &[u8], max: usize) -> Result<String, DecompressError> {
     let mut out = Vec::new();
     brotli_decompressor::Decompressor::new(data, 4096)
-        .take(MAX_FLASHBLOCK_BYTES + 1)
+        .take(max as u64 + 1)
         .read_to_end(&mut out)
         .map_err(DecompressError::Brotli)?;
-    if out.len() as u64 > MAX_FLASHBLOCK_BYTES {
-        return Err(DecompressError::TooLarge);
+    if out.len() > max {
+        return Err(DecompressError::TooLarge(max));
     }
     Ok(String::from_utf8(out)?)
 }
 
-/// Reads the stream at `url` forever, handing every flashblock to the overlay.
-pub(crate) async fn follow(url: String, overlay: ActorRef<OverlayMsg>) {
-    follow_with(url, TIMING, move |text| {
+/// Reads the stream at `url` forever, handing every flashblock (at most `max_bytes` of JSON: a
+/// flashblock can carry a whole block) to the overlay.
+pub(crate) async fn follow(url: String, max_bytes: usize, overlay: ActorRef<OverlayMsg>) {
+    follow_with(url, TIMING, max_bytes, move |text| {
         overlay.cast(OverlayMsg::Flashblock(text, None)).is_ok()
     })
     .await
@@ -70,11 +69,17 @@ pub(crate) async fn follow(url: String, overlay: ActorRef<OverlayMsg>) {
 pub(crate) async fn follow_with(
     url: String,
     timing: Timing,
+    max_bytes: usize,
     deliver: impl Fn(FlashblockText) -> bool,
 ) {
     let mut backoff = Duration::from_millis(100);
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(max_bytes))
+        .max_frame_size(Some(max_bytes));
     loop {
-        let ws = match tokio_tungstenite::connect_async(url.as_str()).await {
+        let connected =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false).await;
+        let ws = match connected {
             Ok((ws, _)) => ws,
             Err(e) => {
                 metrics::counter!(m::OVERLAY_STREAM_RECONNECTS, "reason" => "connect").increment(1);
@@ -102,7 +107,7 @@ pub(crate) async fn follow_with(
                                 return;
                             }
                         }
-                        Some(Ok(Message::Binary(data))) => match decompress(&data) {
+                        Some(Ok(Message::Binary(data))) => match decompress(&data, max_bytes) {
                             Ok(text) => {
                                 if !deliver(FlashblockText::from(text)) {
                                     return;
@@ -142,9 +147,13 @@ mod tests {
     #[test]
     fn brotli_frames_decompress_and_garbage_is_refused() {
         let frame = alloy_primitives::hex::decode(BROTLI_FRAME).unwrap();
-        assert_eq!(decompress(&frame).unwrap(), BROTLI_TEXT);
-        assert!(decompress(b"not brotli at all").is_err());
-        assert!(decompress(&frame[..frame.len() / 2]).is_err());
+        assert_eq!(decompress(&frame, 1 << 20).unwrap(), BROTLI_TEXT);
+        assert!(decompress(b"not brotli at all", 1 << 20).is_err());
+        assert!(decompress(&frame[..frame.len() / 2], 1 << 20).is_err());
+        assert!(matches!(
+            decompress(&frame, BROTLI_TEXT.len() - 1),
+            Err(DecompressError::TooLarge(_))
+        ));
     }
 
     /// A server that completes the handshake, sends one brotli frame on the first connection,
@@ -173,7 +182,7 @@ mod tests {
             read_timeout: Duration::from_millis(400),
             ping_every: Duration::from_millis(100),
         };
-        let follower = tokio::spawn(follow_with(url, timing, move |text| {
+        let follower = tokio::spawn(follow_with(url, timing, 1 << 20, move |text| {
             delivered.send(text.to_string()).is_ok()
         }));
         let wait = Duration::from_secs(5);

@@ -75,16 +75,21 @@ pub(crate) const PUBLIC: Limits = Limits {
     body_budget: Some(64 * 1024 * 1024),
 };
 
-/// The Engine API port's limits (JWT-authenticated: every request is from the consensus client):
-/// a whole execution payload of the largest block must fit, as geth's 128 MiB.
-pub(crate) const ENGINE: Limits = Limits {
-    request: 128 * 1024 * 1024,
-    ws_message: 128 * 1024 * 1024,
-    response: 256 * 1024 * 1024,
-    ws_connections: 64,
-    http_requests: 256,
-    body_budget: None,
-};
+/// The Engine API port's limits (JWT-authenticated: every request is from the consensus client
+/// or the sequencer): a whole execution payload of the largest block the chain allows
+/// (`max_block_json`, [`preconf_core::chainspec::ChainSpec::max_block_json_bytes`]) must fit in a
+/// request, a pushed flashblock and a response; at least geth's 128 MiB.
+pub(crate) fn engine_limits(max_block_json: usize) -> Limits {
+    let at_least = |floor: usize| u32::try_from(max_block_json.max(floor)).unwrap_or(u32::MAX);
+    Limits {
+        request: at_least(128 * 1024 * 1024),
+        ws_message: at_least(128 * 1024 * 1024),
+        response: at_least(256 * 1024 * 1024),
+        ws_connections: 64,
+        http_requests: 256,
+        body_budget: None,
+    }
+}
 
 /// How often a WebSocket client is pinged, and how long it has to answer.
 const WS_PING_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
