@@ -323,6 +323,17 @@ pub(crate) struct PreconfArgs {
         help_heading = "Flashblocks"
     )]
     pub(crate) ws_port: u16,
+    /// Flashblock stream clients served at once. Every client is pinged each second; when the
+    /// stream is full, one that has not answered for 2 s gives its place to a new client, and
+    /// only when all answer is a new one refused (close code 1013).
+    #[arg(
+        long = "flashblocks.max-subscribers",
+        env = "PRECONF_FLASHBLOCKS_MAX_SUBSCRIBERS",
+        default_value_t = preconf_actors::DEFAULT_MAX_SUBSCRIBERS,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536),
+        help_heading = "Flashblocks"
+    )]
+    pub(crate) max_subscribers: usize,
     /// Push every flashblock to this RPC node with `preconf_newPartialBlock`: its Engine API port
     /// (ws://host:8551; repeatable), authenticated with --flashblocks.push-jwtsecret.
     #[arg(

@@ -267,6 +267,7 @@ fn sequencer_config(
         interval,
         slot,
         ws_addr: SocketAddr::new(p.ws_addr, p.ws_port),
+        max_subscribers: p.max_subscribers,
         push: p.push_to.clone(),
         push_jwt: match &p.push_jwtsecret {
             Some(path) => Some(jwt_file(path)?),

@@ -36,4 +36,5 @@ pub use node::{
     ConsensusConfig, ConsensusHandle, DevnetConfig, NodeConfig, NodeError, NodeHandle,
     OverlayConfig, PayloadServerConfig, SequencerConfig, ValidatorEndpoint, spawn, spawn_consensus,
 };
+pub use sequencer::DEFAULT_MAX_SUBSCRIBERS;
 pub use vitals::VitalsConfig;

@@ -171,6 +171,8 @@ pub struct SequencerConfig {
     pub slot: Duration,
     /// Flashblock stream address (port 0 picks a free port).
     pub ws_addr: SocketAddr,
+    /// Flashblock stream clients served at once.
+    pub max_subscribers: usize,
     /// RPC nodes to push `preconf_newPartialBlock` to (their Engine API ports, `ws://…`).
     pub push: Vec<String>,
     /// The JWT secret of those Engine API ports.
@@ -424,6 +426,7 @@ impl Wiring {
             push: seq.push.clone(),
             push_jwt: seq.push_jwt.clone(),
             local: self.local_stream.clone(),
+            max_subscribers: seq.max_subscribers,
         };
         let sealer = SealerArgs {
             chain_id: config.spec.chain_id(),

@@ -244,3 +244,55 @@ fn idle_and_slowloris_clients_cannot_lock_validators_out_of_the_payload_server()
             >= 1000.0
     );
 }
+
+/// 1,000 clients that finish the WebSocket handshake on the flashblock stream and then never
+/// read cannot lock a new follower out: when the stream is full, a client that has not answered
+/// the server's pings for 2 s gives its place, and the follower gets its first flashblock at
+/// once (well within a second here; one flashblock interval is 200 ms).
+#[test]
+fn clients_that_never_read_cannot_lock_followers_out_of_the_flashblock_stream() {
+    let p = Proc::start(&["devnet", "--block-time", "1s"]);
+    let stream = p.flashblocks.unwrap();
+    let silent: Vec<TcpStream> = (0..1000)
+        .filter_map(|_| {
+            let mut s = TcpStream::connect(stream).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+            write!(
+                s,
+                "GET / HTTP/1.1\r\nHost: {stream}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .ok()?;
+            // Read the handshake's answer, then never read again.
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                s.read_exact(&mut byte).ok()?;
+                head.push(byte[0]);
+            }
+            Some(s)
+        })
+        .collect();
+    assert!(silent.len() >= 256, "only {} handshakes", silent.len());
+    // Past the 2 s grace, every silent client is evictable.
+    std::thread::sleep(Duration::from_secs(3));
+    let started = Instant::now();
+    let mut follower = Ws::connect(stream);
+    let first = follower.recv();
+    let waited = started.elapsed();
+    assert!(first["index"].is_u64(), "not a flashblock: {first}");
+    assert!(
+        waited < Duration::from_secs(1),
+        "the follower waited {waited:?} for its first flashblock"
+    );
+    assert!(p.metric("preconf_broadcaster_dropped_peers_total{reason=\"evicted\"}") >= 1.0);
+    // The follower answers pings and stays, while the silent ones are dropped.
+    let until = Instant::now() + Duration::from_secs(12);
+    while Instant::now() < until {
+        assert!(follower.recv()["index"].is_u64());
+    }
+    assert!(
+        p.metric("preconf_broadcaster_dropped_peers_total{reason=\"unresponsive\"}") >= 1.0,
+        "silent clients were never dropped"
+    );
+    drop(silent);
+}

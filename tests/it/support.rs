@@ -316,8 +316,12 @@ impl Ws {
     }
 
     pub(crate) fn send(&mut self, text: &str) {
-        let payload = text.as_bytes();
-        let mut frame = vec![0x81u8];
+        self.send_frame(0x81, text.as_bytes());
+    }
+
+    /// One masked frame with this first byte (FIN and opcode).
+    fn send_frame(&mut self, first: u8, payload: &[u8]) {
+        let mut frame = vec![first];
         let mask = [1u8, 2, 3, 4];
         match payload.len() {
             n if n < 126 => frame.push(0x80 | n as u8),
@@ -357,7 +361,8 @@ impl Ws {
         }
     }
 
-    /// The next text message, as JSON.
+    /// The next text message, as JSON. Pings are answered on the way, as RFC 6455 requires
+    /// of every client (servers drop clients that do not).
     pub(crate) fn recv(&mut self) -> Value {
         loop {
             let mut h = [0u8; 2];
@@ -374,8 +379,10 @@ impl Ws {
             }
             let mut payload = vec![0u8; len as usize];
             self.0.read_exact(&mut payload).unwrap();
-            if h[0] & 0x0f == 1 {
-                return serde_json::from_slice(&payload).expect("JSON text frame");
+            match h[0] & 0x0f {
+                1 => return serde_json::from_slice(&payload).expect("JSON text frame"),
+                9 => self.send_frame(0x8a, &payload),
+                _ => {}
             }
         }
     }

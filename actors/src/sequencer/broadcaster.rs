@@ -2,11 +2,16 @@
 //!
 //! - **Stream** (bera-reth compatible): a WebSocket server (default :8548; any path; no
 //!   handshake beyond the WebSocket one) that sends every signed flashblock as one JSON text
-//!   frame. At most [`MAX_CONNECTIONS`] clients; each has a bounded queue of [`PEER_QUEUE`]
-//!   messages and is dropped (and counted) when it falls that far behind. Pings are answered, and
-//!   the server pings idle clients so they can tell a quiet stream from a dead one. A client may
-//!   send frames of at most [`MAX_CLIENT_MESSAGE`] bytes; at most [`MAX_HANDSHAKES`] handshakes
-//!   run at once, each within 10 s.
+//!   frame. At most `--flashblocks.max-subscribers` clients (256). Each has a bounded queue of
+//!   [`PEER_QUEUE`] messages and is dropped (counted `lagging`) when it falls that far behind or
+//!   a send stalls for [`SEND_TIMEOUT`]. The server pings every client every [`PING_EVERY`]; a
+//!   client stays as long as it answers (any WebSocket client does, by reading), one silent for
+//!   [`UNRESPONSIVE_AFTER`] is dropped (`unresponsive`), and when the server is full a new client
+//!   takes the place of the one silent longest past [`EVICT_AFTER`] (`evicted`) — so clients
+//!   that never read cannot lock new followers out. Only when every client answers is a new one
+//!   refused (`limit`), with close code 1013 and the reason. A client may send frames of at most
+//!   [`MAX_CLIENT_MESSAGE`] bytes; at most [`MAX_HANDSHAKES`] handshakes run at once, each within
+//!   [`HANDSHAKE_TIMEOUT`].
 //! - **Push** (BRIP-0007): for each `--flashblocks.push-to ws://…` URL a task keeps a WebSocket
 //!   JSON-RPC connection and calls `preconf_newPartialBlock(flashblock)`, reconnecting with
 //!   backoff.
@@ -24,7 +29,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 use tokio::{
     net::{TcpListener, TcpStream},
@@ -32,22 +37,34 @@ use tokio::{
 };
 use tokio_tungstenite::{
     WebSocketStream,
-    tungstenite::{Message, Utf8Bytes},
+    tungstenite::{
+        Message, Utf8Bytes,
+        protocol::{CloseFrame, frame::coding::CloseCode},
+    },
 };
 use tracing::{debug, info, warn};
 
-/// Most stream clients served at once.
-pub(crate) const MAX_CONNECTIONS: usize = 256;
+/// Stream clients served at once unless `--flashblocks.max-subscribers` says otherwise.
+pub const DEFAULT_MAX_SUBSCRIBERS: usize = 256;
 /// Messages queued per client before it is dropped as a laggard.
 pub(crate) const PEER_QUEUE: usize = 128;
+/// A send that does not complete within this time (the client stopped reading and the kernel's
+/// buffers are full) drops the client as a laggard.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// A client that has answered nothing (no pong, no frame) for this long is dropped.
+const UNRESPONSIVE_AFTER: Duration = Duration::from_secs(10);
+/// When the server is full, a client silent for longer than this gives its place to a new one.
+const EVICT_AFTER: Duration = Duration::from_secs(2);
+/// Time for a WebSocket handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Messages queued per push target while it is slow or reconnecting.
 const PUSH_QUEUE: usize = 256;
 /// WebSocket handshakes in progress at once; further connections wait to be accepted.
 const MAX_HANDSHAKES: usize = 64;
 /// The largest message or frame a stream client may send (it sends only pings and closes).
 const MAX_CLIENT_MESSAGE: usize = 4096;
-/// Idle time after which the server pings a client.
-const PING_EVERY: Duration = Duration::from_secs(5);
+/// How often the server pings every client.
+const PING_EVERY: Duration = Duration::from_secs(1);
 /// Longest wait between push reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -62,8 +79,8 @@ pub(crate) enum BroadcasterMsg {
     Publish(Box<Flashblock>),
     /// A client finished the WebSocket handshake.
     Connected(Box<WebSocketStream<TcpStream>>, SocketAddr),
-    /// A client's connection ended.
-    Disconnected(u64),
+    /// A client's connection ended: its id and, when the server dropped it, why.
+    Disconnected(u64, Option<&'static str>),
 }
 
 crate::supervisor::faultable!(BroadcasterMsg);
@@ -73,7 +90,7 @@ impl std::fmt::Debug for BroadcasterMsg {
         match self {
             Self::Publish(fb) => write!(f, "Publish({}/{})", fb.block_number(), fb.index),
             Self::Connected(_, from) => write!(f, "Connected({from})"),
-            Self::Disconnected(id) => write!(f, "Disconnected({id})"),
+            Self::Disconnected(id, why) => write!(f, "Disconnected({id}, {why:?})"),
             Self::Fault(fault) => write!(f, "Fault({fault:?})"),
         }
     }
@@ -90,11 +107,24 @@ pub(crate) struct BroadcasterArgs {
     pub push_jwt: Option<preconf_core::jwt::JwtSecret>,
     /// In-process subscribers.
     pub local: broadcast::Sender<FlashblockText>,
+    /// Stream clients served at once (`--flashblocks.max-subscribers`).
+    pub max_subscribers: usize,
 }
 
 struct Peer {
     queue: mpsc::Sender<FlashblockText>,
+    /// When the client last answered (a pong or any frame), or connected.
+    last_seen: Arc<Mutex<Instant>>,
     _task: TaskGuard,
+}
+
+impl Peer {
+    fn silent_for(&self) -> Duration {
+        self.last_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
 }
 
 /// State of the broadcaster.
@@ -120,7 +150,11 @@ impl Actor for BroadcasterActor {
         me: ActorRef<BroadcasterMsg>,
         args: BroadcasterArgs,
     ) -> Result<BroadcasterState, ActorProcessingErr> {
-        m::zero(m::BROADCAST_DROPPED_PEERS, "reason", &["lagging", "limit"]);
+        m::zero(
+            m::BROADCAST_DROPPED_PEERS,
+            "reason",
+            &["lagging", "unresponsive", "evicted", "limit"],
+        );
         m::zero(
             m::BROADCAST_PUSH_ERRORS,
             "reason",
@@ -188,25 +222,63 @@ impl Actor for BroadcasterActor {
                 metrics::gauge!(m::BROADCAST_CONNECTIONS).set(st.peers.len() as f64);
             }
             BroadcasterMsg::Connected(ws, from) => {
-                if st.peers.len() >= MAX_CONNECTIONS {
-                    metrics::counter!(m::BROADCAST_DROPPED_PEERS, "reason" => "limit").increment(1);
-                    warn!(target: "broadcaster", %from, "refusing a client: connection limit reached");
-                    tokio::spawn(async move {
-                        let mut ws = ws;
-                        let _ = ws.close().await;
-                    });
-                    return Ok(());
+                if st.peers.len() >= st.args.max_subscribers {
+                    let silent = st
+                        .peers
+                        .iter()
+                        .map(|(id, p)| (*id, p.silent_for()))
+                        .filter(|(_, silent)| *silent > EVICT_AFTER)
+                        .max_by_key(|(_, silent)| *silent);
+                    match silent {
+                        Some((id, silent)) => {
+                            // Dropping the peer ends its task and closes its connection.
+                            st.peers.remove(&id);
+                            metrics::counter!(m::BROADCAST_DROPPED_PEERS, "reason" => "evicted")
+                                .increment(1);
+                            debug!(target: "broadcaster", peer = id, ?silent, %from, "a silent client gives its place to a new one");
+                        }
+                        None => {
+                            metrics::counter!(m::BROADCAST_DROPPED_PEERS, "reason" => "limit")
+                                .increment(1);
+                            warn!(target: "broadcaster", %from, limit = st.args.max_subscribers, "refusing a client: every place is taken by a client that answers (--flashblocks.max-subscribers)");
+                            tokio::spawn(async move {
+                                let mut ws = ws;
+                                let frame = CloseFrame {
+                                    code: CloseCode::Again,
+                                    reason:
+                                        "flashblock stream full (--flashblocks.max-subscribers)"
+                                            .into(),
+                                };
+                                let _ = ws.send(Message::Close(Some(frame))).await;
+                                let _ = ws.close().await;
+                            });
+                            return Ok(());
+                        }
+                    }
                 }
                 let id = st.next_peer;
                 st.next_peer += 1;
                 let (queue, rx) = mpsc::channel(PEER_QUEUE);
-                let task = TaskGuard::spawn(serve_peer(*ws, rx, id, me));
-                st.peers.insert(id, Peer { queue, _task: task });
+                let last_seen = Arc::new(Mutex::new(Instant::now()));
+                let task = TaskGuard::spawn(serve_peer(*ws, rx, id, last_seen.clone(), me));
+                st.peers.insert(
+                    id,
+                    Peer {
+                        queue,
+                        last_seen,
+                        _task: task,
+                    },
+                );
                 debug!(target: "broadcaster", %from, peer = id, "stream client connected");
                 metrics::gauge!(m::BROADCAST_CONNECTIONS).set(st.peers.len() as f64);
             }
-            BroadcasterMsg::Disconnected(id) => {
-                st.peers.remove(&id);
+            BroadcasterMsg::Disconnected(id, reason) => {
+                if st.peers.remove(&id).is_some()
+                    && let Some(reason) = reason
+                {
+                    metrics::counter!(m::BROADCAST_DROPPED_PEERS, "reason" => reason).increment(1);
+                    warn!(target: "broadcaster", peer = id, reason, "dropping a stream client");
+                }
                 metrics::gauge!(m::BROADCAST_CONNECTIONS).set(st.peers.len() as f64);
             }
         }
@@ -235,7 +307,7 @@ async fn accept_loop(listener: TcpListener, me: ActorRef<BroadcasterMsg>) {
         let me = me.clone();
         tokio::spawn(async move {
             let handshake = tokio::time::timeout(
-                Duration::from_secs(10),
+                HANDSHAKE_TIMEOUT,
                 tokio_tungstenite::accept_async_with_config(stream, Some(config)),
             );
             let handshake = handshake.await;
@@ -260,39 +332,49 @@ async fn serve_peer(
     ws: WebSocketStream<TcpStream>,
     mut queue: mpsc::Receiver<FlashblockText>,
     id: u64,
+    last_seen: Arc<Mutex<Instant>>,
     me: ActorRef<BroadcasterMsg>,
 ) {
     let (mut sink, mut stream) = ws.split();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
-    loop {
+    let seen = || *last_seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    let dropped: Option<&'static str> = loop {
         tokio::select! {
             next = queue.recv() => {
-                let Some(text) = next else { break };
-                if sink.send(Message::Text(text)).await.is_err() {
-                    break;
+                let Some(text) = next else { break None };
+                match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break None,
+                    Err(_) => break Some("lagging"),
                 }
-                ping.reset();
             }
             frame = stream.next() => match frame {
                 // Pongs to the client's pings are queued by the protocol and go out with the
                 // next write; flush so an idle stream answers at once.
                 Some(Ok(Message::Ping(_))) => {
+                    seen();
                     if sink.flush().await.is_err() {
-                        break;
+                        break None;
                     }
                 }
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                Some(Ok(_)) => {}
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
+                Some(Ok(_)) => seen(),
             },
             _ = ping.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break;
+                let silent = last_seen.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+                if silent > UNRESPONSIVE_AFTER {
+                    break Some("unresponsive");
+                }
+                match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Ping(Default::default()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break None,
+                    Err(_) => break Some("lagging"),
                 }
             }
         }
-    }
-    let _ = me.cast(BroadcasterMsg::Disconnected(id));
+    };
+    let _ = me.cast(BroadcasterMsg::Disconnected(id, dropped));
 }
 
 /// Keeps a JSON-RPC WebSocket connection to one RPC node and calls `preconf_newPartialBlock` for

@@ -14,6 +14,7 @@ mod flash;
 mod payload_server;
 mod sealer;
 
+pub use broadcaster::DEFAULT_MAX_SUBSCRIBERS;
 pub(crate) use broadcaster::{
     BroadcasterActor, BroadcasterArgs, BroadcasterHandle, FlashblockText,
 };
