@@ -107,13 +107,28 @@ macro_rules! db_err {
 }
 db_err!(
     redb::Error,
-    redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
     redb::CommitError,
     redb::SetDurabilityError
 );
+
+impl From<redb::DatabaseError> for StorageError {
+    fn from(e: redb::DatabaseError) -> Self {
+        match e {
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
+                StorageError::Corrupt {
+                    table: "database file",
+                    detail: format!(
+                        "{detail} (the file was damaged on disk; restore it from a backup, or move it away to start over)"
+                    ),
+                }
+            }
+            e => StorageError::Db(e.to_string()),
+        }
+    }
+}
 
 impl From<StorageError> for StateError {
     fn from(e: StorageError) -> Self {
@@ -335,9 +350,14 @@ fn with_tables(db: Database) -> Result<Database, StorageError> {
     Ok(db)
 }
 
+/// Opens the file with redb's integrity check: the checksum of every page of the committed trees
+/// is verified, so a file damaged on disk (a flipped byte in any table) is refused with
+/// [`StorageError::Corrupt`] instead of being read — or panicking redb — later. It reads the
+/// whole file: start-up time grows with the database.
 fn create(path: &Path) -> Result<Database, redb::DatabaseError> {
     redb::Builder::new()
         .set_cache_size(CACHE_BYTES)
+        .set_check_integrity_on_open(true)
         .create(path)
 }
 
@@ -518,13 +538,21 @@ impl Store {
         self.meta_hash(FINALIZED)
     }
 
-    /// A header by hash.
+    /// A header by hash, checked against its hash (a damaged record is an error, never served).
     pub fn header(&self, hash: &B256) -> Result<Option<Header>, StorageError> {
         let txn = self.read()?;
         let t = txn.open_table(HEADERS)?;
-        t.get(&hash.0)?
-            .map(|v| Header::decode(&mut v.value()).map_err(|e| corrupt("headers", e)))
-            .transpose()
+        let Some(v) = t.get(&hash.0)? else {
+            return Ok(None);
+        };
+        let header = Header::decode(&mut v.value()).map_err(|e| corrupt("headers", e))?;
+        if header.hash_slow() != *hash {
+            return Err(corrupt(
+                "headers",
+                format!("the header stored for {hash} does not hash to it"),
+            ));
+        }
+        Ok(Some(header))
     }
 
     /// The canonical block hash at a height.
@@ -587,11 +615,21 @@ impl Store {
         }))
     }
 
-    /// Contract code by hash.
+    /// Contract code by hash, checked against it.
     pub fn code(&self, hash: &B256) -> Result<Option<Bytes>, StorageError> {
         let txn = self.read()?;
         let t = txn.open_table(CODE)?;
-        Ok(t.get(&hash.0)?.map(|v| Bytes::copy_from_slice(v.value())))
+        let Some(v) = t.get(&hash.0)? else {
+            return Ok(None);
+        };
+        let code = Bytes::copy_from_slice(v.value());
+        if alloy_primitives::keccak256(&code) != *hash {
+            return Err(corrupt(
+                "code",
+                format!("the code stored for {hash} does not hash to it"),
+            ));
+        }
+        Ok(Some(code))
     }
 
     /// Builds the state trie of the head from the flat state tables. `progress` is called every

@@ -20,19 +20,20 @@ const PER_SENDER: u64 = 26;
 
 #[test]
 fn the_largest_block_the_gas_limit_allows_passes_every_hop_and_the_chain_carries_on() {
-    // Slots long enough for a debug build to execute and carry a 30 MB block (a release build
-    // does it within the default 2 s slot: `PRECONF_TEST_BIN=target/release/preconf-node`).
+    // Slots long enough for a debug build, sharing two cores with other tests, to execute and
+    // carry a 30 MB block several times over (a release build does it within the default 2 s
+    // slot: `PRECONF_TEST_BIN=target/release/preconf-node`).
     let p = Proc::start(&[
         "devnet",
         "--gas-limit",
         "300000000",
         "--block-time",
-        "10s",
+        "20s",
         "--preconf.fetch-timeout",
-        "5s",
+        "10s",
     ]);
     let head = || hex_u64(&p.call("eth_blockNumber", json!([]))["result"]);
-    wait_for(Duration::from_secs(20), || (head() >= 2).then_some(())).expect("blocks");
+    wait_for(Duration::from_secs(60), || (head() >= 2).then_some(())).expect("blocks");
     let local = "preconf_proposer_blocks_total{source=\"local\"}";
     let local_before = p.metric(local);
 
@@ -84,7 +85,7 @@ fn the_largest_block_the_gas_limit_allows_passes_every_hop_and_the_chain_carries
     assert_eq!(hashes.len(), 10 * PER_SENDER as usize);
 
     // Every one is included (in canonical, finalized blocks)...
-    let included = wait_for(Duration::from_secs(60), || {
+    let included = wait_for(Duration::from_secs(120), || {
         let finalized = hex_u64(
             &p.call("eth_getBlockByNumber", json!(["finalized", false]))["result"]["number"],
         );

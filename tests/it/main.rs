@@ -6,6 +6,7 @@ mod berachain;
 mod conformance;
 mod consensus;
 mod container;
+mod corruption;
 mod devnet;
 mod disk;
 mod drill;

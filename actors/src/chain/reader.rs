@@ -275,6 +275,16 @@ fn read_block(store: &Store, hash: &B256) -> Result<Option<SealedBlock>, Storage
     let (Some(header), Some(body)) = (store.header(hash)?, store.body(hash)?) else {
         return Ok(None);
     };
+    // The header was checked against its hash; the body is checked against the header, so a
+    // damaged record is an error rather than a changed transaction served.
+    if alloy_consensus::proofs::calculate_transaction_root(&body.transactions)
+        != header.transactions_root
+    {
+        return Err(StorageError::Corrupt {
+            table: "bodies",
+            detail: format!("the body stored for {hash} does not match its transactions root"),
+        });
+    }
     if let Some(senders) = store.senders(hash)?
         && senders.len() == body.transactions.len()
     {
