@@ -229,6 +229,15 @@ fn idle_and_slowloris_clients_cannot_lock_validators_out_of_the_payload_server()
         i += 1;
     }
     let (seq_after, local_after) = (p.metric(sequencer), p.metric(local));
+    let evicted =
+        p.metric("preconf_payload_server_connections_closed_total{reason=\"evicted_idle\"}");
+    eprintln!(
+        "payload server under {} idle and {} slowloris clients: {} sequencer blocks during the attack, {} local, {evicted} idle connections closed to make room",
+        idle.len(),
+        slow.len(),
+        seq_after - seq_before,
+        local_after - local_before
+    );
     drop(idle);
     drop(slow);
     assert!(
@@ -279,6 +288,10 @@ fn clients_that_never_read_cannot_lock_followers_out_of_the_flashblock_stream() 
     let mut follower = Ws::connect(stream);
     let first = follower.recv();
     let waited = started.elapsed();
+    eprintln!(
+        "flashblock stream after {} clients that never read: a new follower's first flashblock in {waited:?}",
+        silent.len()
+    );
     assert!(first["index"].is_u64(), "not a flashblock: {first}");
     assert!(
         waited < Duration::from_secs(1),
