@@ -190,9 +190,10 @@ impl Actor for MempoolActor {
             MempoolMsg::Add(tx, reply) => {
                 st.changed = true;
                 let head = st.args.chain.reader.head_hash();
+                let at_head = st.args.chain.head_account(&tx.sender());
                 let account = match st.args.preconf.on(&head) {
                     Some(p) => sender_state(&p.state.snapshot, &tx.sender()),
-                    None => st.args.chain.head_account(&tx.sender()),
+                    None => at_head,
                 };
                 let vitals = &st.args.chain.vitals;
                 let result = match vitals.disk_low() {
@@ -200,7 +201,7 @@ impl Actor for MempoolActor {
                         free_mib: free / (1024 * 1024),
                         need_mib: vitals.min_free_bytes() / (1024 * 1024),
                     }),
-                    None => st.pool.add(*tx, account),
+                    None => st.pool.add_preconfirmed(*tx, at_head, account),
                 };
                 match &result {
                     Ok(added) => {

@@ -180,7 +180,11 @@ pub enum TxOutcome {
     },
     /// Does not fit in the gas (or blob gas) left; may fit in a later block.
     DoesNotFit,
-    /// Invalid on this state (nonce, balance, fee below base fee…): drop it.
+    /// Invalid on this state only because of where the block starts (a nonce ahead of the
+    /// sender's, funds the sender does not have yet, a fee cap below this block's base fee): it
+    /// may be valid in a later block, so it is kept.
+    NotYet(String),
+    /// Invalid on any state that could follow (a nonce already used, too little gas, …): drop it.
     Invalid(String),
 }
 
@@ -407,6 +411,7 @@ impl BlockBuilder {
             Err(BlockExecutionError::Validation(
                 BlockValidationError::TransactionGasLimitMoreThanAvailableBlockGas { .. },
             )) => TxOutcome::DoesNotFit,
+            Err(e) if may_pass_later(&e) => TxOutcome::NotYet(invalid_reason(&e)),
             Err(e) => TxOutcome::Invalid(invalid_reason(&e)),
         }
     }
@@ -597,6 +602,18 @@ fn logs_bloom(receipts: &[Receipt]) -> Bloom {
     })
 }
 
+/// Whether a transaction refused on a block's starting state can be valid in a later block.
+fn may_pass_later(e: &BlockExecutionError) -> bool {
+    use revm::context_interface::result::InvalidTransaction as T;
+    let BlockExecutionError::Validation(BlockValidationError::InvalidTx { error, .. }) = e else {
+        return false;
+    };
+    matches!(
+        error.as_invalid_tx_err(),
+        Some(T::NonceTooHigh { .. } | T::LackOfFundForMaxFee { .. } | T::GasPriceLessThanBasefee)
+    )
+}
+
 fn invalid_reason(e: &BlockExecutionError) -> String {
     match e {
         BlockExecutionError::Validation(BlockValidationError::InvalidTx { error, .. }) => {
@@ -758,7 +775,9 @@ pub fn execute_block(
                     reason: "exceeds the block's gas or blob gas".into(),
                 });
             }
-            TxOutcome::Invalid(reason) => return Err(BlockError::Transaction { index, reason }),
+            TxOutcome::NotYet(reason) | TxOutcome::Invalid(reason) => {
+                return Err(BlockError::Transaction { index, reason });
+            }
         }
     }
     let executed = builder.finish()?;

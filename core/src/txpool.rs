@@ -223,21 +223,33 @@ pub struct SenderState {
 
 #[derive(Debug, Default)]
 struct Sender {
+    /// The account at the canonical head: where every block is built from.
     state: SenderState,
+    /// The account's nonce in the preconfirmed state its last transaction was admitted on (at
+    /// least the head's): nonces below it are used, whether their transactions are in this pool
+    /// or not (an rpc node's pool holds only what was sent to it).
+    preconfirmed_nonce: u64,
     txs: BTreeMap<u64, Arc<PooledTx>>,
 }
 
 impl Sender {
-    /// Number of transactions executable now (contiguous from the state nonce).
-    fn pending_len(&self) -> usize {
-        let mut n = self.state.nonce;
-        for &k in self.txs.range(self.state.nonce..).map(|(k, _)| k) {
+    /// The first nonce from `from` that no pooled transaction holds (contiguously).
+    fn contiguous_from(&self, from: u64) -> u64 {
+        let mut n = from;
+        for &k in self.txs.range(from..).map(|(k, _)| k) {
             if k != n {
                 break;
             }
             n += 1;
         }
-        (n - self.state.nonce) as usize
+        n
+    }
+
+    /// The sender's next nonce: past its pooled transactions executable from the head, or from
+    /// its preconfirmed state.
+    fn next_nonce(&self) -> u64 {
+        self.contiguous_from(self.state.nonce)
+            .max(self.contiguous_from(self.preconfirmed_nonce.max(self.state.nonce)))
     }
 }
 
@@ -291,11 +303,7 @@ impl TxPool {
         let queued: usize = self
             .senders
             .values()
-            .map(|s| {
-                s.txs
-                    .range(s.state.nonce + s.pending_len() as u64..)
-                    .count()
-            })
+            .map(|s| s.txs.range(s.next_nonce()..).count())
             .sum();
         (self.by_hash.len() - queued, queued)
     }
@@ -308,26 +316,44 @@ impl TxPool {
     /// The next nonce for a sender counting its pending transactions.
     pub fn next_nonce(&self, sender: &Address) -> Option<u64> {
         let s = self.senders.get(sender)?;
-        Some(s.state.nonce + s.pending_len() as u64)
+        Some(s.next_nonce())
     }
 
     /// Checks a transaction and adds it. `state` is the sender's account at the head, or in the
     /// preconfirmed state on top of it.
     pub fn add(&mut self, tx: PooledTx, state: SenderState) -> Result<Added, PoolError> {
-        self.insert(tx, state, true)
+        self.insert(tx, state, state, true)
+    }
+
+    /// [`Self::add`] for a node that holds preconfirmed state: the transaction is checked
+    /// against the sender's account there (`preconfirmed`: a balance received in a
+    /// preconfirmation is spendable, a nonce preconfirmed is used), while the pool keeps
+    /// measuring the sender from its account at the canonical head (`head`), where every block
+    /// is built from: a local build (a proposer's fallback) then starts at the head's nonce and
+    /// takes the preconfirmed transactions first, instead of finding every later one "nonce
+    /// too high".
+    pub fn add_preconfirmed(
+        &mut self,
+        tx: PooledTx,
+        head: SenderState,
+        preconfirmed: SenderState,
+    ) -> Result<Added, PoolError> {
+        self.insert(tx, preconfirmed, head, true)
     }
 
     /// [`Self::add`] for a transaction the node accepted before a restart (its journal): the
     /// per-sender limit does not apply, since refusing it now would lose a transaction a client
     /// was told was accepted. Every other check does.
     pub fn readmit(&mut self, tx: PooledTx, state: SenderState) -> Result<Added, PoolError> {
-        self.insert(tx, state, false)
+        self.insert(tx, state, state, false)
     }
 
+    /// Checks `tx` against `state` and adds it, measuring its sender from `head` from now on.
     fn insert(
         &mut self,
         tx: PooledTx,
         state: SenderState,
+        head: SenderState,
         sender_cap: bool,
     ) -> Result<Added, PoolError> {
         self.validate(&tx, state)?;
@@ -336,7 +362,8 @@ impl TxPool {
         let hash = tx.hash;
         let bump = self.config.price_bump_percent;
         let entry = self.senders.entry(sender).or_default();
-        entry.state = state;
+        entry.state = head;
+        entry.preconfirmed_nonce = state.nonce.max(head.nonce);
         let mut replaced = None;
         if let Some(old) = entry.txs.get(&nonce) {
             let min = |v: u128| v + v * bump / 100;
@@ -369,7 +396,7 @@ impl TxPool {
             self.by_hash.remove(&old.hash);
         }
         self.by_hash.insert(hash, tx);
-        let pending = nonce < entry.state.nonce + entry.pending_len() as u64;
+        let pending = nonce < entry.next_nonce();
         let mut evicted = Vec::new();
         while self.by_hash.len() > self.config.max_total {
             match self.evict_one() {
@@ -522,6 +549,8 @@ impl TxPool {
                 continue;
             };
             s.state = state;
+            // The next block's preconfirmations are learnt again as transactions arrive.
+            s.preconfirmed_nonce = state.nonce;
             let stale: Vec<u64> = s.txs.range(..state.nonce).map(|(k, _)| *k).collect();
             for n in stale {
                 if let Some(tx) = s.txs.remove(&n) {
@@ -594,7 +623,7 @@ impl TxPool {
         let mut pending = Vec::new();
         let mut queued = Vec::new();
         for s in self.senders.values() {
-            let cut = s.state.nonce + s.pending_len() as u64;
+            let cut = s.next_nonce();
             for (n, tx) in &s.txs {
                 if *n < cut {
                     pending.push(tx.clone())
@@ -821,6 +850,10 @@ mod tests {
         }
     }
 
+    fn nonces(best: BestTransactions) -> Vec<(Address, u64)> {
+        best.map(|t| (t.sender(), t.nonce())).collect()
+    }
+
     fn rich(nonce: u64) -> SenderState {
         SenderState {
             nonce,
@@ -903,9 +936,7 @@ mod tests {
             pool.add(tx(0, nonce, 10), rich(0)).unwrap();
         }
         pool.add(tx(1, 0, 5), rich(0)).unwrap();
-        let nonces = |best: BestTransactions| -> Vec<(Address, u64)> {
-            best.map(|t| (t.sender(), t.nonce())).collect()
-        };
+
         let (a, b) = (dev_signer(0).address(), dev_signer(1).address());
         assert_eq!(nonces(pool.best()).len(), 5);
         let after = HashMap::from([(a, 2), (b, 1)]);
@@ -939,6 +970,51 @@ mod tests {
         // What a journal brings back after a restart was accepted once: the cap does not lose it.
         pool.readmit(tx(0, 7, 10), rich(3)).unwrap();
         assert_eq!(pool.counts(), (8, 0));
+    }
+
+    #[test]
+    fn a_build_on_the_head_gets_the_preconfirmed_transactions_first_and_then_the_rest() {
+        let mut pool = TxPool::new(PoolConfig::default(), 1, 10, 30_000_000);
+        let head = rich(0);
+        // Nonces 0–2 were preconfirmed (the preconfirmed state's nonce is 3); 3 and 4 come after.
+        for nonce in 0..3 {
+            pool.add_preconfirmed(tx(0, nonce, 10), head, rich(nonce))
+                .unwrap();
+        }
+        for nonce in 3..5 {
+            let added = pool
+                .add_preconfirmed(tx(0, nonce, 10), head, rich(3))
+                .unwrap();
+            assert!(added.pending);
+        }
+        // A local build starts from the head: every one, in nonce order.
+        let a = dev_signer(0).address();
+        assert_eq!(
+            nonces(pool.best()),
+            (0..5).map(|n| (a, n)).collect::<Vec<_>>()
+        );
+        assert_eq!(pool.next_nonce(&a), Some(5));
+        // The sequencer's block, holding 0–2 already, continues at 3.
+        let after = HashMap::from([(a, 3)]);
+        assert_eq!(nonces(pool.best_after(&after)), vec![(a, 3), (a, 4)]);
+    }
+
+    #[test]
+    fn a_sender_whose_preconfirmed_transactions_are_elsewhere_keeps_its_next_nonce() {
+        // An rpc node's pool holds only what was sent to it: nonces 0–2 went through another
+        // node and are preconfirmed; 3 arrives here.
+        let mut pool = TxPool::new(PoolConfig::default(), 1, 10, 30_000_000);
+        let added = pool
+            .add_preconfirmed(tx(0, 3, 10), rich(0), rich(3))
+            .unwrap();
+        assert!(added.pending);
+        let a = dev_signer(0).address();
+        assert_eq!(pool.next_nonce(&a), Some(4));
+        // Nothing is executable on the head yet: a build there takes nothing from this sender.
+        assert!(nonces(pool.best()).is_empty());
+        // Its block sealed, the head has the sender at 3.
+        pool.on_new_head(10, |_| rich(3));
+        assert_eq!(nonces(pool.best()), vec![(a, 3)]);
     }
 
     #[test]

@@ -209,3 +209,100 @@ fn check_ledger_and_promises(p: &Proc, preconfirmed: &[String], invalid: f64) ->
     assert_eq!(now + burned, genesis, "the ledger is off at block {head}");
     lost.len()
 }
+
+/// A builder fault while transactions stream in (a stall, then panics, at different moments):
+/// the proposers build locally on the canonical head while later nonces are preconfirmed.
+/// Nothing accepted is lost and no sender is jammed: every accepted transaction ends up in a
+/// finalized block and each sender's account reaches the nonce it sent up to.
+#[test]
+fn a_builder_fault_loses_no_transaction_and_jams_no_sender() {
+    let p = Proc::start(&["devnet", "--block-time", "1s", "--dev.fault-injection"]);
+    let rpc = p.rpc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted: Arc<Mutex<Vec<(u32, String)>>> = Arc::default();
+    let senders: Vec<_> = [5u32, 6]
+        .into_iter()
+        .map(|key| {
+            let (stop, accepted) = (stop.clone(), accepted.clone());
+            std::thread::spawn(move || {
+                let mut nonce = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let raw = signed(
+                        key,
+                        nonce,
+                        TxKind::Call(SINK),
+                        U256::from(1),
+                        Bytes::new(),
+                        21_000,
+                    );
+                    if let Some(r) = try_call(rpc, "eth_sendRawTransaction", json!([raw]))
+                        && let Some(h) = r["result"].as_str()
+                    {
+                        accepted.lock().unwrap().push((key, h.to_string()));
+                        nonce += 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(40));
+                }
+                nonce
+            })
+        })
+        .collect();
+    let fault = |fault: Value| {
+        crate::support::wait_for(Duration::from_secs(10), || {
+            let r = p.call("admin_injectFault", json!([fault]));
+            (r["result"] == true).then_some(())
+        })
+        .expect("the builder takes the fault");
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    fault(json!({"actor": "builder", "fault": "stall", "durationMs": 3000}));
+    std::thread::sleep(Duration::from_millis(4300));
+    fault(json!({"actor": "builder", "fault": "panic"}));
+    std::thread::sleep(Duration::from_millis(2700));
+    fault(json!({"actor": "builder", "fault": "panic"}));
+    std::thread::sleep(Duration::from_millis(3000));
+    stop.store(true, Ordering::Relaxed);
+    let sent: Vec<u64> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+    assert!(
+        p.metric("preconf_proposer_blocks_total{source=\"local\"}") >= 1.0,
+        "no proposer built locally: the drill did not hit the fallback path"
+    );
+
+    let accepted = accepted.lock().unwrap().clone();
+    let done = crate::support::wait_for(Duration::from_secs(30), || {
+        let finalized = quantity(
+            &p.call("eth_getBlockByNumber", json!(["finalized", false]))["result"]["number"],
+        );
+        accepted
+            .iter()
+            .all(|(_, h)| {
+                let r = p.call("eth_getTransactionReceipt", json!([h]))["result"].clone();
+                !r.is_null() && quantity(&r["blockNumber"]) <= finalized
+            })
+            .then_some(())
+    });
+    let missing: Vec<&String> = accepted
+        .iter()
+        .map(|(_, h)| h)
+        .filter(|h| p.call("eth_getTransactionReceipt", json!([h]))["result"].is_null())
+        .collect();
+    assert!(
+        done.is_some(),
+        "{} of {} accepted transactions never reached a finalized block: {:?}",
+        missing.len(),
+        accepted.len(),
+        &missing[..missing.len().min(5)]
+    );
+    for (key, sent) in [5u32, 6].into_iter().zip(sent) {
+        let nonce = quantity(
+            &p.call(
+                "eth_getTransactionCount",
+                json!([dev_signer(key).address(), "finalized"]),
+            )["result"],
+        );
+        assert_eq!(
+            nonce, sent,
+            "sender {key} is jammed below the nonce it sent up to"
+        );
+    }
+}

@@ -540,7 +540,9 @@ fn execute(
         )) {
             TxOutcome::Included { .. } => {}
             TxOutcome::DoesNotFit => return Err(invalid("exceeds the block's gas".into())),
-            TxOutcome::Invalid(reason) => return Err(invalid(reason)),
+            TxOutcome::NotYet(reason) | TxOutcome::Invalid(reason) => {
+                return Err(invalid(reason));
+            }
         }
     }
     let (snapshot, code) = builder.pending_state();

@@ -109,6 +109,12 @@ pub(super) fn slice(
             TxOutcome::DoesNotFit => {
                 skipped.insert(tx.sender());
             }
+            TxOutcome::NotYet(reason) => {
+                // Where this block starts, not the transaction, is the problem (a local build on
+                // the canonical head while later nonces were preconfirmed): it stays in the pool.
+                debug!(target: "builder", hash = %tx.hash, %reason, "keeping a transaction not valid yet");
+                skipped.insert(tx.sender());
+            }
             TxOutcome::Invalid(reason) => {
                 debug!(target: "builder", hash = %tx.hash, %reason, "dropping invalid transaction");
                 skipped.insert(tx.sender());
