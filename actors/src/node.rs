@@ -19,8 +19,8 @@ use crate::{
     overlay::{OverlayActor, OverlayArgs, OverlayHandle, PendingView},
     sequencer::{
         BroadcasterActor, BroadcasterArgs, BroadcasterHandle, BuilderActor, BuilderArgs,
-        BuilderHandle, BuilderMsg, FlashblockConfig, FlashblockText, PayloadServer, SealerActor,
-        SealerArgs, SealerHandle, SealerMsg, SequencerDuties, Whitelist,
+        BuilderHandle, BuilderMsg, FlashblockConfig, FlashblockText, PayloadServer, Preconfirmed,
+        SealerActor, SealerArgs, SealerHandle, SealerMsg, SequencerDuties, Whitelist,
     },
     supervisor::{
         ChildRef, ChildSpec, HealthMap, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
@@ -368,6 +368,24 @@ impl Wiring {
         }
     }
 
+    /// The user transactions of the preconfirmed block this node holds on a parent (for the
+    /// builders' whole-block builds).
+    fn preconfirmed(&self) -> Preconfirmed {
+        let pending = self.pending.clone();
+        Preconfirmed(Arc::new(move |parent| {
+            let p = pending.on(parent)?;
+            Some(
+                p.block
+                    .body
+                    .transactions
+                    .iter()
+                    .zip(&p.block.senders)
+                    .filter_map(|(tx, sender)| Some((tx.as_ethereum()?.clone(), *sender)))
+                    .collect(),
+            )
+        }))
+    }
+
     /// Every node: the chain, the pool and the node's own plain builder (what
     /// `forkchoiceUpdated` with attributes starts: a validator's local build).
     fn execution(&self, config: &NodeConfig) -> Vec<ChildSpec> {
@@ -382,6 +400,7 @@ impl Wiring {
             chain: self.chain.clone(),
             mempool: self.mempool.clone(),
             flashblocks: None,
+            preconfirmed: Some(self.preconfirmed()),
         };
         vec![
             ChildSpec::new(
@@ -418,6 +437,7 @@ impl Wiring {
                 slot: seq.slot,
                 sealer: SealerHandle::new(self.sealer_ref.clone()),
             }),
+            preconfirmed: Some(self.preconfirmed()),
         };
         let broadcaster_ref = ChildRef::default();
         let addr = Arc::new(Mutex::new(seq.ws_addr));

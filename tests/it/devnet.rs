@@ -29,12 +29,25 @@ pub(crate) fn signed(
     input: Bytes,
     gas: u64,
 ) -> String {
+    signed_with_tip(key, nonce, to, value, input, gas, 1_000_000_000)
+}
+
+/// [`signed`] with a priority fee of `tip` wei.
+pub(crate) fn signed_with_tip(
+    key: u32,
+    nonce: u64,
+    to: TxKind,
+    value: U256,
+    input: Bytes,
+    gas: u64,
+    tip: u128,
+) -> String {
     let tx = TxEip1559 {
         chain_id: DEVNET_CHAIN_ID,
         nonce,
         gas_limit: gas,
         max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
+        max_priority_fee_per_gas: tip,
         to,
         value,
         input,

@@ -256,7 +256,24 @@ fn a_builder_fault_loses_no_transaction_and_jams_no_sender() {
     };
     std::thread::sleep(Duration::from_millis(1500));
     fault(json!({"actor": "builder", "fault": "stall", "durationMs": 3000}));
-    std::thread::sleep(Duration::from_millis(4300));
+    // While the builder stalls, a sender paying a far higher tip: the pool ranks its
+    // transactions first, yet a fallback block must still start with what was preconfirmed.
+    std::thread::sleep(Duration::from_millis(300));
+    for nonce in 0..3 {
+        let raw = crate::devnet::signed_with_tip(
+            7,
+            nonce,
+            TxKind::Call(SINK),
+            U256::from(1),
+            Bytes::new(),
+            21_000,
+            50_000_000_000,
+        );
+        let r = p.call("eth_sendRawTransaction", json!([raw]));
+        let hash = r["result"].as_str().expect("the high-tip send is accepted");
+        accepted.lock().unwrap().push((7, hash.to_string()));
+    }
+    std::thread::sleep(Duration::from_millis(4000));
     fault(json!({"actor": "builder", "fault": "panic"}));
     std::thread::sleep(Duration::from_millis(2700));
     fault(json!({"actor": "builder", "fault": "panic"}));
@@ -293,6 +310,17 @@ fn a_builder_fault_loses_no_transaction_and_jams_no_sender() {
         accepted.len(),
         &missing[..missing.len().min(5)]
     );
+    // The fallback blocks honour what was preconfirmed: a proposer building locally starts with
+    // the preconfirmed block's transactions, in their order.
+    let honored = p.metric("preconf_overlay_preconfirmations_honored_total");
+    let reorged = p.metric("preconf_overlay_preconfirmations_reorged_total");
+    eprintln!(
+        "builder fault drill: {} accepted, {honored} preconfirmations honoured, {reorged} moved, {} local blocks",
+        accepted.len(),
+        p.metric("preconf_proposer_blocks_total{source=\"local\"}")
+    );
+    assert!(honored > 0.0);
+    assert_eq!(reorged, 0.0, "a preconfirmation moved or was dropped");
     for (key, sent) in [5u32, 6].into_iter().zip(sent) {
         let nonce = quantity(
             &p.call(

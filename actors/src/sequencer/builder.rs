@@ -15,13 +15,15 @@ use crate::{
     sequencer::SealerHandle,
     supervisor::{ActorError, ChildRef, TaskGuard},
 };
+use alloy_consensus::transaction::Recovered;
 use alloy_eips::eip7594::BlobTransactionSidecarVariant;
-use alloy_primitives::{B256, keccak256};
+use alloy_primitives::{Address, B256, keccak256};
 use alloy_rpc_types_engine::PayloadId;
 use preconf_core::{
     chainspec::EthereumHardforks as _,
     execution::{BlockAttributes, BlockBuilder, BlockError, ExecutedBlock, next_header},
-    txpool::PooledTx,
+    primitives::Transaction,
+    txpool::{PooledTx, encoded_len},
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::{
@@ -30,7 +32,7 @@ use std::{
     time::{Duration, Instant},
 };
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// How many candidate transactions a build (or a flashblock slice) considers.
 pub(super) const MAX_CANDIDATES: usize = 10_000;
@@ -149,6 +151,24 @@ pub(crate) struct BuilderArgs {
     pub mempool: MempoolHandle,
     /// Build in flashblocks (the sequencer role).
     pub flashblocks: Option<FlashblockConfig>,
+    /// The preconfirmed block this node holds on a parent: a whole-block build there (a
+    /// proposer's fallback) starts with its transactions, in their order, so it honours what
+    /// was preconfirmed.
+    pub preconfirmed: Option<Preconfirmed>,
+}
+
+/// The user transactions (with their senders, in block order) of the preconfirmed block this
+/// node holds on a parent, if any (the overlay's pending block, wired in by the node).
+#[derive(Clone)]
+pub(crate) struct Preconfirmed(pub Arc<PreconfirmedFn>);
+
+/// Parent hash → the preconfirmed block's user transactions with their senders.
+type PreconfirmedFn = dyn Fn(&B256) -> Option<Vec<(Transaction, Address)>> + Send + Sync;
+
+impl std::fmt::Debug for Preconfirmed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Preconfirmed")
+    }
 }
 
 type Reply = RpcReplyPort<Result<Option<Arc<BuiltPayload>>, BuildError>>;
@@ -360,11 +380,13 @@ fn start_build(
     attrs: BlockAttributes,
 ) -> TaskGuard {
     let (reader, mempool, me) = (args.chain.reader.clone(), args.mempool.clone(), me.clone());
+    let preconfirmed = args.preconfirmed.as_ref().and_then(|f| (f.0)(&parent));
     TaskGuard::spawn(async move {
-        let candidates = mempool.best(MAX_CANDIDATES).await.unwrap_or_else(|e| {
-            warn!(target: "builder", error = %e, "mempool unavailable: building an empty block");
+        let pooled = mempool.best(MAX_CANDIDATES).await.unwrap_or_else(|e| {
+            warn!(target: "builder", error = %e, "mempool unavailable: building from the preconfirmed block only");
             Vec::new()
         });
+        let candidates = preconfirmed_first(preconfirmed, pooled);
         let (head, provider) = reader.head_with_state();
         if head.hash != parent {
             let stale = BuildError::StaleParent {
@@ -386,6 +408,41 @@ fn start_build(
         .unwrap_or(Err(BuildError::Lost));
         let _ = me.cast(BuilderMsg::Done(id, Box::new(result)));
     })
+}
+
+/// The build's candidates: the transactions of the preconfirmed block on the same parent first,
+/// in the order they were preconfirmed (the pool's copy when it has one: it carries a blob
+/// transaction's sidecar; a blob transaction the pool no longer has is left out, its blobs are
+/// not here), then the pool's others in its order.
+fn preconfirmed_first(
+    preconfirmed: Option<Vec<(Transaction, Address)>>,
+    pooled: Vec<Arc<PooledTx>>,
+) -> Vec<Arc<PooledTx>> {
+    let Some(preconfirmed) = preconfirmed else {
+        return pooled;
+    };
+    let mut rest: HashMap<B256, Arc<PooledTx>> =
+        pooled.iter().map(|t| (t.hash, t.clone())).collect();
+    let mut out = Vec::with_capacity(pooled.len() + preconfirmed.len());
+    for (tx, sender) in preconfirmed {
+        let hash = *tx.tx_hash();
+        match rest.remove(&hash) {
+            Some(pooled) => out.push(pooled),
+            None if tx.is_eip4844() => {}
+            None => out.push(Arc::new(PooledTx {
+                size: encoded_len(&tx),
+                tx: Recovered::new_unchecked(tx, sender),
+                hash,
+                sidecar: None,
+                seq: 0,
+            })),
+        }
+    }
+    if !out.is_empty() {
+        debug!(target: "builder", preconfirmed = out.len(), "building on the preconfirmed transactions first");
+    }
+    out.extend(pooled.into_iter().filter(|t| rest.contains_key(&t.hash)));
+    out
 }
 
 fn build(

@@ -20,7 +20,7 @@ pub(crate) use broadcaster::{
 };
 pub(crate) use builder::{
     BuildError, BuilderActor, BuilderArgs, BuilderHandle, BuilderMsg, BuiltPayload,
-    FlashblockConfig,
+    FlashblockConfig, Preconfirmed,
 };
 pub(crate) use payload_server::{
     PayloadServer, SequencerDuties, TrackError, Whitelist, serve as serve_payloads,
