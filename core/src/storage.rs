@@ -83,6 +83,12 @@ pub enum StorageError {
         "{0} is empty (truncated?): refusing to start a new chain over it; move it away to start over"
     )]
     Truncated(PathBuf),
+    /// The datadir holds a node's journal but no database: a new chain is never started there
+    /// silently.
+    #[error(
+        "{0} is missing, but the datadir holds a node's journal: refusing to start a new chain there; remove the datadir's journal/ directory to start over"
+    )]
+    Missing(PathBuf),
     /// Another process holds the datadir.
     #[error("datadir {0} is in use by another preconf-node process (its LOCK file is held)")]
     Locked(PathBuf),
@@ -224,6 +230,11 @@ impl Store {
         let path = dir.join("chain.redb");
         if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
             return Err(StorageError::Truncated(path));
+        }
+        // A node's journal is written only beside its database: one without the other is a
+        // chain whose database went missing, not a new chain.
+        if !path.exists() && dir.join("journal").is_dir() {
+            return Err(StorageError::Missing(path));
         }
         let db = open_file(&path)?;
         #[cfg(unix)]

@@ -484,8 +484,8 @@ fn secrets_are_private_and_sigterm_removes_the_temporary_datadir() {
 }
 
 /// A datadir is one node's: a second node on it is refused before it writes anything, a datadir
-/// others can read is narrowed to owner-only, and an emptied database is refused rather than
-/// taken for a new chain.
+/// others can read is narrowed to owner-only, and an emptied or missing database is refused
+/// rather than taken for a new chain.
 #[cfg(unix)]
 #[test]
 fn a_datadir_in_use_open_to_others_or_truncated_is_handled() {
@@ -545,6 +545,26 @@ fn a_datadir_in_use_open_to_others_or_truncated_is_handled() {
     let stderr = String::from_utf8_lossy(&truncated.stderr);
     assert!(!truncated.status.success());
     assert!(stderr.contains("is empty (truncated?)"), "{stderr}");
+
+    // The database gone altogether: the journal beside it says there was a chain.
+    std::fs::remove_file(data.join("chain.redb")).unwrap();
+    let missing = crate::support::bin()
+        .args(args)
+        .args([
+            "--http.port",
+            "0",
+            "--authrpc.port",
+            "0",
+            "--metrics.port",
+            "0",
+        ])
+        .args(["--flashblocks.port", "0", "--preconf.api-port", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(stderr.contains("chain.redb is missing"), "{stderr}");
+    assert!(!data.join("chain.redb").exists(), "a new chain was started");
 }
 
 /// A port already in use stops the node with one line naming the server, address and flag: no
