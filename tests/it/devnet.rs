@@ -501,21 +501,25 @@ fn a_datadir_in_use_open_to_others_or_truncated_is_handled() {
     let validators = data.join("preconf").join("validators.json");
     let before = std::fs::read(&validators).unwrap();
     std::fs::write(&validators, b"marker").unwrap();
-    let second = crate::support::bin()
-        .args(args)
-        .args([
-            "--http.port",
-            "0",
-            "--authrpc.port",
-            "0",
-            "--metrics.port",
-            "0",
-        ])
-        .args(["--flashblocks.port", "0", "--preconf.api-port", "0"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(!second.status.success());
+    // A node that must not start: its last error line.
+    let refused = || {
+        let out = crate::support::bin()
+            .args(args)
+            .args([
+                "--http.port",
+                "0",
+                "--authrpc.port",
+                "0",
+                "--metrics.port",
+                "0",
+            ])
+            .args(["--flashblocks.port", "0", "--preconf.api-port", "0"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "it started");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let stderr = refused();
     assert!(
         stderr.contains("is in use by another preconf-node process"),
         "{stderr}"
@@ -529,40 +533,12 @@ fn a_datadir_in_use_open_to_others_or_truncated_is_handled() {
     drop(first);
 
     std::fs::File::create(data.join("chain.redb")).unwrap();
-    let truncated = crate::support::bin()
-        .args(args)
-        .args([
-            "--http.port",
-            "0",
-            "--authrpc.port",
-            "0",
-            "--metrics.port",
-            "0",
-        ])
-        .args(["--flashblocks.port", "0", "--preconf.api-port", "0"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&truncated.stderr);
-    assert!(!truncated.status.success());
+    let stderr = refused();
     assert!(stderr.contains("is empty (truncated?)"), "{stderr}");
 
     // The database gone altogether: the journal beside it says there was a chain.
     std::fs::remove_file(data.join("chain.redb")).unwrap();
-    let missing = crate::support::bin()
-        .args(args)
-        .args([
-            "--http.port",
-            "0",
-            "--authrpc.port",
-            "0",
-            "--metrics.port",
-            "0",
-        ])
-        .args(["--flashblocks.port", "0", "--preconf.api-port", "0"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(!missing.status.success());
+    let stderr = refused();
     assert!(stderr.contains("chain.redb is missing"), "{stderr}");
     assert!(!data.join("chain.redb").exists(), "a new chain was started");
 }
