@@ -62,27 +62,40 @@ def main():
     dev = subprocess.Popen([BIN, "devnet", "--datadir", data, "--flashblocks.port", "48548",
                             "--preconf.api-port", "49090"] + PORTS, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-    time.sleep(3)
+    for _ in range(300):
+        if dev.poll() is not None:
+            sys.exit("the devnet stopped at once: are ports 48545, 48548, 48551, 49001, 49090 free?")
+        try:
+            if int(call("eth_blockNumber", [])["result"], 16) >= 1:
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
     subprocess.run([BIN, "bench", "--rpc", "http://127.0.0.1:48545", "--rate", "50", "--duration",
                     "8s", "--senders", "5", "--wait", "3s"], stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, check=True)
     dev.send_signal(signal.SIGTERM)
     dev.wait()
     src = os.path.join(data, "chain.redb")
-    p, _ = start(copy(src))
+    intact = copy(src)
+    p, _ = start(intact)
     reference = served()
     p.kill(); p.wait()
+    shutil.rmtree(intact)
     size = os.path.getsize(src)
     counts = {"refused": 0, "unchanged": 0, "errors": 0, "WRONG": 0}
     for i in range(flips):
         offset = size * i // flips + 17
-        p, lines = start(copy(src, offset))
+        flipped = copy(src, offset)
+        p, lines = start(flipped)
         if p is None:
+            shutil.rmtree(flipped)
             counts["refused"] += 1
             print(f"{offset}: refused: {lines[-1].strip()[:120]}")
             continue
         got = served()
         p.kill(); p.wait()
+        shutil.rmtree(flipped)
         diff = [(a, b) for a, b in zip(reference, got) if a != b]
         if not diff:
             counts["unchanged"] += 1
@@ -91,6 +104,7 @@ def main():
         else:
             counts["WRONG"] += 1
             print(f"{offset}: WRONG: served {diff[0][1]} for {diff[0][0]}")
+    shutil.rmtree(work)
     print(f"{size} bytes, {flips} flips:", ", ".join(f"{k} {v}" for k, v in counts.items()))
     sys.exit(1 if counts["WRONG"] else 0)
 
