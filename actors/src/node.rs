@@ -660,9 +660,10 @@ fn consensus_child(
 pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     metrics::install();
     preload_kzg();
+    let health = HealthMap::default();
     let w = Wiring::new(
         ChainReader::open(config.spec.clone(), Store::open(&config.datadir)?)?,
-        Vitals::new(&config.datadir, config.vitals.clone()),
+        Vitals::new(&config.datadir, config.vitals.clone(), health.clone()),
     );
     let disk_sampler = w.vitals.start_sampler();
     let mut children = w.execution(&config);
@@ -703,7 +704,6 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         chain: w.chain.clone(),
         builder: w.local_builder.clone(),
     };
-    let health = HealthMap::default();
     let supervisor = ChildRef::default();
     let faults = config
         .devnet

@@ -4,7 +4,7 @@
 //! while the disk is low (so the space left goes to committing what was already accepted), and
 //! `/healthz` turns every problem into a 503 with its reason ([`Vitals::problems`]).
 
-use crate::metrics as m;
+use crate::{metrics as m, supervisor::HealthMap};
 use std::{
     path::{Path, PathBuf},
     sync::{
@@ -43,6 +43,8 @@ pub(crate) struct Vitals(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
+    /// The supervised actors' health.
+    actors: HealthMap,
     datadir: PathBuf,
     config: VitalsConfig,
     /// Free bytes at the last sample (`u64::MAX` before the first, or when it cannot be read).
@@ -54,11 +56,13 @@ struct Inner {
 }
 
 impl Vitals {
-    /// Vital signs of a node whose database lives in `datadir`.
-    pub(crate) fn new(datadir: &Path, config: VitalsConfig) -> Self {
+    /// Vital signs of a node whose database lives in `datadir` and whose actors report to
+    /// `actors`.
+    pub(crate) fn new(datadir: &Path, config: VitalsConfig, actors: HealthMap) -> Self {
         metrics::counter!(m::CHAIN_COMMIT_FAILURES).increment(0);
         metrics::counter!(m::CHAIN_DB_REOPENS).increment(0);
         let v = Self(Arc::new(Inner {
+            actors,
             datadir: datadir.to_path_buf(),
             config,
             free: AtomicU64::new(u64::MAX),
@@ -66,6 +70,7 @@ impl Vitals {
             commit_error: Mutex::new(None),
         }));
         v.sample_disk();
+        v.problems();
         v
     }
 
@@ -80,15 +85,17 @@ impl Vitals {
         free
     }
 
-    /// Samples the disk every second until the returned guard is dropped.
+    /// Samples the disk (and refreshes `preconf_node_healthy`) every second until the returned
+    /// guard is dropped.
     pub(crate) fn start_sampler(&self) -> crate::supervisor::TaskGuard {
         let v = self.clone();
         crate::supervisor::TaskGuard::spawn(async move {
             let mut tick = tokio::time::interval(DISK_SAMPLE_INTERVAL);
             loop {
                 tick.tick().await;
-                let v = v.clone();
-                let _ = tokio::task::spawn_blocking(move || v.sample_disk()).await;
+                let sampled = v.clone();
+                let _ = tokio::task::spawn_blocking(move || sampled.sample_disk()).await;
+                v.problems();
             }
         })
     }
@@ -124,9 +131,10 @@ impl Vitals {
             .unwrap_or_else(|e| e.into_inner()) = Some(error);
     }
 
-    /// Everything wrong right now, each with its reason (empty: healthy).
+    /// Everything wrong right now, each with its reason (empty: healthy): an actor down or
+    /// degraded, a failing commit, a low disk, a stall.
     pub(crate) fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out = actor_problems(&self.0.actors);
         if let Some(e) = self
             .0
             .commit_error
@@ -164,6 +172,24 @@ impl Vitals {
     }
 }
 
+/// The actors that are down or out of their restart budget.
+pub(crate) fn actor_problems(actors: &HealthMap) -> Vec<String> {
+    actors
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|(_, c)| !c.running || c.degraded)
+        .map(|(name, c)| {
+            let state = if c.degraded {
+                "degraded"
+            } else {
+                "not running"
+            };
+            format!("actor {name} {state}")
+        })
+        .collect()
+}
+
 /// Free bytes available to this (unprivileged) process on the file system holding `path`.
 fn free_bytes(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
@@ -195,6 +221,7 @@ mod tests {
                 min_free_bytes: 0,
                 stall_after: Some(Duration::from_millis(50)),
             },
+            HealthMap::default(),
         );
         assert!(v.sample_disk() > 0 && v.sample_disk() != u64::MAX);
         assert_eq!(v.problems(), Vec::<String>::new());
@@ -214,6 +241,7 @@ mod tests {
                 min_free_bytes: u64::MAX - 1,
                 stall_after: None,
             },
+            HealthMap::default(),
         );
         assert!(low.disk_low().is_some());
         assert!(
