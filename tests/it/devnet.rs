@@ -958,3 +958,30 @@ fn only_local_pages_get_cors_by_default() {
     assert!(upgrade("http://127.0.0.1:3000").contains(" 101"));
     assert!(upgrade("https://evil.example").contains(" 403"));
 }
+
+/// A WebSocket subscriber that answers the server's pings stays connected however long nothing
+/// happens (it was dropped after 20 s), and still receives its subscription afterwards.
+#[test]
+fn an_idle_websocket_subscriber_that_answers_pings_stays() {
+    let p = Proc::start(&["devnet", "--block-time", "1s"]);
+    let mut ws = Ws::connect(p.rpc);
+    ws.send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newPendingTransactions"]}"#,
+    );
+    assert!(ws.recv()["result"].is_string());
+    assert!(
+        ws.stay(Duration::from_secs(35)),
+        "the server dropped an idle subscriber that answered its pings"
+    );
+    let raw = signed(
+        2,
+        0,
+        TxKind::Call(Address::repeat_byte(0x77)),
+        U256::from(1),
+        Bytes::new(),
+        21_000,
+    );
+    let hash = p.call("eth_sendRawTransaction", json!([raw]))["result"].clone();
+    let note = ws.recv();
+    assert_eq!(note["params"]["result"], hash, "{note}");
+}

@@ -361,24 +361,71 @@ impl Ws {
         }
     }
 
+    /// Stays connected for `d` without sending anything, answering the server's pings and
+    /// skipping what else it sends; false when the server closed the connection meanwhile.
+    pub(crate) fn stay(&mut self, d: Duration) -> bool {
+        let deadline = Instant::now() + d;
+        self.0
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let open = loop {
+            if Instant::now() >= deadline {
+                break true;
+            }
+            let mut h = [0u8; 2];
+            match self.0.read(&mut h[..1]) {
+                Ok(0) => break false,
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    continue;
+                }
+                Err(_) => break false,
+            }
+            if self.0.read_exact(&mut h[1..]).is_err() {
+                break false;
+            }
+            let Some(payload) = self.payload(h) else {
+                break false;
+            };
+            match h[0] & 0x0f {
+                8 => break false,
+                9 => self.send_frame(0x8a, &payload),
+                _ => {}
+            }
+        };
+        self.0
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        open
+    }
+
+    /// The payload of a frame whose two header bytes are read (servers do not mask).
+    fn payload(&mut self, h: [u8; 2]) -> Option<Vec<u8>> {
+        let mut len = (h[1] & 0x7f) as u64;
+        if len == 126 {
+            let mut b = [0u8; 2];
+            self.0.read_exact(&mut b).ok()?;
+            len = u16::from_be_bytes(b) as u64;
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            self.0.read_exact(&mut b).ok()?;
+            len = u64::from_be_bytes(b);
+        }
+        let mut payload = vec![0u8; len as usize];
+        self.0.read_exact(&mut payload).ok()?;
+        Some(payload)
+    }
+
     /// The next text message, as JSON. Pings are answered on the way, as RFC 6455 requires
     /// of every client (servers drop clients that do not).
     pub(crate) fn recv(&mut self) -> Value {
         loop {
             let mut h = [0u8; 2];
             self.0.read_exact(&mut h).expect("frame header");
-            let mut len = (h[1] & 0x7f) as u64;
-            if len == 126 {
-                let mut b = [0u8; 2];
-                self.0.read_exact(&mut b).unwrap();
-                len = u16::from_be_bytes(b) as u64;
-            } else if len == 127 {
-                let mut b = [0u8; 8];
-                self.0.read_exact(&mut b).unwrap();
-                len = u64::from_be_bytes(b);
-            }
-            let mut payload = vec![0u8; len as usize];
-            self.0.read_exact(&mut payload).unwrap();
+            let payload = self.payload(h).expect("frame payload");
             match h[0] & 0x0f {
                 1 => return serde_json::from_slice(&payload).expect("JSON text frame"),
                 9 => self.send_frame(0x8a, &payload),

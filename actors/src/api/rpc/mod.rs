@@ -91,8 +91,13 @@ pub(crate) fn engine_limits(max_block_json: usize) -> Limits {
     }
 }
 
-/// How often a WebSocket client is pinged, and how long it has to answer.
-const WS_PING_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+/// How often a WebSocket client is pinged.
+const WS_PING_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a WebSocket client may go without answering a ping before it is disconnected. The
+/// server checks at each ping, before that ping's answer can have come back, so this must exceed
+/// two ping intervals: with one (as before) every idle subscriber was dropped after 20 s even
+/// though it answered every ping.
+const WS_INACTIVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// Calls in one batch (geth's limit); more get one -32600 `batch too large`.
 pub(crate) const MAX_BATCH: usize = 1000;
@@ -337,12 +342,13 @@ where
             .max_connections(connections)
             // Batches are limited by the middleware, which answers as geth does.
             .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Unlimited)
-            // A WebSocket client that does not answer a ping within 20 s (one stuck in the middle
-            // of a frame cannot) is disconnected: the read timeout of WebSocket connections.
+            // A WebSocket client that answers no ping for 25 s (one stuck in the middle of a
+            // frame cannot) is disconnected, at the next check (30 s): the read timeout of
+            // WebSocket connections. One that answers stays, however long it is idle.
             .enable_ws_ping(
                 jsonrpsee::server::PingConfig::new()
                     .ping_interval(WS_PING_EVERY)
-                    .inactive_limit(WS_PING_EVERY),
+                    .inactive_limit(WS_INACTIVE_LIMIT),
             )
             .set_id_provider(HexIdProvider)
             .build()
