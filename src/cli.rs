@@ -456,7 +456,7 @@ pub(crate) struct ConsensusSideArgs {
     #[arg(long = "preconf.fetch-timeout", env = "PRECONF_PRECONF_FETCH_TIMEOUT", default_value = "500ms", value_parser = parse_duration, help_heading = "Payload server")]
     pub(crate) fetch_timeout: Duration,
     /// Time between health probes of a sequencer marked unavailable.
-    #[arg(long = "preconf.health-check-interval", env = "PRECONF_PRECONF_HEALTH_CHECK_INTERVAL", default_value = "10s", value_parser = parse_duration, help_heading = "Payload server")]
+    #[arg(long = "preconf.health-check-interval", env = "PRECONF_PRECONF_HEALTH_CHECK_INTERVAL", default_value = "500ms", value_parser = parse_duration, help_heading = "Payload server")]
     pub(crate) health_check_interval: Duration,
     /// Largest payload response a proposer accepts, in bytes (default: what the largest block
     /// the chain's gas limit allows needs as JSON, at least 16 MiB; a smaller value can make
