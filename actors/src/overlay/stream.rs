@@ -26,8 +26,10 @@ pub(crate) const TIMING: Timing = Timing {
     read_timeout: Duration::from_secs(10),
     ping_every: Duration::from_secs(3),
 };
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest wait between reconnection attempts: one flashblock interval, so a follower is back
+/// within a flashblock of the sequencer's return (an attempt to a dead local port costs
+/// nothing).
+const MAX_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Every `reason` of the reconnection counter.
 pub(crate) const RECONNECT_REASONS: &[&str] = &["connect", "closed", "error", "silent"];

@@ -11,7 +11,8 @@
 //!   that never read cannot lock new followers out. Only when every client answers is a new one
 //!   refused (`limit`), with close code 1013 and the reason. A client may send frames of at most
 //!   [`MAX_CLIENT_MESSAGE`] bytes; at most [`MAX_HANDSHAKES`] handshakes run at once, each within
-//!   [`HANDSHAKE_TIMEOUT`].
+//!   [`HANDSHAKE_TIMEOUT`]. A client that connects mid-block first gets the block's flashblocks
+//!   so far, from index 0, so a follower that reconnects loses nothing of the block.
 //! - **Push** (BRIP-0007): for each `--flashblocks.push-to ws://…` URL a task keeps a WebSocket
 //!   JSON-RPC connection and calls `preconf_newPartialBlock(flashblock)`, reconnecting with
 //!   backoff.
@@ -134,6 +135,10 @@ pub(crate) struct BroadcasterState {
     next_peer: u64,
     _accept: TaskGuard,
     pushers: Vec<(mpsc::Sender<FlashblockText>, TaskGuard)>,
+    /// The flashblocks of the block being built, from its index 0: a client that connects
+    /// (or reconnects) mid-block gets them first, so it can apply the block from its start
+    /// instead of refusing everything until the next block.
+    current: Vec<FlashblockText>,
 }
 
 /// The broadcaster actor.
@@ -186,6 +191,7 @@ impl Actor for BroadcasterActor {
             next_peer: 0,
             _accept: accept,
             pushers,
+            current: Vec::new(),
         })
     }
 
@@ -203,6 +209,13 @@ impl Actor for BroadcasterActor {
                     metrics::histogram!(m::FLASHBLOCK_SEAL_TO_SEND_SECONDS).record(secs);
                 }
                 let _ = st.args.local.send(text.clone());
+                if fb.index == 0 {
+                    st.current.clear();
+                }
+                // Bounded by the flashblocks of one block (slot / interval).
+                if st.current.len() < PEER_QUEUE {
+                    st.current.push(text.clone());
+                }
                 st.peers.retain(|id, peer| match peer.queue.try_send(text.clone()) {
                     Ok(()) => true,
                     Err(mpsc::error::TrySendError::Full(_)) => {
@@ -259,6 +272,10 @@ impl Actor for BroadcasterActor {
                 let id = st.next_peer;
                 st.next_peer += 1;
                 let (queue, rx) = mpsc::channel(PEER_QUEUE);
+                // The block so far first: the client starts at index 0 of the current block.
+                for text in &st.current {
+                    let _ = queue.try_send(text.clone());
+                }
                 let last_seen = Arc::new(Mutex::new(Instant::now()));
                 let task = TaskGuard::spawn(serve_peer(*ws, rx, id, last_seen.clone(), me));
                 st.peers.insert(
