@@ -94,13 +94,32 @@ impl Proc {
         let (mut rpc, mut engine, mut metrics, mut flashblocks, mut payload_server) =
             (None, None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
+        // The last lines it printed, for the failure message when it does not start.
+        let mut last: std::collections::VecDeque<String> = Default::default();
         while (!consensus && (rpc.is_none() || engine.is_none()))
             || metrics.is_none()
             || (sequencer && (flashblocks.is_none() || payload_server.is_none()))
         {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("node did not start listening in time");
+            let line = match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(line) => line,
+                Err(_) => {
+                    let exited = child.try_wait().ok().flatten();
+                    if exited.is_some() || Instant::now() > deadline {
+                        let _ = child.kill();
+                        let tail: Vec<String> = last.drain(..).chain(rx.try_iter()).collect();
+                        panic!(
+                            "node did not start listening ({}); its last lines:\n{}",
+                            exited.map_or("60 s passed".to_string(), |s| format!("exited: {s}")),
+                            tail.join("\n")
+                        );
+                    }
+                    continue;
+                }
+            };
+            last.push_back(line.clone());
+            if last.len() > 30 {
+                last.pop_front();
+            }
             let bound = |name: &str| {
                 (line.contains("listening") && line.contains(&format!("server=\"{name}\"")))
                     .then(|| {
