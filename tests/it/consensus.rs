@@ -361,6 +361,15 @@ fn a_dead_builder_degrades_to_local_blocks_until_it_is_restarted() {
     });
     assert!(degraded.is_some(), "builder not degraded: {}", healthz(&p));
     assert_eq!(healthz(&p)["healthy"], false);
+    // The reason is in the body, once.
+    let problems = healthz(&p)["problems"].clone();
+    let named: Vec<&Value> = problems
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| *m == "actor builder degraded")
+        .collect();
+    assert_eq!(named.len(), 1, "{problems}");
     let (s, _) = request(p.payload_server.unwrap(), "GET", HEALTH_PATH, &[], "");
     assert_eq!(s, 503);
 

@@ -32,20 +32,12 @@ pub(crate) async fn serve(
                 handle.render() + &crate::process::render(),
             ),
             ("GET", "/healthz") => {
+                // Every reason the node is unhealthy, actors included (once).
+                let problems = match &vitals {
+                    Some(v) => v.problems(),
+                    None => crate::vitals::actor_problems(&health),
+                };
                 let h = health.read().unwrap_or_else(|e| e.into_inner()).clone();
-                let mut problems: Vec<String> = h
-                    .iter()
-                    .filter(|(_, c)| !c.running || c.degraded)
-                    .map(|(name, c)| {
-                        let state = if c.degraded {
-                            "degraded"
-                        } else {
-                            "not running"
-                        };
-                        format!("actor {name} {state}")
-                    })
-                    .collect();
-                problems.extend(vitals.iter().flat_map(Vitals::problems));
                 let ok = problems.is_empty();
                 let body = serde_json::json!({ "healthy": ok, "problems": problems, "actors": h })
                     .to_string();
