@@ -252,17 +252,38 @@ impl Store {
         })
     }
 
+    /// Whether the database refuses every operation after a failed write (redb's `PreviousIo`)
+    /// and must be opened again ([`Store::reopen`]).
+    pub fn needs_reopen(&self) -> bool {
+        match self.db() {
+            Err(_) => true,
+            Ok(db) => matches!(
+                db.begin_write(),
+                Err(redb::TransactionError::Storage(
+                    redb::StorageError::PreviousIo
+                ))
+            ),
+        }
+    }
+
     /// Closes the database and opens its file again, which clears redb's failed state after an
-    /// I/O error (redb checks and repairs the file on opening). Readers that still hold the old
-    /// file are waited for up to `wait`; until the file is open again every operation answers
-    /// [`StorageError::Unavailable`]. Calling it again after a failure retries.
+    /// I/O error (redb checks and repairs the file on opening); for up to `wait` while another
+    /// handle of this process still holds the file. Until the file is open again every operation
+    /// answers [`StorageError::Unavailable`]; readers still holding the failed handle get its
+    /// errors (redb latches the failure on that handle), never pages the new one rewrites.
+    /// Calling it again after a failure retries. One caller at a time (the chain actor), and
+    /// only for a failed handle ([`Store::needs_reopen`]).
     pub fn reopen(&self, wait: std::time::Duration) -> Result<(), StorageError> {
-        let mut slot = self.inner.db.write().unwrap_or_else(|e| e.into_inner());
-        // Drop this handle's reference; the file closes when the last reader lets go of it.
-        slot.take();
+        // Drop this handle's reference (readers now get `Unavailable` at once instead of waiting
+        // on the lock); the file closes when the last reader lets go of it.
+        let old = self
+            .inner
+            .db
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(old);
         let deadline = std::time::Instant::now() + wait;
-        // Readers of the old file let go of it within a request; until then redb refuses to
-        // open the file a second time.
         let opened = loop {
             match create(&self.inner.path) {
                 Err(redb::DatabaseError::DatabaseAlreadyOpen)
@@ -277,7 +298,7 @@ impl Store {
             .map_err(StorageError::from)
             .and_then(with_tables)
             .map_err(|e| StorageError::Unavailable(e.to_string()))?;
-        *slot = Some(Arc::new(db));
+        *self.inner.db.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(db));
         Ok(())
     }
 
@@ -755,5 +776,26 @@ impl StateProvider for HistoricalState {
             return Ok(B256::ZERO);
         }
         Ok(self.store.canonical_hash(number)?.unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reopened_database_serves_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = crate::devnet::devnet_chainspec(crate::devnet::DEFAULT_GAS_LIMIT);
+        let store = Store::open(dir.path()).unwrap();
+        store.init_genesis(&spec).unwrap();
+        assert!(!store.needs_reopen());
+        store.reopen(std::time::Duration::from_secs(5)).unwrap();
+        assert!(store.is_open() && !store.needs_reopen());
+        assert_eq!(store.head_hash().unwrap(), Some(spec.genesis_hash()));
+        assert!(
+            store.init_genesis(&spec).is_ok(),
+            "the reopened file is the same chain"
+        );
     }
 }

@@ -403,7 +403,13 @@ async fn forkchoice(st: &mut ChainState, head: B256) -> ForkchoiceVerdict {
                 if let Some(kept) = kept {
                     st.executed.insert(hash, kept);
                 }
-                st.reopen_store().await;
+                let store = st.reader.store.clone();
+                if tokio::task::spawn_blocking(move || store.needs_reopen())
+                    .await
+                    .unwrap_or(true)
+                {
+                    st.reopen_store().await;
+                }
                 return ForkchoiceVerdict::Syncing;
             }
             // Executed siblings at this height can no longer become canonical without a reorg.
