@@ -310,11 +310,6 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
             .is_some()
     }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
 }
 
 /// The exclusive claim of one process on a datadir (`DIR/LOCK`, an advisory file lock released

@@ -34,7 +34,8 @@ enum CommitError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// How long a reopen of the database waits for readers of the old file to let go of it.
+/// How long a reopen of the database retries while another handle of this process still holds
+/// the file (see `Store::reopen`).
 const REOPEN_WAIT: Duration = Duration::from_secs(2);
 
 /// Result of validating a payload, in Engine API terms.

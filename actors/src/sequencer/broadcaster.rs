@@ -49,6 +49,10 @@ use tracing::{debug, info, warn};
 pub const DEFAULT_MAX_SUBSCRIBERS: usize = 256;
 /// Messages queued per client before it is dropped as a laggard.
 pub(crate) const PEER_QUEUE: usize = 128;
+/// Flashblocks of the current block kept for clients that connect mid-block: a block has at
+/// most slot / interval of them (200 at 10 ms in a 2 s slot); a longer sequence is not replayed
+/// past this.
+const MAX_REPLAY: usize = 4096;
 /// A send that does not complete within this time (the client stopped reading and the kernel's
 /// buffers are full) drops the client as a laggard.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -212,8 +216,7 @@ impl Actor for BroadcasterActor {
                 if fb.index == 0 {
                     st.current.clear();
                 }
-                // Bounded by the flashblocks of one block (slot / interval).
-                if st.current.len() < PEER_QUEUE {
+                if st.current.len() < MAX_REPLAY {
                     st.current.push(text.clone());
                 }
                 st.peers.retain(|id, peer| match peer.queue.try_send(text.clone()) {
@@ -271,7 +274,9 @@ impl Actor for BroadcasterActor {
                 }
                 let id = st.next_peer;
                 st.next_peer += 1;
-                let (queue, rx) = mpsc::channel(PEER_QUEUE);
+                // Room for the block so far on top of the usual queue, so the replay alone never
+                // makes a new client look like a laggard.
+                let (queue, rx) = mpsc::channel(PEER_QUEUE + st.current.len());
                 // The block so far first: the client starts at index 0 of the current block.
                 for text in &st.current {
                     let _ = queue.try_send(text.clone());
