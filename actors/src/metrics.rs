@@ -148,6 +148,8 @@ pub(crate) const OVERLAY_PRECONF_HONORED: &str = "preconf_overlay_preconfirmatio
 pub(crate) const OVERLAY_PRECONF_REORGED: &str = "preconf_overlay_preconfirmations_reorged_total";
 /// Sequences dropped because the sequencer rebuilt their block (a round change).
 pub(crate) const OVERLAY_SEQUENCES_REPLACED: &str = "preconf_overlay_sequences_replaced_total";
+/// Proven sequencer equivocations (two signed flashblocks for one block that contradict), by kind.
+pub(crate) const OVERLAY_EQUIVOCATIONS: &str = "preconf_overlay_equivocations_total";
 /// Flashblock stream reconnections, by reason.
 pub(crate) const OVERLAY_STREAM_RECONNECTS: &str = "preconf_overlay_stream_reconnects_total";
 /// Raw transactions that could not be forwarded to the sequencer.
@@ -460,6 +462,10 @@ fn describe() {
     describe_counter!(
         OVERLAY_SEQUENCES_REPLACED,
         "Flashblock sequences dropped because the sequencer rebuilt their block (round change)"
+    );
+    describe_counter!(
+        OVERLAY_EQUIVOCATIONS,
+        "Proven sequencer equivocations (two signed flashblocks for one block that contradict), by kind"
     );
     describe_counter!(
         OVERLAY_PRECONF_REORGED,

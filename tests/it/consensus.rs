@@ -561,18 +561,49 @@ fn tampered_or_silent_sequencers_and_silent_validators_cost_no_slot() {
     assert!(resumed.is_some(), "fetching did not resume");
     assert_eq!(count("preconf_proposer_sequencer_available"), 1.0);
 
-    // A validator whose node does not answer costs a round, not the chain.
+    // A validator whose node does not answer costs a round, not the chain; what was
+    // preconfirmed before the round change is kept by the rebuild (transactions keep coming).
+    let reorged = count("preconf_overlay_preconfirmations_reorged_total");
     let r = p.call(
         "admin_injectFault",
         json!([{"actor": "validator-1", "fault": "stall", "durationMs": 6000}]),
     );
     assert_eq!(r["result"], true, "{r}");
+    let sending = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // Each from another account, each paying a higher tip than the one before: a block rebuilt
+    // from the pool alone would put the newest first, not where they were preconfirmed.
+    let sender = {
+        let (rpc, sending) = (p.rpc, sending.clone());
+        std::thread::spawn(move || {
+            let mut k = 0u64;
+            while sending.load(Ordering::Relaxed) {
+                let from = preconf_core::devnet::dev_signer(2 + (k % 8) as u32).address();
+                let tip = format!("{:#x}", (k + 1) * 1_000_000_000);
+                let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendTransaction", "params": [{"from": from, "to": "0x000000000000000000000000000000000000dEaD", "value": "0x1", "maxPriorityFeePerGas": tip, "maxFeePerGas": "0x174876e800"}]});
+                crate::support::post(rpc, &body.to_string(), None);
+                std::thread::sleep(Duration::from_millis(100));
+                k += 1;
+            }
+        })
+    };
     wait("preconf_consensus_round_changes_total", 1.0);
-    // The sequencer rebuilt for the next round's proposer; the overlay dropped the old sequence.
     wait("preconf_sequencer_round_rebuilds_total", 1.0);
-    wait("preconf_overlay_sequences_replaced_total", 1.0);
     let h = head(&p);
     assert!(wait_for(Duration::from_secs(8), || (head(&p) >= h + 3).then_some(())).is_some());
+    sending.store(false, Ordering::Relaxed);
+    sender.join().unwrap();
+    // The sequencer rebuilt for the next round's proposer, starting with what it had
+    // preconfirmed: the overlay took the rebuild as the block's sequence, nothing moved.
+    for kind in ["conflicting_flashblock", "broken_promise"] {
+        let series = format!("preconf_overlay_equivocations_total{{kind=\"{kind}\"}}");
+        assert_eq!(count(&series), 0.0, "{series}");
+    }
+    assert!(count("preconf_overlay_sequences_replaced_total") >= 1.0);
+    assert_eq!(
+        count("preconf_overlay_preconfirmations_reorged_total"),
+        reorged,
+        "a rebuild for a new round moved preconfirmed transactions"
+    );
     let sent = p.call(
         "eth_sendTransaction",
         json!([{"from": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "to": "0x000000000000000000000000000000000000dEaD", "value": "0x1"}]),

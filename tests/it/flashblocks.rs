@@ -598,23 +598,109 @@ fn refused_flashblocks_change_nothing() {
     assert_eq!(node.push(&node.signed(1, 1, vec![]))["result"], true);
 }
 
-/// A rebuild (a new payload for the same block, as after a round change) replaces the sequence
-/// and is counted; replaying the replaced payload's index 0 afterwards changes nothing.
+/// A rebuild (a new payload for the same block, as after a round change) that starts with what
+/// was preconfirmed replaces the sequence and is counted; replaying the replaced payload's index 0
+/// afterwards changes nothing. `preconf_getPreconfirmationStatus` says where each transaction was
+/// preconfirmed.
 #[test]
 fn a_rebuild_replaces_the_sequence_and_the_old_one_cannot_return() {
     let node = PushedNode::start();
     let p = &node.p;
     let recipient = Address::repeat_byte(0x66);
     let balance = || p.call("eth_getBalance", json!([recipient, "pending"]))["result"].clone();
-    let (_, tx_a) = transfer(6, 0, recipient, 1);
-    let (_, tx_b) = transfer(7, 0, recipient, 2);
-    let old = node.signed(1, 0, vec![tx_a]);
+    let (a, tx_a) = transfer(6, 0, recipient, 1);
+    let (b, tx_b) = transfer(7, 0, recipient, 2);
+    let old = node.signed(1, 0, vec![tx_a.clone()]);
     assert!(node.push(&old)["error"].is_null());
     assert_eq!(balance(), "0x1");
-    assert!(node.push(&node.signed(2, 0, vec![tx_b]))["error"].is_null());
-    assert_eq!(balance(), "0x2");
+    assert!(node.push(&node.signed(2, 0, vec![tx_a, tx_b]))["error"].is_null());
+    assert_eq!(balance(), "0x3");
     assert_eq!(p.metric("preconf_overlay_sequences_replaced_total"), 1.0);
     let r = node.push(&old);
     assert_eq!(r["error"]["code"], -32602, "{r}");
-    assert_eq!(balance(), "0x2", "the replaced payload took over again");
+    assert_eq!(balance(), "0x3", "the replaced payload took over again");
+    assert_eq!(
+        p.metric("preconf_overlay_equivocations_total{kind=\"broken_promise\"}"),
+        0.0
+    );
+
+    let status = |h: B256| p.call("preconf_getPreconfirmationStatus", json!([h]))["result"].clone();
+    let sa = status(a);
+    assert_eq!(sa["status"], "pending", "{sa}");
+    // Prague1: the PoL transaction is at position 0.
+    assert_eq!(sa["preconfirmed"]["blockNumber"], "0x1", "{sa}");
+    assert_eq!(sa["preconfirmed"]["transactionIndex"], "0x1", "{sa}");
+    assert_eq!(sa["preconfirmed"]["flashblockIndex"], "0x0", "{sa}");
+    assert!(sa["included"].is_null(), "{sa}");
+    assert_eq!(status(b)["preconfirmed"]["transactionIndex"], "0x2");
+    assert!(status(B256::repeat_byte(9)).is_null());
+}
+
+/// Two validly signed flashblocks for one block that contradict each other: the second is
+/// refused, counted by kind, both are served as evidence (each verifiable on its own), and the
+/// node stops serving the sequencer's state for that block: nothing of it is applied any more.
+#[test]
+fn an_equivocating_sequencer_is_caught_with_proof() {
+    let recipient = Address::repeat_byte(0x77);
+    let (_, tx_a) = transfer(6, 0, recipient, 1);
+    let (_, tx_b) = transfer(7, 0, recipient, 2);
+    let check = |node: &PushedNode, kind: &str, first: &Value, second: &Value| {
+        let p = &node.p;
+        let balance = p.call("eth_getBalance", json!([recipient, "pending"]))["result"].clone();
+        assert_eq!(balance, "0x0", "the contradicted state is still served");
+        assert_eq!(
+            p.metric(&format!(
+                "preconf_overlay_equivocations_total{{kind=\"{kind}\"}}"
+            )),
+            1.0
+        );
+        let evidence = p.call("preconf_getEquivocationEvidence", json!([]))["result"].clone();
+        assert_eq!(evidence.as_array().map(Vec::len), Some(1), "{evidence}");
+        let e = &evidence[0];
+        assert_eq!(
+            (e["kind"].as_str(), e["blockNumber"].as_str()),
+            (Some(kind), Some("0x1"))
+        );
+        assert_eq!(&e["first"], first, "{e}");
+        assert_eq!(&e["second"], second, "{e}");
+        for fb in [&e["first"], &e["second"]] {
+            let fb: Flashblock = serde_json::from_value(fb.clone()).unwrap();
+            fb.verify(DEVNET_CHAIN_ID, node.key.address()).unwrap();
+        }
+        let other = p.call("preconf_getEquivocationEvidence", json!(["0x2"]))["result"].clone();
+        assert_eq!(other, json!([]));
+        // Nothing more of the block is applied, not even what the sequencer sends next.
+        let (_, tx_c) = transfer(8, 0, recipient, 4);
+        let r = node.push(&node.signed(1, 1, vec![tx_c]));
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("equivocated"),
+            "{r}"
+        );
+        assert_eq!(
+            p.call("eth_getBalance", json!([recipient, "pending"]))["result"],
+            "0x0"
+        );
+    };
+
+    // The same flashblock signed twice with other contents.
+    let node = PushedNode::start();
+    let first = node.signed(1, 0, vec![tx_a.clone()]);
+    assert_eq!(node.push(&first)["result"], true);
+    let second = node.signed(1, 0, vec![tx_b.clone()]);
+    let r = node.push(&second);
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    check(&node, "conflicting_flashblock", &first, &second);
+
+    // A second index 0 for the block that drops what the first preconfirmed: it does not take
+    // the node over.
+    let node = PushedNode::start();
+    let first = node.signed(1, 0, vec![tx_a]);
+    assert_eq!(node.push(&first)["result"], true);
+    let second = node.signed(2, 0, vec![tx_b]);
+    let r = node.push(&second);
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    check(&node, "broken_promise", &first, &second);
 }

@@ -17,12 +17,15 @@
 //! When a canonical block arrives, what was preconfirmed for its height is compared with its
 //! transactions (honored or reorged, counted per transaction) and the pending state is cleared.
 
+mod equivocation;
 mod ordering;
 pub(crate) mod pending;
 mod stream;
 
 pub(crate) use pending::{PendingBlock, PendingUpdate, PendingView};
 
+use equivocation::{Contradiction, HeightLog};
+pub(crate) use equivocation::{Evidence, EvidenceLog};
 pub(crate) use ordering::OutOfOrder;
 use ordering::{Arrival, Current, Parked, Verdict};
 
@@ -39,7 +42,7 @@ use alloy_rpc_types_engine::PayloadId;
 use preconf_core::{
     chainspec::EthereumHardforks as _,
     execution::{BlockAttributes, BlockBuilder, TxOutcome, next_header},
-    flashblock::{Flashblock, SignatureError},
+    flashblock::{Flashblock, SignatureError, signing_digest},
     primitives::{Body, SealedBlock, SenderCache, Transaction},
     state::SnapshotProvider,
 };
@@ -112,6 +115,15 @@ pub(crate) enum Reject {
     /// Assembling the preconfirmed block failed.
     #[error("overlay failure: {0}")]
     Internal(String),
+    /// The sequencer signed contradicting flashblocks for this block
+    /// (`preconf_getEquivocationEvidence`): nothing more of it is applied.
+    #[error("the sequencer equivocated on block {number}: {reason}")]
+    Equivocation {
+        /// The block.
+        number: u64,
+        /// What contradicts what.
+        reason: String,
+    },
 }
 
 /// Why `preconf_newPartialBlock` did not apply a flashblock.
@@ -134,6 +146,7 @@ impl Reject {
             Self::BadBase(_) => "bad_base",
             Self::InvalidTransaction { .. } => "invalid_transaction",
             Self::Thread(_) | Self::Lost | Self::Internal(_) => "internal",
+            Self::Equivocation { .. } => "equivocation",
         }
     }
 }
@@ -154,6 +167,7 @@ const REJECT_REASONS: &[&str] = &[
     "bad_base",
     "invalid_transaction",
     "internal",
+    "equivocation",
     "lagged",
     "bad_frame",
 ];
@@ -181,7 +195,11 @@ const MAX_SUPERSEDED: usize = 64;
 pub(crate) struct OverlayState {
     args: OverlayArgs,
     seq: Option<Sequence>,
-    parked: Vec<Flashblock>,
+    parked: Vec<Arc<Flashblock>>,
+    /// Every flashblock applied for the block being preconfirmed, to hold later ones to.
+    height: Option<HeightLog>,
+    /// A block the sequencer equivocated on: nothing more of it is applied.
+    equivocated: Option<u64>,
     /// Preconfirmed transaction hashes by block number, until that block arrives.
     preconfirmed: BTreeMap<u64, Vec<B256>>,
     /// Transactions preconfirmed by a sequence the sequencer replaced (a rebuild for a new
@@ -228,6 +246,7 @@ impl Actor for OverlayActor {
             "outcome",
             &["applied", "duplicate", "parked", "rejected"],
         );
+        m::zero(m::OVERLAY_EQUIVOCATIONS, "kind", equivocation::KINDS);
         m::zero(
             m::OVERLAY_STREAM_RECONNECTS,
             "reason",
@@ -284,6 +303,8 @@ impl Actor for OverlayActor {
             args,
             seq: None,
             parked: Vec::new(),
+            height: None,
+            equivocated: None,
             preconfirmed: BTreeMap::new(),
             replaced: BTreeMap::new(),
             superseded: BTreeMap::new(),
@@ -303,7 +324,7 @@ impl Actor for OverlayActor {
             OverlayMsg::Flashblock(text, reply) => {
                 let result = match serde_json::from_str::<Flashblock>(text.as_str()) {
                     Ok(fb) => match fb.verify(st.args.chain.spec.chain_id(), st.args.sequencer) {
-                        Ok(()) => accept(st, fb).await,
+                        Ok(()) => accept(st, Arc::new(fb)).await,
                         Err(e) => {
                             metrics::counter!(m::OVERLAY_SIGNATURE_FAILURES, "reason" => e.reason())
                                 .increment(1);
@@ -340,8 +361,21 @@ impl Actor for OverlayActor {
     }
 }
 
-/// Orders (see [`ordering`]) and applies a verified flashblock.
-async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject> {
+/// Holds a verified flashblock to what the sequencer already signed for its block
+/// ([`equivocation`]), orders it (see [`ordering`]) and applies it.
+async fn accept(st: &mut OverlayState, fb: Arc<Flashblock>) -> Result<Outcome, Reject> {
+    let number = fb.metadata.block_number;
+    if st.equivocated == Some(number) {
+        return Err(Reject::Equivocation {
+            number,
+            reason: "an earlier equivocation on this block".into(),
+        });
+    }
+    let digest = signing_digest(st.args.chain.spec.chain_id(), &fb);
+    let log = st.height.as_ref().filter(|h| h.number() == number);
+    if let Some(c) = log.and_then(|h| h.conflict(&fb, digest)) {
+        return Err(equivocate(st, number, c));
+    }
     let head = st.args.chain.head();
     let arrival = Arrival {
         payload_id: fb.payload_id,
@@ -350,10 +384,10 @@ async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject
             .base
             .as_ref()
             .map(|b| (b.parent_hash, b.block_number.to::<u64>())),
-        metadata_number: fb.metadata.block_number,
+        metadata_number: number,
         superseded: st
             .superseded
-            .get(&fb.metadata.block_number)
+            .get(&number)
             .is_some_and(|ids| ids.contains(&fb.payload_id)),
     };
     let current = st.seq.as_ref().map(|s| Current {
@@ -376,9 +410,27 @@ async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject
             st.parked.push(fb);
             return Ok(Outcome::Parked);
         }
+        Verdict::Refuse(e @ OutOfOrder::UnknownPayload { .. }) => {
+            // The replaced payload's next flashblock, arriving after its rebuild: the rebuild
+            // must carry what it preconfirms.
+            if let Some(h) = st.height.as_mut().filter(|h| h.number() == number) {
+                match h.check_late(&fb, digest) {
+                    Ok(true) => return Ok(Outcome::Duplicate),
+                    Ok(false) => {}
+                    Err(c) => return Err(equivocate(st, number, c)),
+                }
+            }
+            return Err(e.into());
+        }
         // A refusal touches nothing (see `ordering`): replays cannot switch preconfirmations off.
         Verdict::Refuse(e) => return Err(e.into()),
         Verdict::Start => {
+            // A rebuild (another payload for a block already preconfirmed here) must start with
+            // everything preconfirmed for it.
+            let log = st.height.as_ref().filter(|h| h.number() == number);
+            if let Some(c) = log.and_then(|h| h.check_rebuild(&fb)) {
+                return Err(equivocate(st, number, c));
+            }
             if let Some(old) = st
                 .seq
                 .as_ref()
@@ -397,12 +449,33 @@ async fn accept(st: &mut OverlayState, fb: Flashblock) -> Result<Outcome, Reject
                     st.replaced.entry(number).or_default().extend(txs);
                 }
             }
-            start_sequence(st, &fb).await.inspect_err(|_| st.clear())?
+            start_sequence(st, &fb).await.inspect_err(|_| st.clear())?;
+            if st.height.as_ref().is_none_or(|h| h.number() != number) {
+                st.height = Some(HeightLog::new(number));
+            }
         }
         Verdict::Next => {}
     }
-    apply(st, fb).await.inspect_err(|_| st.clear())?;
+    apply(st, fb.clone()).await.inspect_err(|_| st.clear())?;
+    if let Some(h) = st.height.as_mut().filter(|h| h.number() == number) {
+        h.applied(fb, digest);
+    }
     Ok(Outcome::Applied)
+}
+
+/// The sequencer signed two flashblocks for block `number` that contradict each other: the pair
+/// is kept as evidence, counted, and the sequencer's state for the block is no longer served.
+fn equivocate(st: &mut OverlayState, number: u64, c: Contradiction) -> Reject {
+    metrics::counter!(m::OVERLAY_EQUIVOCATIONS, "kind" => c.kind).increment(1);
+    warn!(target: "overlay", number, kind = c.kind, reason = %c.reason, "the sequencer equivocated: its preconfirmations for this block are no longer served (preconf_getEquivocationEvidence)");
+    let reason = c.reason.clone();
+    st.args.view.evidence.add(number, c);
+    st.equivocated = Some(number);
+    if st.seq.as_ref().is_some_and(|s| s.number == number) {
+        st.clear();
+    }
+    st.parked.retain(|p| p.metadata.block_number != number);
+    Reject::Equivocation { number, reason }
 }
 
 /// Starts the sequence of a new payload on the head: the block's header from `base`, the
@@ -457,13 +530,12 @@ async fn start_sequence(st: &mut OverlayState, fb: &Flashblock) -> Result<(), Re
 }
 
 /// Re-executes a flashblock's transactions and publishes the new pending block.
-async fn apply(st: &mut OverlayState, fb: Flashblock) -> Result<(), Reject> {
+async fn apply(st: &mut OverlayState, fb: Arc<Flashblock>) -> Result<(), Reject> {
     let started = Instant::now();
     let seq = st.seq.as_mut().ok_or(Reject::Lost)?;
     let prev = seq.block.clone();
     let chain = st.args.chain.head_state().chain;
     let senders = st.args.chain.senders.clone();
-    let fb = Arc::new(fb);
     let job = fb.clone();
     let result = st
         .exec
@@ -627,6 +699,12 @@ async fn on_new_head(st: &mut OverlayState, block: Arc<SealedBlock>) {
     st.preconfirmed.retain(|n, _| *n > number);
     st.replaced.retain(|n, _| *n > number);
     st.superseded.retain(|n, _| *n > number);
+    if st.height.as_ref().is_some_and(|h| h.number() <= number) {
+        st.height = None;
+    }
+    if st.equivocated.is_some_and(|n| n <= number) {
+        st.equivocated = None;
+    }
     if st.seq.as_ref().is_some_and(|s| s.number <= number) {
         st.clear();
     }

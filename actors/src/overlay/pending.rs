@@ -96,6 +96,49 @@ impl Shown {
     }
 }
 
+/// Where and when this node saw a transaction preconfirmed (the first time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Promise {
+    /// The block it was preconfirmed in.
+    pub block_number: alloy_primitives::U64,
+    /// Its position in that block.
+    pub transaction_index: alloy_primitives::U64,
+    /// The flashblock that carried it.
+    pub flashblock_index: alloy_primitives::U64,
+    /// When it was applied here, in milliseconds since the Unix epoch.
+    pub preconfirmed_at: alloy_primitives::U64,
+}
+
+/// Most promises remembered (the oldest heights go first): about 30 MB.
+const MAX_PROMISES: usize = 1 << 18;
+
+/// Every transaction preconfirmed here, for `preconf_getPreconfirmationStatus`.
+#[derive(Debug, Default)]
+struct Promises {
+    by_hash: HashMap<B256, Promise>,
+    by_height: BTreeMap<u64, Vec<B256>>,
+}
+
+impl Promises {
+    fn add(&mut self, hash: B256, promise: Promise) {
+        let number = promise.block_number.to::<u64>();
+        if self.by_hash.contains_key(&hash) {
+            return;
+        }
+        self.by_hash.insert(hash, promise);
+        self.by_height.entry(number).or_default().push(hash);
+        while self.by_hash.len() > MAX_PROMISES {
+            let Some((_, hashes)) = self.by_height.pop_first() else {
+                break;
+            };
+            for h in hashes {
+                self.by_hash.remove(&h);
+            }
+        }
+    }
+}
+
 /// The one owner of the preconfirmed state: written only by the overlay, read by the RPC (`pending`
 /// reads) and the mempool (admission), cleared for all of them at once.
 #[derive(Debug, Clone)]
@@ -103,6 +146,9 @@ pub struct PendingView {
     current: Arc<RwLock<Option<Arc<PendingBlock>>>>,
     shown: Arc<Mutex<Shown>>,
     events: broadcast::Sender<PendingUpdate>,
+    /// Proof of the sequencer's equivocations.
+    pub(crate) evidence: super::EvidenceLog,
+    promises: Arc<Mutex<Promises>>,
 }
 
 impl Default for PendingView {
@@ -111,6 +157,8 @@ impl Default for PendingView {
             current: Default::default(),
             shown: Default::default(),
             events: broadcast::channel(1024).0,
+            evidence: Default::default(),
+            promises: Default::default(),
         }
     }
 }
@@ -143,12 +191,41 @@ impl PendingView {
         shown.last.is_some_and(|t| t.elapsed() <= within)
     }
 
+    /// Where and when a transaction was preconfirmed here (the last [`MAX_PROMISES`]).
+    pub fn promise(&self, hash: &B256) -> Option<Promise> {
+        let promises = self.promises.lock().unwrap_or_else(|e| e.into_inner());
+        promises.by_hash.get(hash).copied()
+    }
+
     pub(crate) fn publish(&self, update: PendingUpdate) {
         let block = &update.block.block;
         self.shown
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .add(block.hash, block.number());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut promises = self.promises.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, tx) in block
+            .body
+            .transactions
+            .iter()
+            .enumerate()
+            .skip(update.first_new)
+        {
+            // The PoL transaction is the block's own, not a user's.
+            if tx.as_ethereum().is_some() {
+                let promise = Promise {
+                    block_number: alloy_primitives::U64::from(block.number()),
+                    transaction_index: alloy_primitives::U64::from(i),
+                    flashblock_index: alloy_primitives::U64::from(update.flashblock.index),
+                    preconfirmed_at: alloy_primitives::U64::from(now),
+                };
+                promises.add(*tx.tx_hash(), promise);
+            }
+        }
+        drop(promises);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(update.block.clone());
         let _ = self.events.send(update);
     }
@@ -161,6 +238,27 @@ impl PendingView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_promise_is_kept_and_the_oldest_heights_go_first() {
+        let mut promises = Promises::default();
+        let promise = |n: u64, i: u64| Promise {
+            block_number: alloy_primitives::U64::from(n),
+            transaction_index: alloy_primitives::U64::from(i),
+            flashblock_index: alloy_primitives::U64::ZERO,
+            preconfirmed_at: alloy_primitives::U64::ZERO,
+        };
+        let hash = |i: u64| B256::left_padding_from(&i.to_be_bytes());
+        promises.add(hash(0), promise(1, 0));
+        promises.add(hash(0), promise(2, 5));
+        assert_eq!(promises.by_hash[&hash(0)], promise(1, 0));
+        for i in 1..=MAX_PROMISES as u64 {
+            promises.add(hash(i), promise(2 + i / 1000, i));
+        }
+        assert!(promises.by_hash.len() <= MAX_PROMISES);
+        assert!(!promises.by_hash.contains_key(&hash(0)));
+        assert!(promises.by_hash.contains_key(&hash(MAX_PROMISES as u64)));
+    }
 
     #[test]
     fn shown_hashes_are_kept_for_the_last_heights_only() {

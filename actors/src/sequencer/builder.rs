@@ -12,7 +12,7 @@ use crate::{
     exec_thread::ExecThreadError,
     mempool::MempoolHandle,
     metrics as m,
-    sequencer::SealerHandle,
+    sequencer::{SealerHandle, flash::Promises},
     supervisor::{ActorError, ChildRef, TaskGuard},
 };
 use alloy_consensus::transaction::Recovered;
@@ -74,6 +74,9 @@ pub(crate) enum BuildError {
     /// The block being built is gone (its thread failed).
     #[error("the block being built was lost")]
     Lost,
+    /// A rebuild of the same block (a new round's proposer) replaced this flashblock job.
+    #[error("replaced by a rebuild of the same block")]
+    Replaced,
 }
 
 impl From<BlockError> for BuildError {
@@ -189,6 +192,8 @@ struct Job {
     built: Option<Arc<BuiltPayload>>,
     started: Instant,
     running: Option<Running>,
+    /// What a flashblock job's flashblocks promised (a rebuild of its block starts with it).
+    promises: Option<Promises>,
 }
 
 /// State of the builder actor.
@@ -236,17 +241,15 @@ impl Actor for BuilderActor {
                 {
                     st.jobs.remove(&oldest);
                 }
-                let running = match &st.args.flashblocks {
+                let (running, promises) = match &st.args.flashblocks {
                     Some(cfg) => {
-                        // One stream at a time: a new job ends the previous one.
-                        for job in st.jobs.values_mut() {
-                            if let Some(stop) = job.running.as_ref().and_then(|r| r.stop.as_ref()) {
-                                let _ = stop.send(true);
-                            }
+                        let prefix = end_flash_jobs(&mut st.jobs, parent);
+                        if !prefix.is_empty() {
+                            info!(target: "builder", %parent, preconfirmed = prefix.len(), "rebuild for a new round: keeping what was preconfirmed");
                         }
-                        start_flash_job(&st.args, cfg, &me, id, parent, &attrs)
+                        start_flash_job(&st.args, cfg, &me, id, parent, &attrs, prefix).unzip()
                     }
-                    None => None,
+                    None => (None, None),
                 };
                 st.jobs.insert(
                     id,
@@ -256,6 +259,7 @@ impl Actor for BuilderActor {
                         built: None,
                         started: Instant::now(),
                         running,
+                        promises,
                     },
                 );
             }
@@ -274,6 +278,7 @@ impl Actor for BuilderActor {
                         job.built = Some(built.clone());
                         Ok(Some(built))
                     }
+                    Err(BuildError::Replaced) => Err(BuildError::Replaced),
                     Err(e) => {
                         warn!(target: "builder", error = %e, "build failed");
                         Err(e)
@@ -318,6 +323,30 @@ impl Actor for BuilderActor {
     }
 }
 
+/// One stream at a time: a new flashblock job ends the others. A job for the same parent (a
+/// rebuild for a new round), running or done, is ended without sealing anything more, and the new
+/// one starts with what the latest of them promised (which holds what earlier ones promised);
+/// jobs on another parent close their schedule.
+fn end_flash_jobs(jobs: &mut HashMap<PayloadId, Job>, parent: B256) -> Vec<Arc<PooledTx>> {
+    let mut latest: Option<(Instant, Vec<Arc<PooledTx>>)> = None;
+    for job in jobs.values_mut() {
+        match &job.promises {
+            Some(p) if job.parent == parent => {
+                let promised = p.end();
+                if latest.as_ref().is_none_or(|(t, _)| job.started > *t) {
+                    latest = Some((job.started, promised));
+                }
+            }
+            _ => {
+                if let Some(stop) = job.running.as_ref().and_then(|r| r.stop.as_ref()) {
+                    let _ = stop.send(true);
+                }
+            }
+        }
+    }
+    latest.map(|(_, promised)| promised).unwrap_or_default()
+}
+
 /// Starts the flashblock job of a payload when its parent is our head; otherwise says why not
 /// (the block is then built at getPayload, without flashblocks).
 fn start_flash_job(
@@ -327,7 +356,8 @@ fn start_flash_job(
     id: PayloadId,
     parent: B256,
     attrs: &BlockAttributes,
-) -> Option<Running> {
+    prefix: Vec<Arc<PooledTx>>,
+) -> Option<(Running, Promises)> {
     let reader = &args.chain.reader;
     let head = reader.head();
     if head.hash != parent {
@@ -341,6 +371,7 @@ fn start_flash_job(
         .is_shanghai_active_at_timestamp(attrs.timestamp)
         .then(|| attrs.withdrawals.clone());
     let (stop, stop_rx) = watch::channel(false);
+    let promises = Promises::default();
     let until_timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()
@@ -357,17 +388,22 @@ fn start_flash_job(
         mempool: args.mempool.clone(),
         sealer: cfg.sealer.clone(),
         stop: stop_rx,
+        promises: promises.clone(),
+        prefix,
     };
     let me = me.clone();
     let task = TaskGuard::spawn(async move {
         let result = job.run().await;
         let _ = me.cast(BuilderMsg::Done(id, Box::new(result)));
     });
-    Some(Running {
-        stop: Some(stop),
-        waiters: Vec::new(),
-        _task: task,
-    })
+    Some((
+        Running {
+            stop: Some(stop),
+            waiters: Vec::new(),
+            _task: task,
+        },
+        promises,
+    ))
 }
 
 /// Builds a whole block on the head from the pool's best transactions (no flashblocks): the pool

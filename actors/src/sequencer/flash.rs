@@ -53,6 +53,52 @@ pub(crate) struct FlashJob {
     pub(crate) mempool: MempoolHandle,
     pub(crate) sealer: SealerHandle,
     pub(crate) stop: watch::Receiver<bool>,
+    /// What this job's flashblocks promise, shared with the builder (see [`Promises`]).
+    pub(crate) promises: Promises,
+    /// What an earlier job for the same block promised: executed first, in its order.
+    pub(crate) prefix: Vec<Arc<PooledTx>>,
+}
+
+/// The transactions a job's sealed flashblocks carry, in order. A rebuild of the same block (a
+/// new round's proposer) [ends](Promises::end) the job it replaces and starts with these: once
+/// ended, the old job seals nothing more, so the new sequence carries every transaction the old one
+/// preconfirmed, at the same positions, and an rpc node can hold the sequencer to it.
+#[derive(Clone, Default)]
+pub(crate) struct Promises(Arc<std::sync::Mutex<PromiseLog>>);
+
+#[derive(Default)]
+struct PromiseLog {
+    txs: Vec<Arc<PooledTx>>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for Promises {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Promises")
+    }
+}
+
+impl Promises {
+    /// Ends the job (it seals nothing more) and returns what its flashblocks carried.
+    pub(crate) fn end(&self) -> Vec<Arc<PooledTx>> {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        log.ended = true;
+        log.txs.clone()
+    }
+
+    /// Records `txs` and seals `fb`, unless the job was ended (then `false`, nothing sealed). Both
+    /// under the lock, so a rebuild sees either the flashblock's transactions or no flashblock.
+    fn seal(&self, sealer: &SealerHandle, fb: Flashblock, txs: Vec<Arc<PooledTx>>) -> bool {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if log.ended {
+            return false;
+        }
+        log.txs.extend(txs);
+        if let Err(e) = sealer.seal(fb) {
+            warn!(target: "builder", error = %e, "sealer unavailable: flashblock not sent");
+        }
+        true
+    }
 }
 
 /// What a block has been given so far (kept on the async side between slices).
@@ -66,10 +112,27 @@ pub(super) struct Included {
 /// One slice's result.
 pub(super) struct Slice {
     pub(super) included: Included,
-    txs: Vec<Bytes>,
+    txs: Vec<Arc<PooledTx>>,
     pub(super) invalid: Vec<B256>,
     gas_used: u64,
     gas_left: u64,
+}
+
+impl Slice {
+    /// This slice followed by `next`, executed after it on the same block.
+    fn then(mut self, next: Slice) -> Slice {
+        self.included.next_nonces.extend(next.included.next_nonces);
+        self.included.sidecars.extend(next.included.sidecars);
+        self.txs.extend(next.txs);
+        self.invalid.extend(next.invalid);
+        Slice {
+            included: self.included,
+            txs: self.txs,
+            invalid: self.invalid,
+            gas_used: next.gas_used,
+            gas_left: next.gas_left,
+        }
+    }
 }
 
 /// Executes candidates in order until the cumulative gas reaches `budget`: a sender whose next
@@ -101,10 +164,10 @@ pub(super) fn slice(
         match builder.execute(tx.tx.clone()) {
             TxOutcome::Included { .. } => {
                 included.next_nonces.insert(tx.sender(), tx.tx.nonce() + 1);
-                txs.push(Bytes::from(tx.tx.inner().encoded_2718()));
                 if let Some(s) = &tx.sidecar {
                     included.sidecars.push(s.clone());
                 }
+                txs.push(tx);
             }
             TxOutcome::DoesNotFit => {
                 skipped.insert(tx.sender());
@@ -181,9 +244,16 @@ impl FlashJob {
             }
             let closing = stopped || tick >= self.ticks;
             let budget = gas_budget(gas_limit, self.ticks, tick, closing);
+            // The first flashblock of a rebuild carries what the replaced job promised, whatever
+            // the budget: its senders' later transactions follow from the pool.
+            let prefix = std::mem::take(&mut self.prefix);
+            let mut after = included.next_nonces.clone();
+            for tx in &prefix {
+                after.insert(tx.sender(), tx.tx.nonce() + 1);
+            }
             let candidates = self
                 .mempool
-                .best_after(MAX_CANDIDATES, included.next_nonces.clone())
+                .best_after(MAX_CANDIDATES, after)
                 .await
                 .unwrap_or_else(|e| {
                     warn!(target: "builder", error = %e, "mempool unavailable: empty flashblock");
@@ -192,8 +262,10 @@ impl FlashJob {
             let gas_before = gas_used;
             let done = exec
                 .run(move |slot| {
-                    slot.as_mut()
-                        .map(|b| slice(b, included, candidates, budget))
+                    slot.as_mut().map(|b| {
+                        let kept = slice(b, included, prefix, gas_limit);
+                        kept.then(slice(b, Included::default(), candidates, budget))
+                    })
                 })
                 .await?
                 .ok_or(BuildError::Lost)?;
@@ -207,14 +279,17 @@ impl FlashJob {
                 .record(started.elapsed().as_secs_f64());
             metrics::histogram!(m::FLASHBLOCK_TRANSACTIONS).record(done.txs.len() as f64);
             metrics::histogram!(m::FLASHBLOCK_GAS).record((gas_used - gas_before) as f64);
-            metrics::counter!(m::FLASHBLOCKS_BUILT).increment(1);
             debug!(target: "builder", number, index, txs = done.txs.len(), gas_used, is_last, "flashblock");
             let fb = Flashblock {
                 payload_id: self.id,
                 index,
                 base: (index == 0).then(|| base_of(&self.header)),
                 diff: FlashblockDiff {
-                    transactions: done.txs,
+                    transactions: done
+                        .txs
+                        .iter()
+                        .map(|t| Bytes::from(t.tx.inner().encoded_2718()))
+                        .collect(),
                     withdrawals: if index == 0 {
                         self.withdrawals.clone().unwrap_or_default()
                     } else {
@@ -228,9 +303,11 @@ impl FlashJob {
                 signature: Bytes::new(),
                 is_last,
             };
-            if let Err(e) = self.sealer.seal(fb) {
-                warn!(target: "builder", error = %e, "sealer unavailable: flashblock not sent");
+            if !self.promises.seal(&self.sealer, fb, done.txs) {
+                debug!(target: "builder", number, "replaced by a rebuild: sealing nothing more");
+                return Err(BuildError::Replaced);
             }
+            metrics::counter!(m::FLASHBLOCKS_BUILT).increment(1);
             index += 1;
             if is_last {
                 break;

@@ -1,10 +1,15 @@
 //! Preconfirmation methods: receipts from the pending block, `eth_sendRawTransactionSync`
-//! (EIP-7966), `preconf_newPartialBlock` (pushed flashblocks; Engine API port only), and
-//! forwarding raw transactions to the sequencer.
+//! (EIP-7966), whether a preconfirmation held (`preconf_getPreconfirmationStatus`), proof of a
+//! sequencer's equivocation (`preconf_getEquivocationEvidence`), `preconf_newPartialBlock`
+//! (pushed flashblocks; Engine API port only), and forwarding raw transactions to the sequencer.
 
 use super::convert::RpcReceipt as TransactionReceipt;
 use super::{EthApi, RpcErr, RpcResult, convert};
-use crate::{metrics as m, overlay::SubmitError, sequencer::FlashblockText};
+use crate::{
+    metrics as m,
+    overlay::{Evidence, SubmitError, pending::Promise},
+    sequencer::FlashblockText,
+};
 use alloy_primitives::{Address, B256, Bytes, U64};
 use jsonrpsee::core::async_trait;
 use jsonrpsee::{
@@ -105,6 +110,42 @@ pub trait PreconfApi {
         raw: Bytes,
         timeout_ms: Option<serde_json::Value>,
     ) -> RpcResult<TransactionReceipt>;
+
+    /// Whether the preconfirmation of a transaction held: `null` when this node knows nothing of
+    /// it.
+    #[method(name = "preconf_getPreconfirmationStatus")]
+    async fn preconfirmation_status(&self, hash: B256) -> RpcResult<Option<PreconfStatus>>;
+
+    /// Every proven equivocation of the sequencer kept here (the last 64), for one block or all:
+    /// both signed flashblocks, each verifiable on its own.
+    #[method(name = "preconf_getEquivocationEvidence")]
+    async fn equivocation_evidence(&self, block: Option<U64>) -> RpcResult<Vec<Evidence>>;
+}
+
+/// Where a transaction ended up.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Inclusion {
+    block_number: U64,
+    block_hash: B256,
+    transaction_index: U64,
+}
+
+/// `preconf_getPreconfirmationStatus`'s answer.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PreconfStatus {
+    /// `pending` (preconfirmed, its block not sealed yet), `honoured` (in its block at its
+    /// position), `moved` (in another block or position, or back in the pool), `dropped` (in no
+    /// block and not in the pool); for a transaction never preconfirmed here, `queued` (in the
+    /// pool) or `included`.
+    status: &'static str,
+    /// Where and when it was preconfirmed.
+    preconfirmed: Option<Promise>,
+    /// Where it is in the chain.
+    included: Option<Inclusion>,
+    /// Why it was moved or dropped.
+    reason: Option<String>,
 }
 
 /// `preconf_newPartialBlock` (BRIP-0007's push from the sequencer): served on the JWT-authenticated
@@ -129,6 +170,67 @@ impl PreconfApiServer for EthApi {
             Some(v) => serde_json::from_value::<U64>(v).ok().map(|n| n.to::<u64>()),
         };
         self.send_raw_sync(raw, timeout_ms).await
+    }
+
+    async fn preconfirmation_status(&self, hash: B256) -> RpcResult<Option<PreconfStatus>> {
+        // The chain is read before the promise and the pool: a transaction moves from the pool
+        // into a block, so it cannot be missed in both.
+        let head = self.chain.reader.head().header.number;
+        let included = self
+            .chain
+            .reader
+            .store
+            .tx_location(&hash)?
+            .map(|loc| Inclusion {
+                block_number: U64::from(loc.block_number),
+                block_hash: loc.block_hash,
+                transaction_index: U64::from(loc.index),
+            });
+        let promise = self.pending.promise(&hash);
+        let pooled = included.is_none() && self.mempool.get(hash).await?.is_some();
+        let (status, reason) = match (&promise, &included) {
+            (Some(p), Some(i))
+                if (p.block_number, p.transaction_index)
+                    == (i.block_number, i.transaction_index) =>
+            {
+                ("honoured", None)
+            }
+            (Some(p), Some(i)) => (
+                "moved",
+                Some(format!(
+                    "preconfirmed at position {} of block {}, included at position {} of block {}",
+                    p.transaction_index, p.block_number, i.transaction_index, i.block_number
+                )),
+            ),
+            (Some(p), None) if p.block_number.to::<u64>() > head => ("pending", None),
+            (Some(p), None) if pooled => (
+                "moved",
+                Some(format!(
+                    "not in block {}, where it was preconfirmed; still in the pool",
+                    p.block_number
+                )),
+            ),
+            (Some(p), None) => (
+                "dropped",
+                Some(format!(
+                    "not in block {}, where it was preconfirmed, nor in any block since, nor in the pool",
+                    p.block_number
+                )),
+            ),
+            (None, Some(_)) => ("included", None),
+            (None, None) if pooled => ("queued", None),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(PreconfStatus {
+            status,
+            preconfirmed: promise,
+            included,
+            reason,
+        }))
+    }
+
+    async fn equivocation_evidence(&self, block: Option<U64>) -> RpcResult<Vec<Evidence>> {
+        Ok(self.pending.evidence.get(block.map(|b| b.to())))
     }
 }
 
