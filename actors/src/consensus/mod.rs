@@ -14,11 +14,14 @@
 //!   `getPayload`: the node's own plain builder, never the flashblock builder).
 //! - **Round change**: a proposer whose node gives no block costs a round: the next validator
 //!   proposes after a quarter slot, and the sequencer is re-pointed at it (a fresh build).
-//! - **Commit**: `newPayload` + `forkchoiceUpdated` to every node (validators, sequencer, rpc
-//!   nodes); a node that was down is caught up from the recent blocks kept here.
-//! - **Sequencer duties**: after each commit, `preconf_trackProposer` on the sequencer's Engine
-//!   API tells it the next slot's proposer and the attributes it will use (how beacon-kit's
-//!   sequencer learns CometBFT's next proposer); on every round ≥ 1 it is told again.
+//! - **Commit**: `newPayload` + `forkchoiceUpdated` to every node; a node that was down is caught
+//!   up from the recent blocks kept here. The slot waits for the validators' nodes only: the
+//!   sequencer's node (unless it is a validator's) and the rpc nodes get the block from tasks of
+//!   their own, so a frozen or slow one delays no slot.
+//! - **Sequencer duties**: after each commit (once the sequencer's node has the block),
+//!   `preconf_trackProposer` on the sequencer's Engine API tells it the next slot's proposer and
+//!   the attributes it will use (how beacon-kit's sequencer learns CometBFT's next proposer); on
+//!   every round ≥ 1 it is told again. The slot never waits for the answer.
 
 mod engine_client;
 mod fetch;
@@ -26,7 +29,7 @@ mod fetch;
 pub(crate) use engine_client::EngineTarget;
 pub(crate) use fetch::FetchConfig;
 
-use crate::{api::engine::BeraPayloadAttributes, metrics as m};
+use crate::{api::engine::BeraPayloadAttributes, metrics as m, supervisor::TaskGuard};
 use alloy_primitives::{B256, keccak256};
 use alloy_rpc_types_engine::PayloadAttributes;
 use engine_client::{EngineCallError, NodeHead, Proposal};
@@ -188,6 +191,47 @@ struct NodeLink {
     behind: bool,
 }
 
+/// A node the slot does not wait for (the sequencer's, when it is no validator's, and the
+/// followers): blocks reach it from a task of its own, so a frozen or slow one delays nothing.
+#[derive(Debug)]
+struct Detached {
+    link: Arc<tokio::sync::Mutex<NodeLink>>,
+    /// A block was skipped while it was busy with an earlier one: catch it up first.
+    skipped: Arc<std::sync::atomic::AtomicBool>,
+    /// It is the sequencer's: after taking the block it is told the next proposer.
+    sequencer: bool,
+}
+
+/// `preconf_trackProposer` for a proposer, ready to send.
+struct TrackCall {
+    engine: EngineTarget,
+    height: u64,
+    round: u64,
+    pubkey: ValidatorPubkey,
+    parent: B256,
+    attrs: BeraPayloadAttributes,
+}
+
+impl TrackCall {
+    /// Sends it; the answer is only logged (a sequencer that does not take it builds nothing for
+    /// the slot, and the proposer falls back).
+    async fn send(self) {
+        let (height, round) = (self.height, self.round);
+        match self
+            .engine
+            .track(height, round, self.pubkey, self.parent, &self.attrs, TRACK_TIMEOUT)
+            .await
+        {
+            Ok(id) => {
+                debug!(target: "consensus", height, round, payload = ?id, "sequencer tracking the proposer")
+            }
+            Err(e) => {
+                debug!(target: "consensus", height, round, error = %e, "sequencer did not take the proposer")
+            }
+        }
+    }
+}
+
 /// State of the consensus actor.
 #[derive(Debug)]
 pub(crate) struct ConsensusState {
@@ -196,7 +240,11 @@ pub(crate) struct ConsensusState {
     head: Option<Head>,
     next: Option<Plan>,
     recent: VecDeque<Arc<Proposal>>,
+    /// The validators' nodes: a block is committed once they took it.
     nodes: Vec<NodeLink>,
+    detached: Vec<Detached>,
+    /// Deliveries to detached nodes and track calls in flight.
+    tasks: Vec<TaskGuard>,
     client: Option<SequencerClient>,
     last_commit: Option<Instant>,
 }
@@ -271,7 +319,7 @@ impl ConsensusState {
             .map(|_| head.proposer)
     }
 
-    /// The highest head any validator's node (or the sequencer) reports.
+    /// The highest head any validator's node reports.
     async fn find_head(&self) -> Result<Head, EngineCallError> {
         let mut best: Option<NodeHead> = None;
         let mut last_err = None;
@@ -299,31 +347,58 @@ impl ConsensusState {
         })
     }
 
-    /// Points the sequencer at the proposer of (plan.height, round) with its attributes.
-    async fn track(&self, head: &Head, plan: &Plan, round: u64) {
-        let Some(seq) = &self.args.sequencer else {
+    /// The call that points the sequencer at the proposer of (plan.height, round) with its
+    /// attributes.
+    fn track_call(&self, head: &Head, plan: &Plan, round: u64) -> Option<TrackCall> {
+        let seq = self.args.sequencer.as_ref()?;
+        Some(TrackCall {
+            engine: seq.engine.clone(),
+            height: plan.height,
+            round,
+            pubkey: self.set.proposer(plan.height, round).pubkey,
+            parent: head.hash,
+            attrs: self.attributes(head, plan, round),
+        })
+    }
+
+    /// Points the sequencer at the proposer of (plan.height, round), without waiting for it.
+    fn track(&mut self, head: &Head, plan: &Plan, round: u64) {
+        if let Some(call) = self.track_call(head, plan, round) {
+            self.tasks.push(TaskGuard::spawn(call.send()));
+        }
+    }
+
+    /// After a commit: the detached nodes get the block from tasks of their own (a node still
+    /// busy with an earlier one is caught up with the next), and the sequencer, once it has the
+    /// block, is pointed at the next height's proposer. The slot waits for none of it.
+    fn spread(&mut self, head: &Head, next: &Plan) {
+        self.tasks.retain(|t| !t.is_finished());
+        let Some(block) = self.recent.back().cloned() else {
             return;
         };
-        let proposer = self.set.proposer(plan.height, round);
-        let attrs = self.attributes(head, plan, round);
-        match seq
-            .engine
-            .track(
-                plan.height,
-                round,
-                proposer.pubkey,
-                head.hash,
-                &attrs,
-                TRACK_TIMEOUT,
-            )
-            .await
-        {
-            Ok(id) => {
-                debug!(target: "consensus", height = plan.height, round, payload = ?id, "sequencer tracking the proposer")
-            }
-            Err(e) => {
-                debug!(target: "consensus", height = plan.height, round, error = %e, "sequencer did not take the proposer")
-            }
+        let mut track = self.track_call(head, next, 0);
+        let recent = Arc::new(self.recent.clone());
+        let timeout = self.el_timeout();
+        for d in &self.detached {
+            let then = if d.sequencer { track.take() } else { None };
+            let Ok(mut link) = d.link.clone().try_lock_owned() else {
+                d.skipped.store(true, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            };
+            let (block, recent, skipped) = (block.clone(), recent.clone(), d.skipped.clone());
+            self.tasks.push(TaskGuard::spawn(async move {
+                if skipped.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    link.behind = true;
+                }
+                deliver(&mut link, &block, &recent, timeout).await;
+                if let Some(call) = then {
+                    call.send().await;
+                }
+            }));
+        }
+        // The sequencer is a validator's node (one process): it already has the block.
+        if let Some(call) = track {
+            self.tasks.push(TaskGuard::spawn(call.send()));
         }
     }
 
@@ -477,7 +552,7 @@ impl ConsensusState {
         for round in 0..rounds {
             if round > 0 {
                 metrics::counter!(m::CONSENSUS_ROUND_CHANGES).increment(1);
-                self.track(&head, &plan, round).await;
+                self.track(&head, &plan, round);
                 tokio::time::sleep(self.args.block_time / 4).await;
             }
             match self.propose(&head, &plan, round).await {
@@ -591,18 +666,34 @@ impl Actor for ConsensusActor {
         m::zero(m::PROPOSER_BLOCKS, "source", &["sequencer", "local"]);
         metrics::counter!(m::CONSENSUS_ROUND_CHANGES).increment(0);
         let mut nodes: Vec<NodeLink> = Vec::new();
-        let targets = args
-            .validators
-            .iter()
-            .map(|v| &v.engine)
-            .chain(args.sequencer.iter().map(|s| &s.engine))
-            .chain(&args.followers);
-        for t in targets {
+        let mut detached: Vec<Detached> = Vec::new();
+        let link = |t: &EngineTarget| {
+            metrics::counter!(m::CONSENSUS_NODE_ERRORS, "node" => t.name.clone()).increment(0);
+            NodeLink {
+                target: t.clone(),
+                behind: false,
+            }
+        };
+        for t in args.validators.iter().map(|v| &v.engine) {
             if !nodes.iter().any(|n| n.target.url == t.url) {
-                metrics::counter!(m::CONSENSUS_NODE_ERRORS, "node" => t.name.clone()).increment(0);
-                nodes.push(NodeLink {
-                    target: t.clone(),
-                    behind: false,
+                nodes.push(link(t));
+            }
+        }
+        let others = args
+            .sequencer
+            .iter()
+            .map(|s| (&s.engine, true))
+            .chain(args.followers.iter().map(|f| (f, false)));
+        for (t, sequencer) in others {
+            let known = nodes.iter().any(|n| n.target.url == t.url)
+                || detached
+                    .iter()
+                    .any(|d| d.link.try_lock().is_ok_and(|l| l.target.url == t.url));
+            if !known {
+                detached.push(Detached {
+                    link: Arc::new(tokio::sync::Mutex::new(link(t))),
+                    skipped: Default::default(),
+                    sequencer,
                 });
             }
         }
@@ -626,6 +717,8 @@ impl Actor for ConsensusActor {
             next: None,
             recent: VecDeque::new(),
             nodes,
+            detached,
+            tasks: Vec::new(),
             last_commit: None,
         })
     }
@@ -659,7 +752,7 @@ impl Actor for ConsensusActor {
                     at_ms: now_ms(),
                     ..st.plan(&head)
                 };
-                st.track(&head, &p, 0).await;
+                st.track(&head, &p, 0);
                 p
             }
         };
@@ -667,7 +760,7 @@ impl Actor for ConsensusActor {
         let head = st.head.unwrap_or(head);
         let next = st.plan(&head);
         if next.height > plan.height {
-            st.track(&head, &next, 0).await;
+            st.spread(&head, &next);
             st.next = Some(next);
         }
         schedule(&me, next.at_ms);

@@ -39,6 +39,11 @@ impl TaskGuard {
     pub(crate) fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
         Self(tokio::spawn(f))
     }
+
+    /// Whether the task has ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
 }
 
 impl From<tokio::task::JoinHandle<()>> for TaskGuard {
