@@ -350,7 +350,8 @@ pub(crate) struct PreconfArgs {
         help_heading = "Flashblocks"
     )]
     pub(crate) push_jwtsecret: Option<PathBuf>,
-    /// Follow this sequencer's flashblock stream (ws://…; repeatable; rpc role).
+    /// Follow this sequencer's flashblock stream (ws://…; repeatable). An rpc node serves it on
+    /// `pending`; any other node keeps it so a block it builds itself starts with it.
     #[arg(
         long = "flashblocks-url",
         env = "PRECONF_FLASHBLOCKS_URL",
@@ -358,7 +359,8 @@ pub(crate) struct PreconfArgs {
         help_heading = "Flashblocks"
     )]
     pub(crate) flashblocks_url: Vec<String>,
-    /// The sequencer's address: flashblocks signed by anyone else are rejected (rpc role).
+    /// The sequencer's address: flashblocks signed by anyone else are rejected (with the rpc role
+    /// or --flashblocks-url).
     #[arg(
         long = "flashblocks.sequencer-address",
         env = "PRECONF_FLASHBLOCKS_SEQUENCER_ADDRESS",

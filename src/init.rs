@@ -162,8 +162,10 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
         write_file(
             &toml,
             &format!(
-                "# Validator {i}'s execution node (the consensus drives it over the Engine API).\nrole = [\"validator\"]\n{}",
-                common(&dir, k)?
+                "# Validator {i}'s execution node (the consensus drives it over the Engine API). It\n# follows the sequencer's stream: a block it builds itself (when the sequencer is down)\n# starts with what the sequencer preconfirmed.\nrole = [\"validator\"]\nflashblocks-url = [\"ws://127.0.0.1:{}\"]\n{}\n[flashblocks]\nsequencer-address = \"{}\"\n",
+                port(1, 3)?,
+                common(&dir, k)?,
+                key.address(),
             ),
         )?;
         validator_engines.push((format!("http://127.0.0.1:{}", port(k, 1)?), jwt, seq_secret));

@@ -166,7 +166,10 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                     &files,
                 )?);
             }
-            if args.role.contains(&Role::Rpc) {
+            // An rpc node serves the sequencer's preconfirmations; any other node given a stream
+            // follows it too, so that a block it builds itself (a proposer's fallback) starts
+            // with what was preconfirmed.
+            if args.role.contains(&Role::Rpc) || !args.preconf.flashblocks_url.is_empty() {
                 let mut overlay = overlay_config(&args.preconf, false);
                 overlay.sequencer_address = match (
                     args.preconf.sequencer_address,
@@ -175,7 +178,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                     (Some(a), _) => a,
                     (None, Some(seq)) => seq.key.address(),
                     (None, None) => eyre::bail!(
-                        "--role rpc needs --flashblocks.sequencer-address (the sequencer whose flashblocks to trust)"
+                        "--role rpc and --flashblocks-url need --flashblocks.sequencer-address (the sequencer whose flashblocks to trust)"
                     ),
                 };
                 if args.preconf.flashblocks_url.is_empty() && config.sequencer.is_none() {

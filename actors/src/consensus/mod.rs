@@ -219,7 +219,14 @@ impl TrackCall {
         let (height, round) = (self.height, self.round);
         match self
             .engine
-            .track(height, round, self.pubkey, self.parent, &self.attrs, TRACK_TIMEOUT)
+            .track(
+                height,
+                round,
+                self.pubkey,
+                self.parent,
+                &self.attrs,
+                TRACK_TIMEOUT,
+            )
             .await
         {
             Ok(id) => {
