@@ -119,6 +119,15 @@ pub(crate) struct CommonArgs {
     /// Block gas limit of the built-in devnet genesis.
     #[arg(long = "gas-limit", env = "PRECONF_GAS_LIMIT", default_value_t = preconf_core::devnet::DEFAULT_GAS_LIMIT, value_parser = parse_gas_limit, help_heading = "Chain")]
     pub(crate) gas_limit: u64,
+    /// The newest fork of the built-in devnet genesis: `osaka` (Prague1 + Osaka + Berachain's
+    /// Osaka1, what Berachain runs) or `prague` (Prague1 only). Not used with --genesis.
+    #[arg(
+        long = "hardfork",
+        env = "PRECONF_HARDFORK",
+        default_value = "osaka",
+        help_heading = "Chain"
+    )]
+    pub(crate) hardfork: preconf_core::devnet::DevnetFork,
     /// Log level or filter (error, warn, info, debug, trace, or a tracing directive list).
     #[arg(
         long = "log.level",
@@ -154,7 +163,10 @@ impl CommonArgs {
     pub(crate) fn chainspec(&self) -> eyre::Result<std::sync::Arc<ChainSpec>> {
         Ok(match &self.genesis {
             Some(path) => ChainSpec::from_file(path)?,
-            None => std::sync::Arc::new(preconf_core::devnet::devnet_chainspec(self.gas_limit)),
+            None => std::sync::Arc::new(preconf_core::devnet::devnet_chainspec_at(
+                self.gas_limit,
+                self.hardfork,
+            )),
         })
     }
 }
@@ -587,6 +599,9 @@ pub(crate) struct InitArgs {
     /// Block gas limit of the genesis.
     #[arg(long = "gas-limit", default_value_t = preconf_core::devnet::DEFAULT_GAS_LIMIT, value_parser = parse_gas_limit)]
     pub(crate) gas_limit: u64,
+    /// The newest fork of the genesis written: `osaka` (Prague1 + Osaka + Osaka1) or `prague`.
+    #[arg(long = "hardfork", default_value = "osaka")]
+    pub(crate) hardfork: preconf_core::devnet::DevnetFork,
 }
 
 /// `preconf-node consensus`.

@@ -87,7 +87,7 @@ pub(crate) fn run(args: &InitArgs) -> eyre::Result<()> {
     let genesis = out.join("genesis.json");
     write_file(
         &genesis,
-        &serde_json::to_string_pretty(&devnet::devnet_genesis(args.gas_limit))?,
+        &serde_json::to_string_pretty(&devnet::devnet_genesis_at(args.gas_limit, args.hardfork))?,
     )?;
     write_file(
         &out.join("validators.json"),

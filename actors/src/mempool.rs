@@ -143,6 +143,7 @@ impl Actor for MempoolActor {
             reader.spec.next_base_fee(&head),
             head.gas_limit,
         );
+        pool.set_tx_gas_cap(reader.spec.tx_gas_limit_cap(head.timestamp + 1));
         if let Some(datadir) = &args.journal {
             crate::journal::readmit(datadir, &args.chain, &mut pool);
         }
@@ -235,6 +236,8 @@ impl Actor for MempoolActor {
                 let reader = st.args.chain.reader.clone();
                 let head = reader.head().header;
                 let chain = st.args.chain.clone();
+                st.pool
+                    .set_tx_gas_cap(reader.spec.tx_gas_limit_cap(head.timestamp + 1));
                 let dropped = st
                     .pool
                     .on_new_head(reader.spec.next_base_fee(&head), |a| chain.head_account(a));

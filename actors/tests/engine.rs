@@ -1,8 +1,9 @@
 //! The Engine API of an in-process node (real servers on 127.0.0.1:0, real JWT, real database):
 //! a built payload is VALID and becomes the head; a tampered one is INVALID with the reason; the
-//! specification's error codes come back for unknown payloads and bad attributes. The devnet is on
-//! Berachain's Prague1, so blocks go through the P11 methods with the previous proposer's key, and
-//! the standard methods refuse them (Unsupported fork), as bera-reth does.
+//! specification's error codes come back for unknown payloads and bad attributes. On Berachain's
+//! Prague1 (`--hardfork prague`) blocks go through the P11 methods with the previous proposer's
+//! key, and the standard methods refuse them (Unsupported fork), as bera-reth does; on Osaka (the
+//! devnet's default) payloads come from `engine_getPayloadV5` and V4/V4P11 refuse them.
 
 use alloy_primitives::{Address, B256, Bytes, FixedBytes};
 use alloy_rpc_types_engine::{
@@ -57,7 +58,10 @@ fn attrs(ts: u64) -> serde_json::Value {
 async fn payload_lifecycle_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let jwt = JwtSecret::random();
-    let spec = Arc::new(devnet::devnet_chainspec(devnet::DEFAULT_GAS_LIMIT));
+    let spec = Arc::new(devnet::devnet_chainspec_at(
+        devnet::DEFAULT_GAS_LIMIT,
+        devnet::DevnetFork::Prague,
+    ));
     let node = spawn(NodeConfig::local(
         spec.clone(),
         dir.path().to_path_buf(),
@@ -332,4 +336,66 @@ async fn payload_lifecycle_and_errors() {
     assert!(e.to_string().contains("-38002"), "{e}");
     assert_eq!(node.chain.finalized_hash(), hash);
     node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn osaka_payloads_come_from_get_payload_v5() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = JwtSecret::random();
+    let spec = Arc::new(devnet::devnet_chainspec(devnet::DEFAULT_GAS_LIMIT));
+    let node = spawn(NodeConfig::local(
+        spec.clone(),
+        dir.path().to_path_buf(),
+        jwt.clone(),
+    ))
+    .await
+    .unwrap();
+    let c = client(&format!("http://{}", node.authrpc_addr), &jwt);
+    let caps: Vec<String> = c
+        .request(
+            "engine_exchangeCapabilities",
+            rpc_params![Vec::<String>::new()],
+        )
+        .await
+        .unwrap();
+    assert!(caps.iter().any(|c| c == "engine_getPayloadV5"), "{caps:?}");
+    let genesis = spec.genesis_hash();
+    let fc = ForkchoiceState {
+        head_block_hash: genesis,
+        safe_block_hash: genesis,
+        finalized_block_hash: genesis,
+    };
+    let fcu: ForkchoiceUpdated = c
+        .request("engine_forkchoiceUpdatedV3P11", rpc_params![fc, attrs(100)])
+        .await
+        .unwrap();
+    let id = fcu.payload_id.expect("a payload id");
+    for old in ["engine_getPayloadV4", "engine_getPayloadV4P11"] {
+        let e = c
+            .request::<serde_json::Value, _>(old, rpc_params![id])
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("-38005"), "{old}: {e}");
+    }
+    let env: alloy_rpc_types_engine::ExecutionPayloadEnvelopeV5 = c
+        .request("engine_getPayloadV5", rpc_params![id])
+        .await
+        .unwrap();
+    assert!(env.blobs_bundle.commitments.is_empty());
+    let payload = env.execution_payload;
+    let requests: Vec<Bytes> = env.execution_requests.take();
+    let status: PayloadStatus = c
+        .request(
+            "engine_newPayloadV4P11",
+            rpc_params![
+                payload.clone(),
+                Vec::<B256>::new(),
+                B256::with_last_byte(9),
+                requests,
+                KEY
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.status, PayloadStatusEnum::Valid, "{status:?}");
 }

@@ -3,15 +3,16 @@
 //!
 //! A [`ChainSpec`] is built from a geth-style `genesis.json` (see [`ChainSpec::from_genesis`]) or
 //! taken from the built-in devnet ([`crate::devnet::devnet_chainspec`]). The Ethereum forks up to
-//! Prague are supported; the chain must be post-merge from genesis (proof-of-stake only), as every
-//! chain this node is meant for is.
+//! Osaka (with its blob-parameter-only forks) and Berachain's Prague1, Prague2 and Osaka1 are
+//! supported; the chain must be post-merge from genesis (proof-of-stake only), as every chain this
+//! node is meant for is.
 
 use crate::primitives::Header;
 use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header as EthHeader, constants::EMPTY_WITHDRAWALS};
 use alloy_eips::{
     eip1559::{BaseFeeParams, INITIAL_BASE_FEE, calc_next_block_base_fee},
     eip7685::EMPTY_REQUESTS_HASH,
-    eip7840::BlobParams,
+    eip7840::{BLOB_BASE_COST, BlobParams},
     eip7892::BlobScheduleBlobParams,
 };
 use alloy_evm::eth::spec::EthExecutorSpec;
@@ -55,6 +56,8 @@ pub struct BerachainConfig {
     pub prague1: Option<Prague1>,
     /// Prague2: a new base fee minimum.
     pub prague2: Option<Prague2>,
+    /// Osaka1: base fee and blob base fee minimums.
+    pub osaka1: Option<Osaka1>,
 }
 
 /// `config.berachain.prague1`.
@@ -79,6 +82,18 @@ pub struct Prague2 {
     pub time: u64,
     /// The base fee never goes below this (wei); replaces Prague1's.
     pub minimum_base_fee_wei: u64,
+}
+
+/// `config.berachain.osaka1`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Osaka1 {
+    /// Activation timestamp (at or after Osaka's).
+    pub time: u64,
+    /// The base fee never goes below this (wei); replaces Prague1's and Prague2's.
+    pub minimum_base_fee_wei: u64,
+    /// The base of the EIP-4844 blob fee curve (wei): the blob base fee never goes below it.
+    pub minimum_blob_base_fee_wei: u64,
 }
 
 /// Everything that is fixed for a chain: its id, forks, genesis and derived genesis header.
@@ -155,10 +170,18 @@ impl ChainSpec {
             (EthereumHardfork::Prague, time(c.prague_time)),
             (EthereumHardfork::Osaka, time(c.osaka_time)),
         ];
-        if c.osaka_time.is_some() {
-            return Err(ChainSpecError::Unsupported(
-                "Osaka is not supported (Prague is the newest fork)".into(),
-            ));
+        for (name, t) in [
+            ("bpo1Time", c.bpo1_time),
+            ("bpo2Time", c.bpo2_time),
+            ("bpo3Time", c.bpo3_time),
+            ("bpo4Time", c.bpo4_time),
+            ("bpo5Time", c.bpo5_time),
+        ] {
+            if t.is_some_and(|t| c.osaka_time.is_none_or(|o| t < o)) {
+                return Err(ChainSpecError::Unsupported(format!(
+                    "{name} needs osakaTime at or before it"
+                )));
+            }
         }
         let hardforks =
             EthereumChainHardforks::new(forks.into_iter().filter_map(|(f, c)| Some((f, c?))));
@@ -169,6 +192,28 @@ impl ChainSpec {
         if let Some(p) = c.blob_schedule.get("prague") {
             blob_params.prague = *p;
         }
+        // From Osaka the blob base fee is bounded by the execution cost (EIP-7918).
+        if let Some(p) = c.blob_schedule.get("osaka") {
+            blob_params.osaka = p.with_blob_base_cost(BLOB_BASE_COST);
+        }
+        let mut scheduled = Vec::new();
+        for (name, t) in [
+            ("bpo1", c.bpo1_time),
+            ("bpo2", c.bpo2_time),
+            ("bpo3", c.bpo3_time),
+            ("bpo4", c.bpo4_time),
+            ("bpo5", c.bpo5_time),
+        ] {
+            let Some(t) = t else { continue };
+            let p = c.blob_schedule.get(name).ok_or_else(|| {
+                ChainSpecError::Unsupported(format!(
+                    "{name}Time is set but blobSchedule.{name} is missing"
+                ))
+            })?;
+            scheduled.push((t, p.with_blob_base_cost(BLOB_BASE_COST)));
+        }
+        scheduled.sort_by_key(|(t, _)| *t);
+        blob_params = blob_params.with_scheduled(scheduled);
         let berachain = match c
             .extra_fields
             .get_deserialized::<BerachainConfig>("berachain")
@@ -189,6 +234,29 @@ impl ChainSpec {
             return Err(ChainSpecError::Unsupported(
                 "config.berachain.prague1.baseFeeChangeDenominator must not be 0".into(),
             ));
+        }
+        if let Some(o1) = &berachain.osaka1 {
+            let Some(osaka) = c.osaka_time else {
+                return Err(ChainSpecError::Unsupported(
+                    "config.berachain.osaka1 needs osakaTime".into(),
+                ));
+            };
+            if o1.time < osaka {
+                return Err(ChainSpecError::Unsupported(format!(
+                    "config.berachain.osaka1.time {} is before osakaTime {osaka}: Osaka1 must activate at or after Osaka",
+                    o1.time
+                )));
+            }
+            if o1.minimum_base_fee_wei == 0 {
+                return Err(ChainSpecError::Unsupported(
+                    "config.berachain.osaka1.minimumBaseFeeWei must not be 0".into(),
+                ));
+            }
+            if o1.minimum_blob_base_fee_wei == 0 {
+                return Err(ChainSpecError::Unsupported(
+                    "config.berachain.osaka1.minimumBlobBaseFeeWei must not be 0".into(),
+                ));
+            }
         }
         let mut spec = Self {
             genesis,
@@ -303,9 +371,21 @@ impl ChainSpec {
         }
     }
 
-    /// The least base fee allowed for the block after `parent`: Prague2's minimum when it is
-    /// active, else Prague1's, else none.
+    /// Berachain's Osaka1 when it is active for the block after `parent` (by the parent's
+    /// timestamp, as Prague1 and Prague2).
+    pub fn osaka1_after(&self, parent: &Header) -> Option<&Osaka1> {
+        self.berachain
+            .osaka1
+            .as_ref()
+            .filter(|o| parent.timestamp >= o.time)
+    }
+
+    /// The least base fee allowed for the block after `parent`: Osaka1's minimum when it is
+    /// active, else Prague2's, else Prague1's, else none.
     pub fn minimum_base_fee(&self, parent: &Header) -> u64 {
+        if let Some(o1) = self.osaka1_after(parent) {
+            return o1.minimum_base_fee_wei;
+        }
         let p1 = self.prague1_after(parent);
         let p2 = self
             .berachain
@@ -330,15 +410,38 @@ impl ChainSpec {
         .max(self.minimum_base_fee(parent))
     }
 
-    /// Blob parameters in force at this timestamp, `None` before Cancun.
+    /// The most gas one transaction may use in a block at this timestamp: 2^24 from Osaka
+    /// (EIP-7825), otherwise only the block's gas limit bounds it.
+    pub fn tx_gas_limit_cap(&self, timestamp: u64) -> Option<u64> {
+        self.is_osaka_active_at_timestamp(timestamp)
+            .then_some(revm::primitives::eip7825::TX_GAS_LIMIT_CAP)
+    }
+
+    /// Blob parameters in force at this timestamp, `None` before Cancun: the latest
+    /// blob-parameter-only fork's, else the fork's (from the genesis `blobSchedule`, mainnet's by
+    /// default); from Osaka1 the fee curve starts at its minimum blob base fee.
     pub fn blob_params_at(&self, timestamp: u64) -> Option<BlobParams> {
-        if self.is_prague_active_at_timestamp(timestamp) {
-            Some(self.blob_params.prague)
+        let mut params = if self.is_osaka_active_at_timestamp(timestamp) {
+            *self
+                .blob_params
+                .active_scheduled_params_at_timestamp(timestamp)
+                .unwrap_or(&self.blob_params.osaka)
+        } else if self.is_prague_active_at_timestamp(timestamp) {
+            self.blob_params.prague
         } else if self.is_cancun_active_at_timestamp(timestamp) {
-            Some(self.blob_params.cancun)
+            self.blob_params.cancun
         } else {
-            None
+            return None;
+        };
+        if let Some(o1) = self
+            .berachain
+            .osaka1
+            .as_ref()
+            .filter(|o| timestamp >= o.time)
+        {
+            params.min_blob_fee = u128::from(o1.minimum_blob_base_fee_wei);
         }
+        Some(params)
     }
 
     /// Excess blob gas of the block after `parent` at `timestamp`.
@@ -450,6 +553,79 @@ mod tests {
         if let Err(e) = crate::execution::validate_header(&spec, &p, &header) {
             assert!(!e.to_string().contains("base fee"), "{e}");
         }
+    }
+
+    #[test]
+    fn osaka1_floors_the_base_fee_and_the_blob_base_fee_from_its_time() {
+        let mut genesis = devnet_genesis(30_000_000);
+        genesis.config.osaka_time = Some(100);
+        genesis.config.extra_fields.insert(
+            "berachain".into(),
+            serde_json::json!({
+                "prague1": {"time": 0, "baseFeeChangeDenominator": 48, "minimumBaseFeeWei": GWEI,
+                    "polDistributorAddress": "0x4200000000000000000000000000000000000042"},
+                "prague2": {"time": 0, "minimumBaseFeeWei": 2 * GWEI},
+                "osaka1": {"time": 200, "minimumBaseFeeWei": 3 * GWEI, "minimumBlobBaseFeeWei": 5}
+            }),
+        );
+        let spec = ChainSpec::from_genesis(genesis).unwrap();
+        // By the parent's timestamp: Prague2's floor until Osaka1, then Osaka1's.
+        assert_eq!(spec.next_base_fee(&parent(199, GWEI, 0)), 2 * GWEI);
+        assert_eq!(spec.next_base_fee(&parent(200, GWEI, 0)), 3 * GWEI);
+        // Osaka (EIP-7918's blob base cost) from 100; the blob fee curve starts at 5 wei from
+        // Osaka1, at 1 wei before.
+        assert_eq!(spec.blob_params_at(99).map(|p| p.blob_base_cost), Some(0));
+        assert_eq!(spec.blob_params_at(150).map(|p| p.min_blob_fee), Some(1));
+        assert_eq!(spec.blob_params_at(200).map(|p| p.min_blob_fee), Some(5));
+        assert_eq!(spec.tx_gas_limit_cap(99), None);
+        assert_eq!(spec.tx_gas_limit_cap(100), Some(1 << 24));
+    }
+
+    #[test]
+    fn blob_parameter_only_forks_follow_the_genesis_schedule() {
+        let mut genesis = devnet_genesis(30_000_000);
+        genesis.config.osaka_time = Some(0);
+        genesis.config.bpo1_time = Some(50);
+        let params = |target: u64, max: u64| alloy_eips::eip7840::BlobParams {
+            target_blob_count: target,
+            max_blob_count: max,
+            ..alloy_eips::eip7840::BlobParams::osaka()
+        };
+        genesis
+            .config
+            .blob_schedule
+            .insert("bpo1".into(), params(10, 15));
+        let spec = ChainSpec::from_genesis(genesis.clone()).unwrap();
+        assert_eq!(spec.blob_params_at(49).map(|p| p.max_blob_count), Some(9));
+        assert_eq!(spec.blob_params_at(50).map(|p| p.max_blob_count), Some(15));
+        genesis.config.blob_schedule.remove("bpo1");
+        let e = ChainSpec::from_genesis(genesis).unwrap_err().to_string();
+        assert!(e.contains("blobSchedule.bpo1 is missing"), "{e}");
+    }
+
+    #[test]
+    fn a_broken_osaka1_is_refused_with_the_reason() {
+        let osaka1 = |osaka: Option<u64>, section: serde_json::Value| {
+            let mut genesis = devnet_genesis(30_000_000);
+            genesis.config.osaka_time = osaka;
+            genesis
+                .config
+                .extra_fields
+                .insert("berachain".into(), serde_json::json!({ "osaka1": section }));
+            ChainSpec::from_genesis(genesis).unwrap_err().to_string()
+        };
+        let ok =
+            serde_json::json!({"time": 10, "minimumBaseFeeWei": 1, "minimumBlobBaseFeeWei": 1});
+        assert!(osaka1(None, ok.clone()).contains("needs osakaTime"));
+        assert!(osaka1(Some(11), ok).contains("before osakaTime 11"));
+        let no_fee =
+            serde_json::json!({"time": 10, "minimumBaseFeeWei": 0, "minimumBlobBaseFeeWei": 1});
+        assert!(osaka1(Some(0), no_fee).contains("minimumBaseFeeWei must not be 0"));
+        let no_blob =
+            serde_json::json!({"time": 10, "minimumBaseFeeWei": 1, "minimumBlobBaseFeeWei": 0});
+        assert!(osaka1(Some(0), no_blob).contains("minimumBlobBaseFeeWei must not be 0"));
+        let missing = serde_json::json!({"time": 10, "minimumBaseFeeWei": 1});
+        assert!(osaka1(Some(0), missing).contains("minimumBlobBaseFeeWei"));
     }
 
     #[test]

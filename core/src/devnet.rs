@@ -67,8 +67,41 @@ fn pol_distributor_code() -> Bytes {
         .into()
 }
 
-/// The devnet genesis with the given block gas limit.
+/// The newest fork the devnet runs from genesis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DevnetFork {
+    /// Prague with Berachain's Prague1.
+    Prague,
+    /// Prague1, Osaka and Berachain's Osaka1 (what Berachain runs).
+    #[default]
+    Osaka,
+}
+
+impl std::str::FromStr for DevnetFork {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "prague" | "prague1" => Ok(Self::Prague),
+            "osaka" | "osaka1" | "fusaka" => Ok(Self::Osaka),
+            other => Err(format!(
+                "unknown hardfork {other:?}: the devnet runs `osaka` (Osaka + Osaka1, the default) or `prague` (Prague1)"
+            )),
+        }
+    }
+}
+
+/// Osaka1's minimum base fee and blob base fee on the devnet: Bepolia's (1 gwei each).
+pub const OSAKA1_MINIMUM_FEE: u64 = 1_000_000_000;
+
+/// The devnet genesis with the given block gas limit: Prague1, Osaka and Osaka1 from block 0.
 pub fn devnet_genesis(gas_limit: u64) -> Genesis {
+    devnet_genesis_at(gas_limit, DevnetFork::Osaka)
+}
+
+/// The devnet genesis with the given block gas limit, up to `fork`.
+pub fn devnet_genesis_at(gas_limit: u64, fork: DevnetFork) -> Genesis {
+    let osaka = fork == DevnetFork::Osaka;
     let mut config = ChainConfig {
         chain_id: DEVNET_CHAIN_ID,
         homestead_block: Some(0),
@@ -84,22 +117,28 @@ pub fn devnet_genesis(gas_limit: u64) -> Genesis {
         shanghai_time: Some(0),
         cancun_time: Some(0),
         prague_time: Some(0),
+        osaka_time: osaka.then_some(0),
         terminal_total_difficulty: Some(U256::ZERO),
         terminal_total_difficulty_passed: true,
         ..Default::default()
     };
     config.deposit_contract_address = Some(Address::ZERO);
-    config.extra_fields.insert(
-        "berachain".into(),
-        serde_json::json!({
-            "prague1": {
-                "time": 0,
-                "baseFeeChangeDenominator": BASE_FEE_CHANGE_DENOMINATOR,
-                "minimumBaseFeeWei": MINIMUM_BASE_FEE,
-                "polDistributorAddress": POL_DISTRIBUTOR,
-            }
-        }),
-    );
+    let mut berachain = serde_json::json!({
+        "prague1": {
+            "time": 0,
+            "baseFeeChangeDenominator": BASE_FEE_CHANGE_DENOMINATOR,
+            "minimumBaseFeeWei": MINIMUM_BASE_FEE,
+            "polDistributorAddress": POL_DISTRIBUTOR,
+        }
+    });
+    if osaka {
+        berachain["osaka1"] = serde_json::json!({
+            "time": 0,
+            "minimumBaseFeeWei": OSAKA1_MINIMUM_FEE,
+            "minimumBlobBaseFeeWei": OSAKA1_MINIMUM_FEE,
+        });
+    }
+    config.extra_fields.insert("berachain".into(), berachain);
     let mut alloc = std::collections::BTreeMap::new();
     alloc.insert(BEACON_ROOTS_ADDRESS, system_contract(&BEACON_ROOTS_CODE));
     alloc.insert(
@@ -150,9 +189,14 @@ pub(crate) fn ethereum_devnet_genesis(gas_limit: u64) -> Genesis {
     genesis
 }
 
-/// The devnet chain spec.
+/// The devnet chain spec (Osaka + Osaka1).
 pub fn devnet_chainspec(gas_limit: u64) -> ChainSpec {
-    ChainSpec::from_genesis(devnet_genesis(gas_limit))
+    devnet_chainspec_at(gas_limit, DevnetFork::Osaka)
+}
+
+/// The devnet chain spec up to `fork`.
+pub fn devnet_chainspec_at(gas_limit: u64, fork: DevnetFork) -> ChainSpec {
+    ChainSpec::from_genesis(devnet_genesis_at(gas_limit, fork))
         .expect("the built-in devnet genesis is valid")
 }
 
@@ -174,6 +218,31 @@ mod tests {
             DEV_BALANCE,
             U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18))
         );
+    }
+
+    #[test]
+    fn devnet_runs_osaka_and_osaka1_unless_told_prague() {
+        use crate::chainspec::EthereumHardforks as _;
+        let spec = devnet_chainspec(DEFAULT_GAS_LIMIT);
+        assert!(spec.is_osaka_active_at_timestamp(0));
+        let o1 = spec.berachain.osaka1.as_ref().expect("Osaka1 from genesis");
+        assert_eq!(o1.minimum_base_fee_wei, OSAKA1_MINIMUM_FEE);
+        assert_eq!(
+            spec.minimum_base_fee(spec.genesis_header()),
+            OSAKA1_MINIMUM_FEE
+        );
+        assert_eq!(
+            spec.blob_params_at(0).map(|p| p.min_blob_fee),
+            Some(u128::from(OSAKA1_MINIMUM_FEE))
+        );
+        assert_eq!(
+            spec.blob_base_fee(spec.genesis_header()),
+            Some(1_000_000_000)
+        );
+        let prague = devnet_chainspec_at(DEFAULT_GAS_LIMIT, "prague".parse().unwrap());
+        assert!(!prague.is_osaka_active_at_timestamp(u64::MAX));
+        assert!(prague.berachain.osaka1.is_none());
+        assert!("cancun".parse::<DevnetFork>().is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use alloy_consensus::{
     proofs::{calculate_receipt_root, calculate_transaction_root, calculate_withdrawals_root},
     transaction::Recovered,
 };
+use alloy_eips::eip2718::Encodable2718 as _;
 use alloy_eips::{
     eip4844::DATA_GAS_PER_BLOB, eip4895::Withdrawal, eip7685::Requests, merge::BEACON_NONCE,
 };
@@ -201,6 +202,12 @@ pub struct BlockBuilder {
     fees: U256,
     blob_gas_used: u64,
     max_blob_gas: u64,
+    /// EIP-7934's block size limit (from Osaka).
+    max_size: Option<usize>,
+    /// RLP lengths of the header (with room to grow) and of the withdrawals.
+    fixed_len: (usize, Option<usize>),
+    /// Sum of the included transactions' lengths as a block body holds them.
+    txs_len: usize,
 }
 
 impl std::fmt::Debug for BlockBuilder {
@@ -343,6 +350,18 @@ impl BlockBuilder {
             .blob_params_at(header.timestamp)
             .map(|p| p.max_blob_gas_per_block())
             .unwrap_or(0);
+        // EIP-7934 from Osaka: the whole block's RLP stays within the limit. The header's own
+        // length grows by a few bytes once gas used and the roots are filled in: 64 bytes of room.
+        let max_size = spec
+            .is_osaka_active_at_timestamp(header.timestamp)
+            .then_some(MAX_RLP_BLOCK_SIZE);
+        let fixed_len = (
+            alloy_rlp::Encodable::length(&header) + 64,
+            withdrawals
+                .as_ref()
+                .map(|w| w.iter().map(alloy_rlp::Encodable::length).sum()),
+        );
+        let txs_len = transactions.iter().map(|t| t.network_len()).sum();
         Ok(Self {
             pending: None,
             spec,
@@ -354,6 +373,9 @@ impl BlockBuilder {
             fees: U256::ZERO,
             blob_gas_used: 0,
             max_blob_gas,
+            max_size,
+            fixed_len,
+            txs_len,
         })
     }
 
@@ -392,6 +414,13 @@ impl BlockBuilder {
         if tx.gas_limit() > self.gas_left() {
             return TxOutcome::DoesNotFit;
         }
+        let tx_len = tx.inner().network_len();
+        if let Some(max) = self.max_size {
+            let (header_len, withdrawals_len) = self.fixed_len;
+            if rlp_block_len(header_len, self.txs_len + tx_len, withdrawals_len) > max {
+                return TxOutcome::DoesNotFit;
+            }
+        }
         let blob_gas = tx.blob_count().unwrap_or(0) * DATA_GAS_PER_BLOB;
         if blob_gas > 0 && self.blob_gas_used + blob_gas > self.max_blob_gas {
             return TxOutcome::DoesNotFit;
@@ -403,6 +432,7 @@ impl BlockBuilder {
                 let gas_used = out.tx_gas_used();
                 self.fees += U256::from(tip) * U256::from(gas_used);
                 self.blob_gas_used += blob_gas;
+                self.txs_len += tx_len;
                 let (tx, sender) = tx.into_parts();
                 self.transactions.push(tx.into());
                 self.senders.push(sender);
@@ -704,6 +734,17 @@ pub fn validate_header(
     expected_pol(spec, header).map(|_| ())
 }
 
+/// EIP-7934: the most bytes a block's RLP encoding may have from Osaka (10 MiB, less 2 MiB left
+/// for the consensus layer's wrapping).
+pub const MAX_RLP_BLOCK_SIZE: usize = 8_388_608;
+
+/// The length of a block's RLP encoding from its parts' lengths: the header's, the transactions'
+/// (each as in a block body: a typed one as an RLP string), and the withdrawals' (each).
+fn rlp_block_len(header_len: usize, txs_len: usize, withdrawals_len: Option<usize>) -> usize {
+    let list = |payload: usize| payload + alloy_rlp::length_of_length(payload);
+    list(header_len + list(txs_len) + list(0) + withdrawals_len.map_or(0, list))
+}
+
 /// Validates and executes a received block on its parent's state. The result's roots are checked
 /// against the header; any disagreement is an error naming the field.
 pub fn execute_block(
@@ -714,6 +755,27 @@ pub fn execute_block(
 ) -> Result<ExecutedBlock, BlockError> {
     validate_header(&spec, parent, &block.header)?;
     let header = &block.header;
+    if spec.is_osaka_active_at_timestamp(header.timestamp) {
+        let size = rlp_block_len(
+            alloy_rlp::Encodable::length(header),
+            block
+                .body
+                .transactions
+                .iter()
+                .map(|t| t.network_len())
+                .sum(),
+            block
+                .body
+                .withdrawals
+                .as_ref()
+                .map(|w| w.iter().map(alloy_rlp::Encodable::length).sum()),
+        );
+        if size > MAX_RLP_BLOCK_SIZE {
+            return Err(BlockError::Body(format!(
+                "block RLP size {size} exceeds the limit {MAX_RLP_BLOCK_SIZE} (EIP-7934)"
+            )));
+        }
+    }
     if calculate_transaction_root(&block.body.transactions) != header.transactions_root {
         return Err(BlockError::Body(
             "transactions root does not match the transactions".into(),
@@ -889,6 +951,75 @@ mod tests {
             let header = next_header(&spec, spec.genesis_header(), &attrs);
             BlockBuilder::new(spec.clone(), provider(), header, Some(Vec::new())).unwrap()
         }
+    }
+
+    /// Osaka (EIP-7934): the builder stops adding transactions before the block's RLP passes
+    /// 8 MiB (what does not fit waits, it is not invalid), the size it counts is the encoded
+    /// block's, and such a block imports; the same block is refused once one more transaction
+    /// pushes it over.
+    #[test]
+    fn an_osaka_block_stays_within_the_rlp_size_limit() {
+        let spec = Arc::new(crate::devnet::devnet_chainspec(300_000_000));
+        let key = dev_signer(3);
+        let big = |nonce: u64| {
+            let tx = TxEip1559 {
+                chain_id: spec.chain_id(),
+                nonce,
+                gas_limit: 1_300_000,
+                max_fee_per_gas: 10_000_000_000,
+                max_priority_fee_per_gas: 1,
+                to: TxKind::Call(Address::repeat_byte(0x42)),
+                input: vec![0u8; 120_000].into(),
+                ..Default::default()
+            };
+            let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+            let env: TxEnvelope = tx.into_signed(sig).into();
+            Recovered::new_unchecked(env, key.address())
+        };
+        let provider = genesis_state(&spec);
+        let mut attrs = crate::block_state::tests::attrs(&spec, spec.genesis_header());
+        attrs.gas_limit = 300_000_000;
+        let header = next_header(&spec, spec.genesis_header(), &attrs);
+        let mut builder =
+            BlockBuilder::new(spec.clone(), provider(), header, Some(Vec::new())).unwrap();
+        let mut included = 0;
+        for nonce in 0..80 {
+            match builder.execute(big(nonce)) {
+                TxOutcome::Included { .. } => included += 1,
+                TxOutcome::DoesNotFit => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!((60..80).contains(&included), "{included}");
+        let block = builder.finish().unwrap().block;
+        let body = &block.body;
+        let encoded = alloy_rlp::Encodable::length(&alloy_consensus::Block {
+            header: block.header.clone(),
+            body: body.clone(),
+        });
+        let counted = rlp_block_len(
+            alloy_rlp::Encodable::length(&block.header),
+            body.transactions.iter().map(|t| t.network_len()).sum(),
+            body.withdrawals
+                .as_ref()
+                .map(|w| w.iter().map(alloy_rlp::Encodable::length).sum()),
+        );
+        assert_eq!(counted, encoded);
+        assert!(encoded <= MAX_RLP_BLOCK_SIZE && encoded + 120_000 > MAX_RLP_BLOCK_SIZE);
+        let parent = spec.genesis_header().clone();
+        let imported = execute_block(spec.clone(), &parent, provider(), block.clone());
+        assert!(imported.is_ok(), "{imported:?}");
+        // One more transaction: the header is made to match, the size check refuses it first.
+        let mut over = block.clone();
+        over.body
+            .transactions
+            .push(big(included).into_inner().into());
+        over.senders.push(key.address());
+        let why = execute_block(spec.clone(), &parent, provider(), over).unwrap_err();
+        assert!(
+            why.to_string().contains("exceeds the limit 8388608"),
+            "{why}"
+        );
     }
 
     /// Prague1: the PoL transaction is at index 0, runs as a system call (the distributor's

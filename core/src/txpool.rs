@@ -81,6 +81,14 @@ pub enum PoolError {
     /// Gas limit above the block gas limit.
     #[error("exceeds block gas limit")]
     GasLimit,
+    /// Above the per-transaction gas cap (EIP-7825, from Osaka).
+    #[error("transaction gas limit too high (cap: {cap}, tx: {got})")]
+    TxGasCap {
+        /// The cap.
+        cap: u64,
+        /// The transaction's gas limit.
+        got: u64,
+    },
     /// Fee cap below the base fee of the next block.
     #[error(
         "max fee per gas less than block base fee: maxFeePerGas: {max_fee}, baseFee: {base_fee}"
@@ -168,7 +176,7 @@ impl PoolError {
             Self::NonceTooHigh { .. } => "nonce_too_high",
             Self::InsufficientFunds { .. } => "insufficient_funds",
             Self::IntrinsicGas { .. } => "intrinsic_gas",
-            Self::GasLimit => "gas_limit",
+            Self::GasLimit | Self::TxGasCap { .. } => "gas_limit",
             Self::FeeCapTooLow { .. } => "fee_cap_too_low",
             Self::TipAboveFeeCap => "tip_above_fee_cap",
             Self::ChainId { .. } => "chain_id",
@@ -260,6 +268,8 @@ pub struct TxPool {
     chain_id: u64,
     base_fee: u64,
     block_gas_limit: u64,
+    /// EIP-7825's per-transaction gas cap for the next block (from Osaka).
+    tx_gas_cap: Option<u64>,
     by_hash: HashMap<B256, Arc<PooledTx>>,
     senders: HashMap<Address, Sender>,
     seq: u64,
@@ -286,10 +296,16 @@ impl TxPool {
             chain_id,
             base_fee,
             block_gas_limit,
+            tx_gas_cap: None,
             by_hash: HashMap::new(),
             senders: HashMap::new(),
             seq: 0,
         }
+    }
+
+    /// Sets the per-transaction gas cap of the next block (EIP-7825 from Osaka; `None` before).
+    pub fn set_tx_gas_cap(&mut self, cap: Option<u64>) {
+        self.tx_gas_cap = cap;
     }
 
     /// The base fee of the next block, as the pool assumes it.
@@ -447,6 +463,14 @@ impl TxPool {
             return Err(PoolError::Unsupported(
                 "blob transactions must be sent with their blobs".into(),
             ));
+        }
+        if let Some(cap) = self.tx_gas_cap
+            && tx.tx.gas_limit() > cap
+        {
+            return Err(PoolError::TxGasCap {
+                cap,
+                got: tx.tx.gas_limit(),
+            });
         }
         if tx.tx.gas_limit() > self.block_gas_limit {
             return Err(PoolError::GasLimit);
@@ -874,6 +898,20 @@ mod tests {
         let a = dev_signer(0).address();
         let b = dev_signer(1).address();
         assert_eq!(order, vec![(b, 0), (a, 0), (a, 1)]);
+    }
+
+    #[test]
+    fn osaka_caps_a_transactions_gas() {
+        let mut pool = TxPool::new(PoolConfig::default(), 1, 10, 30_000_000);
+        pool.set_tx_gas_cap(Some(20_999));
+        let e = pool.add(tx(0, 0, 1), rich(0)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "transaction gas limit too high (cap: 20999, tx: 21000)"
+        );
+        assert_eq!(e.label(), "gas_limit");
+        pool.set_tx_gas_cap(None);
+        pool.add(tx(0, 0, 1), rich(0)).unwrap();
     }
 
     #[test]

@@ -211,8 +211,8 @@ fn payload_server_answers_every_status_path_and_reloads_its_whitelist() {
             .starts_with("payload not available")
     );
     assert_eq!(s, 200, "{b}");
-    // The devnet is on Berachain's Prague1: beacon-kit's Electra1.
-    assert_eq!(b["fork_version"], "0x05010000");
+    // The devnet is on Osaka: beacon-kit's Fulu.
+    assert_eq!(b["fork_version"], "0x06000000");
     let payload = &b["execution_payload"];
     assert_eq!(hex_u64(&payload["blockNumber"]), h + 1);
     let parent =

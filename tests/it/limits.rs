@@ -40,6 +40,10 @@ fn the_largest_block_the_gas_limit_allows_passes_every_hop_and_the_chain_carries
         &fetch,
         // Sends return at once (not when preconfirmed): the nonce-0 batch lands in one block.
         "--rpc.preconf-latest=false",
+        // Before Osaka a block is bounded by its gas only: ~33 MB here. From Osaka EIP-7934
+        // bounds its RLP to 8 MiB (checked in core's `an_osaka_block_stays_within…`).
+        "--hardfork",
+        "prague",
     ]);
     let head = || hex_u64(&p.call("eth_blockNumber", json!([]))["result"]);
     wait_for(Duration::from_secs(60), || (head() >= 2).then_some(())).expect("blocks");

@@ -14,4 +14,5 @@ mod flashblocks;
 mod fuzz;
 mod hostile;
 mod limits;
+mod osaka;
 mod support;

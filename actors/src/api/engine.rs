@@ -15,9 +15,9 @@ use alloy_eips::eip7685::Requests;
 use alloy_primitives::U64;
 use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_engine::{
-    BlobsBundleV1, ExecutionPayloadEnvelopeV3, ExecutionPayloadEnvelopeV4, ExecutionPayloadV3,
-    ForkchoiceState, ForkchoiceUpdated, PayloadAttributes, PayloadId, PayloadStatus,
-    PayloadStatusEnum,
+    BlobsBundleV1, BlobsBundleV2, ExecutionPayloadEnvelopeV3, ExecutionPayloadEnvelopeV4,
+    ExecutionPayloadEnvelopeV5, ExecutionPayloadV3, ForkchoiceState, ForkchoiceUpdated,
+    PayloadAttributes, PayloadId, PayloadStatus, PayloadStatusEnum,
 };
 use futures::future::BoxFuture;
 use jsonrpsee::{
@@ -387,12 +387,15 @@ impl EngineApi {
         })
     }
 
+    /// A built payload, if `version` is the one for its fork: V3 Cancun, V4 Prague, V5 Osaka
+    /// (Unsupported fork otherwise, as the specification says). V5 serves both families, as in
+    /// bera-reth (Berachain has no `getPayloadV5P11`).
     async fn get_payload(
         &self,
         id: PayloadId,
-        v4: bool,
+        version: u8,
         family: Family,
-    ) -> Result<ExecutionPayloadEnvelopeV4, EngineErr> {
+    ) -> Result<Arc<BuiltPayload>, EngineErr> {
         let built = self
             .builder
             .get(id)
@@ -401,11 +404,24 @@ impl EngineApi {
             .ok_or(EngineErr::UnknownPayload)?;
         let spec = &self.chain.reader.spec;
         let ts = built.executed.block.header.timestamp;
-        if spec.is_prague_active_at_timestamp(ts) != v4 {
+        if payload_version(spec, ts) != version {
             return Err(EngineErr::UnsupportedFork);
         }
-        family.check(spec, ts)?;
-        Ok(envelope(&built))
+        if version < 5 {
+            family.check(spec, ts)?;
+        }
+        Ok(built)
+    }
+}
+
+/// The `getPayload` version of a block at `ts`: 5 from Osaka, 4 from Prague, else 3.
+pub(crate) fn payload_version(spec: &preconf_core::chainspec::ChainSpec, ts: u64) -> u8 {
+    if spec.is_osaka_active_at_timestamp(ts) {
+        5
+    } else if spec.is_prague_active_at_timestamp(ts) {
+        4
+    } else {
+        3
     }
 }
 
@@ -427,6 +443,24 @@ pub(crate) fn envelope(built: &BuiltPayload) -> ExecutionPayloadEnvelopeV4 {
             should_override_builder: false,
         },
         execution_requests: built.executed.requests.clone(),
+    }
+}
+
+/// A built Osaka payload as `engine_getPayloadV5` returns it: the blobs with their EIP-7594 cell
+/// proofs (a blob transaction whose sidecar has only the pre-Osaka proof is not in an Osaka
+/// block: the pool converts or refuses it).
+pub(crate) fn envelope_v5(built: &BuiltPayload) -> ExecutionPayloadEnvelopeV5 {
+    let v4 = envelope(built);
+    let sidecars = built
+        .sidecars
+        .iter()
+        .filter_map(|s| s.as_eip7594().cloned());
+    ExecutionPayloadEnvelopeV5 {
+        execution_payload: v4.envelope_inner.execution_payload,
+        block_value: v4.envelope_inner.block_value,
+        blobs_bundle: BlobsBundleV2::new(sidecars),
+        should_override_builder: false,
+        execution_requests: v4.execution_requests,
     }
 }
 
@@ -493,6 +527,9 @@ pub trait EngineRpc {
         &self,
         id: PayloadId,
     ) -> Result<ExecutionPayloadEnvelopeV4, EngineErr>;
+    /// A built Osaka payload, its blobs with cell proofs (Prague1 or not).
+    #[method(name = "getPayloadV5")]
+    async fn get_payload_v5(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV5, EngineErr>;
 }
 
 #[async_trait]
@@ -583,15 +620,13 @@ impl EngineRpcServer for EngineApi {
 
     async fn get_payload_v3(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV3, EngineErr> {
         count("engine_getPayloadV3");
-        Ok(self
-            .get_payload(id, false, Family::Standard)
-            .await?
-            .envelope_inner)
+        let built = self.get_payload(id, 3, Family::Standard).await?;
+        Ok(envelope(&built).envelope_inner)
     }
 
     async fn get_payload_v4(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV4, EngineErr> {
         count("engine_getPayloadV4");
-        self.get_payload(id, true, Family::Standard).await
+        Ok(envelope(&*self.get_payload(id, 4, Family::Standard).await?))
     }
 
     async fn get_payload_v4_p11(
@@ -599,7 +634,14 @@ impl EngineRpcServer for EngineApi {
         id: PayloadId,
     ) -> Result<ExecutionPayloadEnvelopeV4, EngineErr> {
         count("engine_getPayloadV4P11");
-        self.get_payload(id, true, Family::P11).await
+        Ok(envelope(&*self.get_payload(id, 4, Family::P11).await?))
+    }
+
+    async fn get_payload_v5(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV5, EngineErr> {
+        count("engine_getPayloadV5");
+        Ok(envelope_v5(
+            &*self.get_payload(id, 5, Family::Standard).await?,
+        ))
     }
 }
 
@@ -713,6 +755,7 @@ pub(crate) const CAPABILITIES: &[&str] = &[
     "engine_getPayloadV3",
     "engine_getPayloadV4",
     "engine_getPayloadV4P11",
+    "engine_getPayloadV5",
     "engine_newPayloadV3",
     "engine_newPayloadV4",
     "engine_newPayloadV4P11",

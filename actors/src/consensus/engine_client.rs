@@ -185,15 +185,34 @@ impl EngineTarget {
         Ok(c.request(method, rpc_params![state, attrs]).await?)
     }
 
-    /// `engine_getPayloadV4` (`V4P11` from Prague1; V3 before Prague, re-wrapped).
+    /// `engine_getPayloadV5` from Osaka, `V4` (`V4P11` from Prague1) from Prague, V3 before;
+    /// re-wrapped as a V4 envelope (of the blobs bundle only the commitments are used here).
     pub(crate) async fn get_payload(
         &self,
         id: PayloadId,
-        prague: bool,
+        version: u8,
         p11: bool,
         timeout: Duration,
     ) -> Result<ExecutionPayloadEnvelopeV4, EngineCallError> {
         let c = self.client(timeout)?;
+        let prague = version >= 4;
+        if version >= 5 {
+            let v5: alloy_rpc_types_engine::ExecutionPayloadEnvelopeV5 =
+                c.request("engine_getPayloadV5", rpc_params![id]).await?;
+            return Ok(ExecutionPayloadEnvelopeV4 {
+                envelope_inner: alloy_rpc_types_engine::ExecutionPayloadEnvelopeV3 {
+                    execution_payload: v5.execution_payload,
+                    block_value: v5.block_value,
+                    blobs_bundle: alloy_rpc_types_engine::BlobsBundleV1 {
+                        commitments: v5.blobs_bundle.commitments,
+                        proofs: Vec::new(),
+                        blobs: v5.blobs_bundle.blobs,
+                    },
+                    should_override_builder: v5.should_override_builder,
+                },
+                execution_requests: v5.execution_requests,
+            });
+        }
         if p11 {
             return Ok(c.request("engine_getPayloadV4P11", rpc_params![id]).await?);
         }

@@ -441,7 +441,8 @@ impl ConsensusState {
         let id = fcu
             .payload_id
             .ok_or_else(|| ProposeError::NoBuild(format!("{:?}", fcu.payload_status.status)))?;
-        let env = node.engine.get_payload(id, prague, p11, timeout).await?;
+        let version = crate::api::engine::payload_version(&self.args.spec, plan.timestamp);
+        let env = node.engine.get_payload(id, version, p11, timeout).await?;
         metrics::counter!(m::PROPOSER_BLOCKS, "source" => "local").increment(1);
         let key = attrs.parent_proposer_pub_key;
         Ok((

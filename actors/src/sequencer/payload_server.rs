@@ -416,16 +416,32 @@ impl PayloadServer {
         let spec = &self.chain.spec;
         let prague = spec.is_prague_active_at_timestamp(ts);
         let inner = env.envelope_inner;
-        // beacon-kit's fork versions: Electra1 (Berachain's Prague1), Electra (Prague), Deneb.
-        let fork_version = match (spec.prague1_at(ts).is_some(), prague) {
-            (true, _) => "0x05010000",
-            (false, true) => "0x05000000",
-            (false, false) => "0x04000000",
+        // beacon-kit's fork versions: Fulu (Osaka), Electra1 (Berachain's Prague1), Electra
+        // (Prague), Deneb.
+        let fork_version = if spec.is_osaka_active_at_timestamp(ts) {
+            "0x06000000"
+        } else {
+            match (spec.prague1_at(ts).is_some(), prague) {
+                (true, _) => "0x05010000",
+                (false, true) => "0x05000000",
+                (false, false) => "0x04000000",
+            }
+        };
+        // From Osaka the bundle carries the EIP-7594 cell proofs (the same JSON shape).
+        let blobs_bundle = if spec.is_osaka_active_at_timestamp(ts) {
+            let v2 = crate::api::engine::envelope_v5(built).blobs_bundle;
+            alloy_rpc_types_engine::BlobsBundleV1 {
+                commitments: v2.commitments,
+                proofs: v2.proofs,
+                blobs: v2.blobs,
+            }
+        } else {
+            inner.blobs_bundle
         };
         PayloadResponse {
             fork_version: fork_version.into(),
             execution_payload: inner.execution_payload,
-            blobs_bundle: inner.blobs_bundle,
+            blobs_bundle,
             block_value: inner.block_value.to_string(),
             execution_requests: prague.then(|| env.execution_requests.take()),
         }

@@ -29,6 +29,9 @@ fn prepare(
     env.cfg_env.disable_nonce_check = true;
     env.cfg_env.disable_eip3607 = true;
     env.cfg_env.disable_block_gas_limit = true;
+    // A call is not a transaction: as geth, EIP-7825's per-transaction cap does not bound it
+    // (an estimate does, below).
+    env.cfg_env.tx_gas_limit_cap = Some(u64::MAX);
     let priced = req.gas_price.is_some()
         || req.max_fee_per_gas.is_some()
         || req.max_priority_fee_per_gas.is_some();
@@ -119,6 +122,16 @@ pub(crate) fn estimate_gas(
     } else {
         header.header.gas_limit.min(api.gas_cap)
     };
+    // From Osaka no transaction may ask for more than 2^24 gas (EIP-7825): neither may an
+    // estimate.
+    if let Some(cap) = api
+        .chain
+        .reader
+        .spec
+        .tx_gas_limit_cap(header.header.timestamp)
+    {
+        hi = hi.min(cap);
+    }
     // Never search above what the sender can pay for.
     if tx.gas_price > 0 {
         let balance = state

@@ -1,0 +1,74 @@
+//! The fork Berachain runs: the devnet is on Prague1 + Osaka + Osaka1 unless `--hardfork prague`
+//! says otherwise. Both side by side, as a dApp developer would see them.
+
+use crate::{devnet::signed, support::Proc};
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use serde_json::json;
+
+/// A valid secp256r1 signature (EIP-7951's input: hash, r, s, x, y), from the p256-verifier test
+/// vectors.
+const P256_VALID: &str = "0x4cee90eb86eaa050036147a12d49004b6b9c72bd725d39d4785011fe190f0b4da73bd4903f0ce3b639bbbf6e8e80d16931ff4bcf5993d58468e8fb19086e8cac36dbcd03009df8c59286b162af3bd7fcc0450c9aa81be5d10d312af6c66b1d604aebd3099c618202fcfe16ae7770b0c49ab5eadf74b754204a3bb6060e44eff37618b065f9832de4ca6ca971a7a1adc826d0f7c00181a5fb2ddf79ae00b4e10e";
+
+/// Creation code that returns `clz(1)` as one word: PUSH1 1, CLZ, PUSH1 0, MSTORE, PUSH1 32,
+/// PUSH1 0, RETURN.
+const CLZ_OF_ONE: &str = "0x60011e60005260206000f3";
+
+#[test]
+fn the_devnet_runs_osaka_and_osaka1_and_prague_on_request() {
+    let osaka = Proc::start(&["devnet"]);
+    let prague = Proc::start(&["devnet", "--hardfork", "prague"]);
+    let word = |last: u8| format!("0x{}{last:02x}", "00".repeat(31));
+
+    // EIP-7951: P256VERIFY at 0x100 says 1 for a valid signature; before Osaka, nothing is there.
+    let p256 = json!({"to": "0x0000000000000000000000000000000000000100", "data": P256_VALID});
+    assert_eq!(
+        osaka.call("eth_call", json!([p256, "latest"]))["result"],
+        word(1)
+    );
+    assert_eq!(
+        prague.call("eth_call", json!([p256, "latest"]))["result"],
+        "0x"
+    );
+
+    // EIP-7939: CLZ; before Osaka the opcode is not there.
+    let clz = json!({"data": CLZ_OF_ONE});
+    assert_eq!(
+        osaka.call("eth_call", json!([clz, "latest"]))["result"],
+        word(255)
+    );
+    let r = prague.call("eth_call", json!([clz, "latest"]));
+    assert!(r["result"].is_null(), "{r}");
+
+    // EIP-7825: no transaction above 2^24 gas, refused at the door with the reason.
+    let raw = signed(
+        4,
+        0,
+        TxKind::Call(Address::repeat_byte(0x11)),
+        U256::from(1),
+        Bytes::new(),
+        (1 << 24) + 1,
+    );
+    let r = osaka.call("eth_sendRawTransaction", json!([raw]));
+    assert_eq!(
+        r["error"]["message"], "transaction gas limit too high (cap: 16777216, tx: 16777217)",
+        "{r}"
+    );
+    let r = prague.call("eth_sendRawTransaction", json!([raw]));
+    assert!(r["result"].is_string(), "{r}");
+    // An estimate never asks for more than the cap; a call is not bounded by it.
+    let loop_forever = json!({"data": "0x5b5f56"});
+    let r = osaka.call("eth_estimateGas", json!([loop_forever]));
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("16777216")),
+        "{r}"
+    );
+
+    // Osaka1's floors: the blob base fee starts at 1 gwei (1 wei before).
+    assert_eq!(
+        osaka.call("eth_blobBaseFee", json!([]))["result"],
+        "0x3b9aca00"
+    );
+    assert_eq!(prague.call("eth_blobBaseFee", json!([]))["result"], "0x1");
+}
