@@ -278,6 +278,23 @@ pub(crate) struct NetworkArgs {
         help_heading = "Mempool"
     )]
     pub(crate) txpool_max_total: usize,
+    /// Least effective tip (wei per gas at the next block's base fee) a transaction must pay to
+    /// enter the pool, for every transaction type (bera-reth's rule); 0 turns it off.
+    #[arg(
+        long = "txpool.minimum-priority-fee",
+        env = "PRECONF_TXPOOL_MINIMUM_PRIORITY_FEE",
+        default_value_t = 0,
+        help_heading = "Mempool"
+    )]
+    pub(crate) txpool_minimum_priority_fee: u128,
+    /// Senders exempt from --txpool.minimum-priority-fee (comma-separated addresses).
+    #[arg(
+        long = "txpool.locals",
+        env = "PRECONF_TXPOOL_LOCALS",
+        value_delimiter = ',',
+        help_heading = "Mempool"
+    )]
+    pub(crate) txpool_locals: Vec<alloy_primitives::Address>,
     /// Free space (MiB) the datadir's file system must keep: below it new transactions are
     /// refused (what was accepted still gets committed) and /healthz answers 503.
     #[arg(

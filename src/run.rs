@@ -400,6 +400,8 @@ fn node_config(
         pool: PoolConfig {
             max_per_sender: s.txpool_max_per_sender,
             max_total: s.txpool_max_total,
+            minimum_priority_fee: s.txpool_minimum_priority_fee,
+            locals: s.txpool_locals.clone(),
             ..Default::default()
         },
         rpc_gas_cap: s.rpc_gascap,

@@ -28,6 +28,11 @@ pub struct PoolConfig {
     pub max_tx_bytes: usize,
     /// Queued transactions may run at most this far ahead of the state nonce.
     pub max_nonce_gap: u64,
+    /// Least effective tip (wei per gas, at the next block's base fee) a transaction must pay,
+    /// whatever its type; one that cannot cover the base fee counts as paying none. 0: off.
+    pub minimum_priority_fee: u128,
+    /// Senders exempt from `minimum_priority_fee` (the node's own, `--txpool.locals`).
+    pub locals: Vec<Address>,
 }
 
 impl Default for PoolConfig {
@@ -38,6 +43,8 @@ impl Default for PoolConfig {
             price_bump_percent: 10,
             max_tx_bytes: 128 * 1024,
             max_nonce_gap: 64,
+            minimum_priority_fee: 0,
+            locals: Vec::new(),
         }
     }
 }
@@ -121,6 +128,12 @@ pub enum PoolError {
     /// Already in the pool.
     #[error("already known")]
     AlreadyKnown,
+    /// The effective tip is below `--txpool.minimum-priority-fee` (reth's message).
+    #[error("transaction priority fee below minimum required priority fee {minimum}")]
+    TipBelowMinimum {
+        /// The floor, in wei per gas.
+        minimum: u128,
+    },
     /// Replacement without enough of a price bump.
     #[error("replacement transaction underpriced")]
     ReplacementUnderpriced,
@@ -159,6 +172,7 @@ impl PoolError {
         "gas_limit",
         "fee_cap_too_low",
         "tip_above_fee_cap",
+        "tip_below_minimum",
         "chain_id",
         "oversized",
         "already_known",
@@ -179,6 +193,7 @@ impl PoolError {
             Self::GasLimit | Self::TxGasCap { .. } => "gas_limit",
             Self::FeeCapTooLow { .. } => "fee_cap_too_low",
             Self::TipAboveFeeCap => "tip_above_fee_cap",
+            Self::TipBelowMinimum { .. } => "tip_below_minimum",
             Self::ChainId { .. } => "chain_id",
             Self::Oversized { .. } => "oversized",
             Self::AlreadyKnown => "already_known",
@@ -373,6 +388,15 @@ impl TxPool {
         sender_cap: bool,
     ) -> Result<Added, PoolError> {
         self.validate(&tx, state)?;
+        // The tip floor holds for what arrives now, not for what the journal gives back.
+        let minimum = self.config.minimum_priority_fee;
+        if sender_cap
+            && minimum > 0
+            && !self.config.locals.contains(&tx.sender())
+            && tx.tx.effective_tip_per_gas(self.base_fee).unwrap_or(0) < minimum
+        {
+            return Err(PoolError::TipBelowMinimum { minimum });
+        }
         let sender = tx.sender();
         let nonce = tx.nonce();
         let hash = tx.hash;
@@ -828,6 +852,7 @@ mod tests {
                 base_fee: 1,
             },
             PoolError::TipAboveFeeCap,
+            PoolError::TipBelowMinimum { minimum: 1 },
             PoolError::ChainId { have: 1, want: 2 },
             PoolError::Oversized { size: 2, limit: 1 },
             PoolError::AlreadyKnown,
@@ -898,6 +923,37 @@ mod tests {
         let a = dev_signer(0).address();
         let b = dev_signer(1).address();
         assert_eq!(order, vec![(b, 0), (a, 0), (a, 1)]);
+    }
+
+    #[test]
+    fn the_tip_floor_counts_the_tip_actually_paid_and_spares_locals() {
+        let cfg = PoolConfig {
+            minimum_priority_fee: 5,
+            locals: vec![dev_signer(2).address()],
+            ..Default::default()
+        };
+        // Base fee 96: max fee 100 leaves at most 4 of any tip cap.
+        let mut pool = TxPool::new(cfg, 1, 96, 30_000_000);
+        let e = pool.add(tx(0, 0, 50), rich(0)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "transaction priority fee below minimum required priority fee 5"
+        );
+        assert_eq!(e.label(), "tip_below_minimum");
+        pool.add(tx(2, 0, 50), rich(0)).unwrap();
+        let mut cheap = TxPool::new(
+            PoolConfig {
+                minimum_priority_fee: 5,
+                ..Default::default()
+            },
+            1,
+            10,
+            30_000_000,
+        );
+        assert!(cheap.add(tx(0, 0, 4), rich(0)).is_err());
+        cheap.add(tx(0, 0, 5), rich(0)).unwrap();
+        // What the journal gives back is not held to it.
+        cheap.readmit(tx(1, 0, 1), rich(0)).unwrap();
     }
 
     #[test]

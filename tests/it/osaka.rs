@@ -72,3 +72,39 @@ fn the_devnet_runs_osaka_and_osaka1_and_prague_on_request() {
     );
     assert_eq!(prague.call("eth_blobBaseFee", json!([]))["result"], "0x1");
 }
+
+/// `--txpool.minimum-priority-fee` (bera-reth's rule): the tip actually paid, whatever the
+/// transaction type, must reach the floor; `--txpool.locals` are exempt.
+#[test]
+fn the_pool_holds_every_transaction_to_the_tip_floor() {
+    let local = preconf_core::devnet::dev_signer(5).address().to_string();
+    let p = Proc::start(&[
+        "devnet",
+        "--txpool.minimum-priority-fee",
+        "2000000000",
+        "--txpool.locals",
+        &local,
+    ]);
+    let to = TxKind::Call(Address::repeat_byte(0x11));
+    // 1 gwei of tip (the helper's) is under a 2 gwei floor.
+    let raw = signed(4, 0, to, U256::from(1), Bytes::new(), 21_000);
+    let r = p.call("eth_sendRawTransaction", json!([raw]));
+    assert_eq!(
+        r["error"]["message"],
+        "transaction priority fee below minimum required priority fee 2000000000",
+        "{r}"
+    );
+    let tipped = crate::devnet::signed_with_tip(
+        4,
+        0,
+        to,
+        U256::from(1),
+        Bytes::new(),
+        21_000,
+        3_000_000_000,
+    );
+    assert!(p.call("eth_sendRawTransaction", json!([tipped]))["result"].is_string());
+    let raw = signed(5, 0, to, U256::from(1), Bytes::new(), 21_000);
+    let r = p.call("eth_sendRawTransaction", json!([raw]));
+    assert!(r["result"].is_string(), "a local sender is exempt: {r}");
+}
