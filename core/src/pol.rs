@@ -193,7 +193,7 @@ mod tests {
         let back: crate::primitives::BlockTransaction = serde_json::from_value(json).unwrap();
         assert_eq!(back, in_block);
         // Users cannot send one.
-        let refused = crate::txpool::decode_raw(&tx.encoded_2718()).unwrap_err();
+        let refused = crate::txpool::decode_raw(&tx.encoded_2718(), true).unwrap_err();
         assert!(
             refused.starts_with("transaction type not supported"),
             "{refused}"

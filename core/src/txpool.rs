@@ -777,12 +777,16 @@ pub fn intrinsic_gas(tx: &impl alloy_consensus::Transaction) -> u64 {
 /// its network form with the sidecar, which is checked against its commitments), with geth's
 /// messages: `failed to decode transaction: …`, `invalid blob sidecar: …`, and `only
 /// replay-protected (EIP-155) transactions allowed over RPC` for a legacy transaction without a
-/// chain id.
+/// chain id. A blob transaction's sidecar must fit the next block's fork (`osaka`): before Osaka
+/// blob proofs (EIP-4844), from Osaka cell proofs (EIP-7594) — a sidecar with blob proofs is
+/// converted then (the cell proofs computed here), as geth does, so tools that still send the
+/// old form keep working.
 pub fn decode_raw(
     raw: &[u8],
+    osaka: bool,
 ) -> Result<(Transaction, Option<Arc<BlobTransactionSidecarVariant>>), String> {
     type Pooled = alloy_consensus::EthereumTxEnvelope<
-        alloy_consensus::TxEip4844WithSidecar<alloy_eips::eip4844::BlobTransactionSidecar>,
+        alloy_consensus::TxEip4844WithSidecar<BlobTransactionSidecarVariant>,
     >;
     if raw.first() == Some(&crate::pol::POL_TX_TYPE) {
         // Berachain's PoL transaction is a system transaction: blocks carry it, users cannot.
@@ -803,7 +807,19 @@ pub fn decode_raw(
             let settings = alloy_eips::eip4844::env_settings::EnvKzgSettings::Default;
             tx.validate_blob(settings.get())
                 .map_err(|e| format!("invalid blob sidecar: {e}"))?;
-            let sidecar = BlobTransactionSidecarVariant::Eip4844(tx.sidecar);
+            let sidecar = match (tx.sidecar, osaka) {
+                (s @ BlobTransactionSidecarVariant::Eip4844(_), false) => s,
+                (s @ BlobTransactionSidecarVariant::Eip4844(_), true) => s
+                    .try_convert_into_eip7594_with_settings(settings.get())
+                    .map_err(|e| format!("invalid blob sidecar: {e}"))?,
+                (s @ BlobTransactionSidecarVariant::Eip7594(_), true) => s,
+                (BlobTransactionSidecarVariant::Eip7594(_), false) => {
+                    return Err(
+                        "invalid blob sidecar: cell proofs (EIP-7594) are for Osaka blocks; send blob proofs (EIP-4844)"
+                            .into(),
+                    );
+                }
+            };
             let inner = alloy_consensus::TxEip4844Variant::TxEip4844(tx.tx);
             (
                 Transaction::Eip4844(alloy_consensus::Signed::new_unchecked(inner, sig, hash)),

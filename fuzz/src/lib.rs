@@ -19,7 +19,7 @@ use preconf_core::{
 
 /// `eth_sendRawTransaction` bytes: the pool's decoding, signer recovery, intrinsic gas.
 pub fn transaction(data: &[u8]) {
-    let Ok((tx, _sidecar)) = decode_raw(data) else {
+    let Ok((tx, _sidecar)) = decode_raw(data, true) else {
         return;
     };
     let encoded = tx.encoded_2718();

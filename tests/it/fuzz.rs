@@ -73,7 +73,8 @@ fn fuzz_targets_survive_their_corpus_and_mutations_of_it() {
 fn the_seeds_are_real_inputs() {
     use alloy_consensus::transaction::SignerRecoverable;
     for raw in corpus("transaction") {
-        let (tx, _) = preconf_core::txpool::decode_raw(&raw).expect("a seed transaction decodes");
+        let (tx, _) =
+            preconf_core::txpool::decode_raw(&raw, true).expect("a seed transaction decodes");
         tx.recover_signer().expect("and is signed");
     }
     for text in corpus("flashblock") {

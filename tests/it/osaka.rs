@@ -108,3 +108,85 @@ fn the_pool_holds_every_transaction_to_the_tip_floor() {
     let r = p.call("eth_sendRawTransaction", json!([raw]));
     assert!(r["result"].is_string(), "a local sender is exempt: {r}");
 }
+
+/// A blob transaction with one blob, in its network form with a sidecar carrying blob proofs
+/// (EIP-4844) or, converted, cell proofs (EIP-7594).
+fn blob_tx(key: u32, cell_proofs: bool) -> (String, alloy_primitives::B256) {
+    use alloy_consensus::{SignableTransaction, TxEip4844, TxEip4844WithSidecar};
+    use alloy_eips::{
+        eip2718::Encodable2718, eip4844::BlobTransactionSidecar,
+        eip7594::BlobTransactionSidecarVariant,
+    };
+    use alloy_network::TxSignerSync;
+    let blob = alloy_eips::eip4844::Blob::repeat_byte(0);
+    let settings = alloy_eips::eip4844::env_settings::EnvKzgSettings::Default;
+    let sidecar =
+        BlobTransactionSidecar::try_from_blobs_with_settings(vec![blob], settings.get()).unwrap();
+    let mut tx = TxEip4844 {
+        chain_id: preconf_core::devnet::DEVNET_CHAIN_ID,
+        nonce: 0,
+        gas_limit: 21_000,
+        max_fee_per_gas: 20_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: Address::repeat_byte(0x11),
+        value: U256::ZERO,
+        max_fee_per_blob_gas: 10_000_000_000,
+        blob_versioned_hashes: sidecar.versioned_hashes().collect(),
+        ..Default::default()
+    };
+    let signer = preconf_core::devnet::dev_signer(key);
+    let sig = signer.sign_transaction_sync(&mut tx).unwrap();
+    let variant = if cell_proofs {
+        BlobTransactionSidecarVariant::Eip4844(sidecar)
+            .try_convert_into_eip7594()
+            .unwrap()
+    } else {
+        BlobTransactionSidecarVariant::Eip4844(sidecar)
+    };
+    let hash = *tx.clone().into_signed(sig).hash();
+    let full = TxEip4844WithSidecar::from_tx_and_sidecar(tx, variant);
+    let env = alloy_consensus::EthereumTxEnvelope::Eip4844(full.into_signed(sig));
+    (
+        alloy_primitives::hex::encode_prefixed(env.encoded_2718()),
+        hash,
+    )
+}
+
+/// Blob transactions reach a block on either fork: from Osaka the sidecar travels with cell
+/// proofs (one sent with blob proofs is converted, as geth does) and the proposers' payloads carry
+/// them; before Osaka cell proofs are refused.
+#[test]
+fn blob_transactions_land_on_osaka_and_on_prague() {
+    let osaka = Proc::start(&["devnet"]);
+    let prague = Proc::start(&["devnet", "--hardfork", "prague"]);
+    for (p, key, cells) in [(&osaka, 6, false), (&osaka, 7, true), (&prague, 6, false)] {
+        let (raw, hash) = blob_tx(key, cells);
+        let r = p.call("eth_sendRawTransaction", json!([raw]));
+        assert_eq!(r["result"], json!(hash), "{r}");
+        let landed = crate::support::wait_for(std::time::Duration::from_secs(10), || {
+            let r = p.call("eth_getTransactionReceipt", json!([hash]))["result"].clone();
+            let sealed =
+                r["blockNumber"].as_str().is_some_and(|n| {
+                    crate::support::hex_u64(&json!(n))
+                        <= crate::support::hex_u64(
+                            &p.call("eth_getBlockByNumber", json!(["finalized", false]))["result"]
+                                ["number"],
+                        )
+                });
+            (sealed && r["blobGasUsed"] == "0x20000").then_some(r)
+        });
+        assert!(
+            landed.is_some(),
+            "blob transaction {hash} (cell proofs: {cells}) did not land"
+        );
+    }
+    assert!(osaka.metric("preconf_proposer_blocks_total{source=\"sequencer\"}") > 0.0);
+    let (raw, _) = blob_tx(7, true);
+    let r = prague.call("eth_sendRawTransaction", json!([raw]));
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cell proofs (EIP-7594) are for Osaka")),
+        "{r}"
+    );
+}

@@ -218,7 +218,12 @@ impl EthApi {
         &self,
         raw: &[u8],
     ) -> RpcResult<(B256, Address, u64)> {
-        let (tx, sidecar) = preconf_core::txpool::decode_raw(raw).map_err(RpcErr::Server)?;
+        let r = &self.chain.reader;
+        let osaka = preconf_core::chainspec::EthereumHardforks::is_osaka_active_at_timestamp(
+            &*r.spec,
+            r.head().header.timestamp + 1,
+        );
+        let (tx, sidecar) = preconf_core::txpool::decode_raw(raw, osaka).map_err(RpcErr::Server)?;
         self.submit(tx, sidecar, Some(raw)).await
     }
 
