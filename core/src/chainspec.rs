@@ -457,6 +457,134 @@ impl ChainSpec {
     }
 }
 
+/// EIP-7910's names of the precompiles, by address (the last byte; P256VERIFY at 0x100).
+fn precompile_name(address: &Address) -> Option<&'static str> {
+    let a = address.as_slice();
+    if a[..18].iter().any(|b| *b != 0) {
+        return None;
+    }
+    Some(match u16::from_be_bytes([a[18], a[19]]) {
+        0x01 => "ECREC",
+        0x02 => "SHA256",
+        0x03 => "RIPEMD160",
+        0x04 => "ID",
+        0x05 => "MODEXP",
+        0x06 => "BN256_ADD",
+        0x07 => "BN256_MUL",
+        0x08 => "BN256_PAIRING",
+        0x09 => "BLAKE2F",
+        0x0a => "KZG_POINT_EVALUATION",
+        0x0b => "BLS12_G1ADD",
+        0x0c => "BLS12_G1MSM",
+        0x0d => "BLS12_G2ADD",
+        0x0e => "BLS12_G2MSM",
+        0x0f => "BLS12_PAIRING_CHECK",
+        0x10 => "BLS12_MAP_FP_TO_G1",
+        0x11 => "BLS12_MAP_FP2_TO_G2",
+        0x100 => "P256VERIFY",
+        _ => return None,
+    })
+}
+
+impl ChainSpec {
+    /// The forks by timestamp that change what `eth_config` shows (Cancun, Prague, Osaka and
+    /// the blob-parameter-only forks), in activation order.
+    fn config_forks(&self) -> Vec<u64> {
+        let c = &self.genesis.config;
+        let mut times: Vec<u64> = [
+            c.cancun_time,
+            c.prague_time,
+            c.osaka_time,
+            c.bpo1_time,
+            c.bpo2_time,
+            c.bpo3_time,
+            c.bpo4_time,
+            c.bpo5_time,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        times.sort_unstable();
+        times.dedup();
+        times
+    }
+
+    /// EIP-2124's fork hash of the chain at `timestamp`: the genesis hash, then every fork
+    /// activated after genesis up to then (each timestamp once).
+    fn fork_hash_at(&self, timestamp: u64) -> alloy_hardforks::ForkHash {
+        let c = &self.genesis.config;
+        let genesis_time = self.genesis.timestamp;
+        let mut times: Vec<u64> = [
+            c.shanghai_time,
+            c.cancun_time,
+            c.prague_time,
+            c.osaka_time,
+            c.bpo1_time,
+            c.bpo2_time,
+            c.bpo3_time,
+            c.bpo4_time,
+            c.bpo5_time,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t > genesis_time && *t <= timestamp)
+        .collect();
+        times.sort_unstable();
+        times.dedup();
+        times.into_iter().fold(
+            alloy_hardforks::ForkHash::from(self.genesis_hash),
+            |h, t| h + t,
+        )
+    }
+
+    /// What a client configures for the fork active at `timestamp` (EIP-7910).
+    fn fork_config(&self, timestamp: u64) -> alloy_eips::eip7910::EthForkConfig {
+        use alloy_eips::eip7910::SystemContract;
+        let spec = self.spec_id_at(timestamp);
+        let precompiles = revm::precompile::Precompiles::new(
+            revm::precompile::PrecompileSpecId::from_spec_id(spec),
+        )
+        .addresses()
+        .filter_map(|a| Some((precompile_name(a)?.to_string(), *a)))
+        .collect();
+        let mut system_contracts = std::collections::BTreeMap::new();
+        if self.is_cancun_active_at_timestamp(timestamp) {
+            system_contracts.extend(SystemContract::cancun());
+        }
+        if self.is_prague_active_at_timestamp(timestamp) {
+            let deposit = self.genesis.config.deposit_contract_address;
+            system_contracts.extend(SystemContract::prague(deposit));
+        }
+        alloy_eips::eip7910::EthForkConfig {
+            activation_time: self
+                .config_forks()
+                .into_iter()
+                .rfind(|t| *t <= timestamp)
+                .unwrap_or(0),
+            blob_schedule: self
+                .blob_params_at(timestamp)
+                .unwrap_or_else(BlobParams::cancun),
+            chain_id: self.chain_id(),
+            fork_id: self.fork_hash_at(timestamp).0.into(),
+            precompiles,
+            system_contracts,
+        }
+    }
+
+    /// `eth_config` (EIP-7910) at `now`: the active fork's configuration, the next scheduled
+    /// one's and the last scheduled one's (`null` when there is none after the current).
+    pub fn eth_config(&self, now: u64) -> alloy_eips::eip7910::EthConfig {
+        let forks = self.config_forks();
+        let next = forks.iter().find(|t| **t > now).copied();
+        let last = forks.last().copied().filter(|t| *t > now);
+        alloy_eips::eip7910::EthConfig {
+            current: self.fork_config(now),
+            next: next.map(|t| self.fork_config(t)),
+            last: last.map(|t| self.fork_config(t)),
+        }
+    }
+}
+
 impl EthereumHardforks for ChainSpec {
     fn ethereum_fork_activation(&self, fork: EthereumHardfork) -> ForkCondition {
         self.hardforks.ethereum_fork_activation(fork)
@@ -601,6 +729,45 @@ mod tests {
         genesis.config.blob_schedule.remove("bpo1");
         let e = ChainSpec::from_genesis(genesis).unwrap_err().to_string();
         assert!(e.contains("blobSchedule.bpo1 is missing"), "{e}");
+    }
+
+    #[test]
+    fn eth_config_names_the_active_fork_and_the_ones_scheduled() {
+        let spec = crate::devnet::devnet_chainspec(30_000_000);
+        let c = spec.eth_config(5);
+        assert_eq!(c.current.activation_time, 0);
+        assert_eq!(c.current.chain_id, crate::devnet::DEVNET_CHAIN_ID);
+        assert_eq!(
+            c.current.precompiles.get("P256VERIFY"),
+            Some(&alloy_primitives::address!(
+                "0000000000000000000000000000000000000100"
+            ))
+        );
+        assert_eq!(c.current.precompiles.len(), 18);
+        assert_eq!(c.current.system_contracts.len(), 5);
+        assert_eq!(c.current.blob_schedule.max_blob_count, 9);
+        let genesis_hash = alloy_hardforks::ForkHash::from(spec.genesis_hash());
+        assert_eq!(c.current.fork_id.as_ref(), &genesis_hash.0);
+        assert!(c.next.is_none() && c.last.is_none());
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["current"]["blobSchedule"]["target"], 6, "{json}");
+        assert_eq!(json["current"]["chainId"], "0x138d7");
+
+        // Osaka scheduled at 100 on a Prague genesis: Prague now, Osaka next (and last), with
+        // the fork hash that includes its time.
+        let mut genesis = devnet_genesis(30_000_000);
+        genesis.config.osaka_time = Some(100);
+        genesis.config.extra_fields.remove("berachain");
+        let spec = ChainSpec::from_genesis(genesis).unwrap();
+        let c = spec.eth_config(50);
+        assert_eq!(c.current.precompiles.len(), 17);
+        let next = c.next.expect("Osaka next");
+        assert_eq!(next.activation_time, 100);
+        assert_eq!(next.precompiles.len(), 18);
+        let genesis_hash = alloy_hardforks::ForkHash::from(spec.genesis_hash());
+        assert_eq!(next.fork_id.as_ref(), &(genesis_hash + 100u64).0);
+        assert_eq!(c.last.map(|l| l.activation_time), Some(100));
+        assert!(spec.eth_config(100).next.is_none());
     }
 
     #[test]

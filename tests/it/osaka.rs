@@ -65,6 +65,15 @@ fn the_devnet_runs_osaka_and_osaka1_and_prague_on_request() {
         "{r}"
     );
 
+    // eth_config (EIP-7910): what each node runs.
+    let config = |p: &Proc| p.call("eth_config", json!([]))["result"]["current"].clone();
+    assert_eq!(
+        config(&osaka)["precompiles"]["P256VERIFY"],
+        "0x0000000000000000000000000000000000000100"
+    );
+    assert!(config(&prague)["precompiles"]["P256VERIFY"].is_null());
+    assert_eq!(config(&osaka)["blobSchedule"]["max"], 9);
+
     // Osaka1's floors: the blob base fee starts at 1 gwei (1 wei before).
     assert_eq!(
         osaka.call("eth_blobBaseFee", json!([]))["result"],

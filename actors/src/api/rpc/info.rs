@@ -1,4 +1,4 @@
-//! What the node is: `eth_chainId`, `eth_syncing`, `net_*`, `web3_*`.
+//! What the node is: `eth_chainId`, `eth_config`, `eth_syncing`, `net_*`, `web3_*`.
 
 use super::{EthApi, RpcResult};
 use alloy_primitives::{B256, Bytes, U64, keccak256};
@@ -11,6 +11,9 @@ pub trait InfoApi {
     /// The chain id (EIP-155).
     #[method(name = "eth_chainId")]
     async fn chain_id(&self) -> RpcResult<U64>;
+    /// The fork configuration in force at the head, and the next and last scheduled (EIP-7910).
+    #[method(name = "eth_config")]
+    async fn config(&self) -> RpcResult<alloy_eips::eip7910::EthConfig>;
     /// Always `false`: the node serves what it has.
     #[method(name = "eth_syncing")]
     async fn syncing(&self) -> RpcResult<SyncStatus>;
@@ -35,6 +38,11 @@ pub trait InfoApi {
 impl InfoApiServer for EthApi {
     async fn chain_id(&self) -> RpcResult<U64> {
         Ok(U64::from(self.chain.reader.spec.chain_id()))
+    }
+
+    async fn config(&self) -> RpcResult<alloy_eips::eip7910::EthConfig> {
+        let r = &self.chain.reader;
+        Ok(r.spec.eth_config(r.head().header.timestamp))
     }
 
     async fn syncing(&self) -> RpcResult<SyncStatus> {
