@@ -45,6 +45,11 @@ pub(crate) enum MempoolMsg {
     Content(RpcReplyPort<PoolContent>),
     /// A transaction by hash.
     Get(B256, RpcReplyPort<Option<Arc<PooledTx>>>),
+    /// Blobs with their cell proofs by versioned hash (all or none).
+    BlobsV2(
+        Vec<B256>,
+        RpcReplyPort<Option<Vec<alloy_eips::eip4844::BlobAndProofV2>>>,
+    ),
     /// The next nonce of a sender counting pending transactions.
     NextNonce(alloy_primitives::Address, RpcReplyPort<Option<u64>>),
     /// Hand the pool's transactions to the journal writer if they changed.
@@ -253,6 +258,9 @@ impl Actor for MempoolActor {
             MempoolMsg::Get(hash, reply) => {
                 let _ = reply.send(st.pool.get(&hash));
             }
+            MempoolMsg::BlobsV2(hashes, reply) => {
+                let _ = reply.send(st.pool.blobs_v2(&hashes));
+            }
             MempoolMsg::NextNonce(addr, reply) => {
                 let _ = reply.send(st.pool.next_nonce(&addr));
             }
@@ -329,6 +337,16 @@ impl MempoolHandle {
     /// A pooled transaction by hash.
     pub(crate) async fn get(&self, hash: B256) -> Result<Option<Arc<PooledTx>>, ActorError> {
         self.actor.call(|r| MempoolMsg::Get(hash, r), TIMEOUT).await
+    }
+
+    /// Blobs with their cell proofs by versioned hash (`None` when any is missing).
+    pub(crate) async fn blobs_v2(
+        &self,
+        hashes: Vec<B256>,
+    ) -> Result<Option<Vec<alloy_eips::eip4844::BlobAndProofV2>>, ActorError> {
+        self.actor
+            .call(|r| MempoolMsg::BlobsV2(hashes, r), TIMEOUT)
+            .await
     }
 
     /// The sender's next nonce counting pending transactions.

@@ -702,6 +702,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     };
     let engine = EngineApi {
         chain: w.chain.clone(),
+        mempool: w.mempool.clone(),
         builder: w.local_builder.clone(),
     };
     let supervisor = ChildRef::default();

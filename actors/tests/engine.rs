@@ -398,4 +398,72 @@ async fn osaka_payloads_come_from_get_payload_v5() {
         .await
         .unwrap();
     assert_eq!(status.status, PayloadStatusEnum::Valid, "{status:?}");
+
+    // engine_getBlobsV2: a pooled blob transaction's blob with its 128 cell proofs (a sidecar
+    // sent with blob proofs is converted on arrival); null when any hash is unknown; at most 128.
+    // (A blob is 128 KiB: built on a thread with room for a debug build's copies of it.)
+    let (raw, versioned) = std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(blob_tx)
+        .unwrap()
+        .join()
+        .unwrap();
+    let rpc = HttpClientBuilder::default()
+        .build(format!("http://{}", node.http_addr))
+        .unwrap();
+    let _: B256 = rpc
+        .request("eth_sendRawTransaction", rpc_params![raw])
+        .await
+        .unwrap();
+    // Read as JSON: a typed blob is 128 KiB on the test thread's stack, several times over in a
+    // debug build.
+    let blobs: serde_json::Value = c
+        .request("engine_getBlobsV2", rpc_params![vec![versioned]])
+        .await
+        .unwrap();
+    assert_eq!(blobs.as_array().map(Vec::len), Some(1), "the pooled blob");
+    assert_eq!(blobs[0]["proofs"].as_array().map(Vec::len), Some(128));
+    assert_eq!(blobs[0]["blob"].as_str().map(str::len), Some(2 + 2 * 131_072));
+    let none: serde_json::Value = c
+        .request(
+            "engine_getBlobsV2",
+            rpc_params![vec![versioned, B256::repeat_byte(1)]],
+        )
+        .await
+        .unwrap();
+    assert!(none.is_null());
+    let e = c
+        .request::<serde_json::Value, _>("engine_getBlobsV2", rpc_params![vec![versioned; 129]])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("-38004"), "{e}");
+}
+
+/// A signed blob transaction with one (zero) blob, in its network form with blob proofs, and
+/// the blob's versioned hash.
+fn blob_tx() -> (Bytes, B256) {
+    use alloy_consensus::{SignableTransaction, TxEip4844, TxEip4844WithSidecar};
+    use alloy_eips::{eip2718::Encodable2718, eip4844::BlobTransactionSidecar};
+    use alloy_network::TxSignerSync;
+    let settings = alloy_eips::eip4844::env_settings::EnvKzgSettings::Default;
+    let blob = alloy_eips::eip4844::Blob::repeat_byte(0);
+    let sidecar =
+        BlobTransactionSidecar::try_from_blobs_with_settings(vec![blob], settings.get()).unwrap();
+    let versioned = sidecar.versioned_hashes().next().unwrap();
+    let mut tx = TxEip4844 {
+        chain_id: devnet::DEVNET_CHAIN_ID,
+        gas_limit: 21_000,
+        max_fee_per_gas: 20_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: Address::repeat_byte(0x11),
+        max_fee_per_blob_gas: 10_000_000_000,
+        blob_versioned_hashes: vec![versioned],
+        ..Default::default()
+    };
+    let sig = devnet::dev_signer(6)
+        .sign_transaction_sync(&mut tx)
+        .unwrap();
+    let full = TxEip4844WithSidecar::from_tx_and_sidecar(tx, sidecar);
+    let env = alloy_consensus::EthereumTxEnvelope::Eip4844(full.into_signed(sig));
+    (env.encoded_2718().into(), versioned)
 }

@@ -344,6 +344,37 @@ impl TxPool {
         self.by_hash.get(hash).cloned()
     }
 
+    /// `engine_getBlobsV2`: each versioned hash's blob with its cell proofs, from the pooled
+    /// transactions' EIP-7594 sidecars — all of them, or `None` when any one is missing.
+    pub fn blobs_v2(&self, versioned: &[B256]) -> Option<Vec<alloy_eips::eip4844::BlobAndProofV2>> {
+        use alloy_eips::{eip4844::kzg_to_versioned_hash, eip7594::CELLS_PER_EXT_BLOB};
+        let mut found: HashMap<B256, alloy_eips::eip4844::BlobAndProofV2> = HashMap::new();
+        for s in self
+            .by_hash
+            .values()
+            .filter_map(|t| t.sidecar.as_ref()?.as_eip7594())
+        {
+            for (i, (blob, commitment)) in s.blobs.iter().zip(&s.commitments).enumerate() {
+                let hash = kzg_to_versioned_hash(commitment.as_slice());
+                if !versioned.contains(&hash) {
+                    continue;
+                }
+                let proofs = s
+                    .cell_proofs
+                    .get(i * CELLS_PER_EXT_BLOB..(i + 1) * CELLS_PER_EXT_BLOB)?
+                    .to_vec();
+                found.insert(
+                    hash,
+                    alloy_eips::eip4844::BlobAndProofV2 {
+                        blob: Box::new(*blob),
+                        proofs,
+                    },
+                );
+            }
+        }
+        versioned.iter().map(|h| found.get(h).cloned()).collect()
+    }
+
     /// The next nonce for a sender counting its pending transactions.
     pub fn next_nonce(&self, sender: &Address) -> Option<u64> {
         let s = self.senders.get(sender)?;

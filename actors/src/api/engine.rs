@@ -60,6 +60,9 @@ pub enum EngineErr {
     /// -38003
     #[error("Invalid payload attributes: {0}")]
     InvalidPayloadAttributes(String),
+    /// -38004
+    #[error("Too large request: {0}")]
+    TooLargeRequest(String),
     /// -38005
     #[error("Unsupported fork")]
     UnsupportedFork,
@@ -78,6 +81,7 @@ impl EngineErr {
             Self::UnknownPayload => -38001,
             Self::InvalidForkchoiceState => -38002,
             Self::InvalidPayloadAttributes(_) => -38003,
+            Self::TooLargeRequest(_) => -38004,
             Self::UnsupportedFork => -38005,
             Self::InvalidParams(_) => -32602,
             Self::Internal(_) => -32603,
@@ -96,6 +100,8 @@ impl From<EngineErr> for ErrorObjectOwned {
 pub(crate) struct EngineApi {
     /// The chain.
     pub chain: ChainHandle,
+    /// The pool (blobs for `engine_getBlobsV2`).
+    pub mempool: crate::mempool::MempoolHandle,
     /// The node's own plain builder (`forkchoiceUpdated` with attributes, `getPayload`).
     pub builder: BuilderHandle,
 }
@@ -530,6 +536,13 @@ pub trait EngineRpc {
     /// A built Osaka payload, its blobs with cell proofs (Prague1 or not).
     #[method(name = "getPayloadV5")]
     async fn get_payload_v5(&self, id: PayloadId) -> Result<ExecutionPayloadEnvelopeV5, EngineErr>;
+    /// The pool's blobs with their cell proofs by versioned hash (at most 128): all of them, or
+    /// null when any one is missing.
+    #[method(name = "getBlobsV2")]
+    async fn get_blobs_v2(
+        &self,
+        versioned_hashes: Vec<B256>,
+    ) -> Result<Option<Vec<alloy_eips::eip4844::BlobAndProofV2>>, EngineErr>;
 }
 
 #[async_trait]
@@ -643,6 +656,24 @@ impl EngineRpcServer for EngineApi {
             &*self.get_payload(id, 5, Family::Standard).await?,
         ))
     }
+
+    async fn get_blobs_v2(
+        &self,
+        versioned_hashes: Vec<B256>,
+    ) -> Result<Option<Vec<alloy_eips::eip4844::BlobAndProofV2>>, EngineErr> {
+        count("engine_getBlobsV2");
+        const MAX_HASHES: usize = 128;
+        if versioned_hashes.len() > MAX_HASHES {
+            return Err(EngineErr::TooLargeRequest(format!(
+                "{} versioned hashes, at most {MAX_HASHES}",
+                versioned_hashes.len()
+            )));
+        }
+        self.mempool
+            .blobs_v2(versioned_hashes)
+            .await
+            .map_err(|e| EngineErr::Internal(e.to_string()))
+    }
 }
 
 /// `preconf_trackProposer` parameters: the proposer of a slot's round and the attributes it
@@ -755,6 +786,7 @@ pub(crate) const CAPABILITIES: &[&str] = &[
     "engine_getPayloadV3",
     "engine_getPayloadV4",
     "engine_getPayloadV4P11",
+    "engine_getBlobsV2",
     "engine_getPayloadV5",
     "engine_newPayloadV3",
     "engine_newPayloadV4",
