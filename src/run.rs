@@ -524,6 +524,7 @@ fn banner(
     let mut out = String::new();
     out.push_str("\npreconf-node devnet\n==================\n");
     out.push_str(&format!("Chain ID      {}\n", config.spec.chain_id()));
+    out.push_str(&format!("Forks         {}\n", forks_line(&config.spec)));
     if let Some(p1) = &config.spec.berachain.prague1 {
         let from = match p1.time {
             0 => "genesis".to_string(),
@@ -532,6 +533,17 @@ fn banner(
         out.push_str(&format!(
             "Berachain     Prague1 from {from}, minimum base fee {} wei; PoL distributor {} (event Distributed(bytes,uint256) every block)\n",
             p1.minimum_base_fee_wei, p1.pol_distributor_address,
+        ));
+    }
+    if let Some(o1) = &config.spec.berachain.osaka1 {
+        out.push_str(&format!(
+            "              Osaka1 from {}, minimum base fee {} wei, minimum blob base fee {} wei\n",
+            match o1.time {
+                0 => "genesis".to_string(),
+                t => format!("time {t}"),
+            },
+            o1.minimum_base_fee_wei,
+            o1.minimum_blob_base_fee_wei,
         ));
     }
     out.push_str(&format!(
@@ -613,4 +625,27 @@ fn banner(
         LogFormat::Json => tracing::info!(target: "devnet", devnet = %info, "devnet ready"),
     }
     info
+}
+
+/// The forks of the chain, in order, each with when it activates: `Prague (genesis), Osaka
+/// (genesis), Prague1 (genesis), Osaka1 (genesis)`.
+fn forks_line(spec: &preconf_core::chainspec::ChainSpec) -> String {
+    let c = &spec.genesis.config;
+    let when = |t: u64| match t {
+        0 => "genesis".to_string(),
+        t => format!("time {t}"),
+    };
+    let b = &spec.berachain;
+    [
+        ("Cancun", c.cancun_time),
+        ("Prague", c.prague_time),
+        ("Osaka", c.osaka_time),
+        ("Prague1", b.prague1.as_ref().map(|p| p.time)),
+        ("Prague2", b.prague2.as_ref().map(|p| p.time)),
+        ("Osaka1", b.osaka1.as_ref().map(|p| p.time)),
+    ]
+    .into_iter()
+    .filter_map(|(name, t)| Some(format!("{name} ({})", when(t?))))
+    .collect::<Vec<_>>()
+    .join(", ")
 }

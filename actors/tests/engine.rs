@@ -423,7 +423,10 @@ async fn osaka_payloads_come_from_get_payload_v5() {
         .unwrap();
     assert_eq!(blobs.as_array().map(Vec::len), Some(1), "the pooled blob");
     assert_eq!(blobs[0]["proofs"].as_array().map(Vec::len), Some(128));
-    assert_eq!(blobs[0]["blob"].as_str().map(str::len), Some(2 + 2 * 131_072));
+    assert_eq!(
+        blobs[0]["blob"].as_str().map(str::len),
+        Some(2 + 2 * 131_072)
+    );
     let none: serde_json::Value = c
         .request(
             "engine_getBlobsV2",

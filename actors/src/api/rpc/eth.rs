@@ -281,6 +281,8 @@ impl EthApi {
             req.nonce = Some(pooled.unwrap_or_else(|| self.chain.head_account(&from).nonce));
         }
         req.chain_id.get_or_insert(spec.chain_id());
+        // No `to` is a contract creation, as geth and anvil take it.
+        req.to.get_or_insert(alloy_primitives::TxKind::Create);
         if req.gas_price.is_none() && req.max_fee_per_gas.is_none() {
             let base = spec.next_base_fee(&head) as u128;
             let tip = req.max_priority_fee_per_gas.unwrap_or(1_000_000_000);
