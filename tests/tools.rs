@@ -78,6 +78,13 @@ fn cast_forge_viem_ethers_and_web3py_work_back_to_back() {
         vector.contains("0xb25ddbd12759e62bb51e3feb91afb88f3528578c72f469ca0793bfd4d4c1ff08"),
         "{vector}"
     );
+    // The CLZ contract the flows deploy, compiled by solc-js 0.8.31 for its default EVM version.
+    let built = Command::new("node")
+        .arg("clz.mjs")
+        .current_dir(tools_dir())
+        .status()
+        .unwrap();
+    assert!(built.success(), "node clz.mjs");
     let p = Proc::start(&["devnet"]);
     let url = format!("http://{}", p.rpc);
     let mut lines = run(Command::new("bash").args(["flows.sh", &url]));

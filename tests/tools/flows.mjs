@@ -68,6 +68,14 @@ async function viemFlows() {
     const n = await pub.readContract({ address, abi: counter.abi, functionName: "number" });
     check(n === 7n, `number ${n}`);
   });
+  // A contract solc >= 0.8.31 compiled for its default EVM version (Osaka) using CLZ.
+  const clz = JSON.parse(readFileSync(new URL("./out/Clz.json", import.meta.url)));
+  await step("deploy + read a CLZ contract (solc 0.8.31, Osaka)", async () => {
+    const hash = await wallet.deployContract({ abi: clz.abi, bytecode: clz.bytecode });
+    const r = await pub.waitForTransactionReceipt({ hash });
+    const n = await pub.readContract({ address: r.contractAddress, abi: clz.abi, functionName: "clz", args: [1n] });
+    check(n === 255n, `clz(1) ${n}`);
+  });
   await step("getBlock(receipt.blockHash)", async () => {
     const hash = await wallet.sendTransaction({ to: TO, value: 1n });
     const r = await pub.waitForTransactionReceipt({ hash });

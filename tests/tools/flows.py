@@ -82,6 +82,18 @@ step("call after deploy", call_after_deploy)
 step("transact + wait + call", transact_then_call)
 
 
+def clz_contract():
+    # A contract solc >= 0.8.31 compiled for its default EVM version (Osaka) using CLZ.
+    clz = json.load(open(__file__.rsplit("/", 1)[0] + "/out/Clz.json"))
+    c = w3.eth.contract(abi=clz["abi"], bytecode=clz["bytecode"])
+    r = w3.eth.wait_for_transaction_receipt(c.constructor().transact())
+    n = w3.eth.contract(address=r["contractAddress"], abi=clz["abi"]).functions.clz(1).call()
+    check(n == 255, f"clz(1) {n}")
+
+
+step("deploy + call a CLZ contract (solc 0.8.31, Osaka)", clz_contract)
+
+
 def pol_block_and_receipt():
     # Berachain's PoL transaction (type 0x7e) opens every block.
     b = w3.eth.get_block("latest", full_transactions=True)

@@ -61,6 +61,12 @@ for i in 1 2; do
   step forge "script --broadcast #$i" env PRIVATE_KEY=$FORGE_KEY "$FORGE" script script/Counter.s.sol:CounterScript \
     --use ./solc --rpc-url "$URL" --broadcast
 done
+# A contract solc >= 0.8.31 compiled for its default EVM version (Osaka) using CLZ.
+step forge "create a CLZ contract (solc 0.8.31, Osaka)" "$FORGE" create osaka/Clz.sol:Clz --use ./solc-osaka \
+  --private-key "$FORGE_KEY" --rpc-url "$URL" --broadcast --json
+CLZ=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["deployedTo"])' 2>/dev/null)
+step forge "call the CLZ contract" "$CAST" call "${CLZ:-0x}" "clz(uint256)(uint256)" 1 --rpc-url "$URL"
+[ "$OUT" = 255 ] || echo '{"tool":"forge","mode":"default","flow":"clz(1) returns 255","ok":false,"ms":0,"error":"got '"$OUT"'"}'
 MODE=tuned
 for i in 1 2; do
   step forge "script --broadcast --no-storage-caching #$i" env PRIVATE_KEY=$FORGE_KEY "$FORGE" script \
