@@ -199,3 +199,91 @@ fn blob_transactions_land_on_osaka_and_on_prague() {
         "{r}"
     );
 }
+
+/// A chain built on a plain-Ethereum genesis with Osaka from block 0 — transfers, a create that
+/// runs CLZ, a P256VERIFY call, a blob transaction with cell proofs — is accepted block by block
+/// by the Ethereum execution specification (EELS, PyPI `ethereum-execution`, fork `osaka`):
+/// `scripts/eels-check.py`.
+#[test]
+fn a_plain_osaka_chain_passes_the_execution_specification() {
+    let pythonpath = crate::support::python_path("ethereum.forks.osaka");
+    let dir = tempfile::tempdir().unwrap();
+    let mut genesis =
+        serde_json::to_value(preconf_core::devnet::devnet_genesis(30_000_000)).unwrap();
+    genesis["config"]
+        .as_object_mut()
+        .unwrap()
+        .remove("berachain");
+    let path = dir.path().join("genesis.json");
+    std::fs::write(&path, genesis.to_string()).unwrap();
+    let p = Proc::start(&[
+        "devnet",
+        "--genesis",
+        path.to_str().unwrap(),
+        "--block-time",
+        "1s",
+    ]);
+    let to = TxKind::Call(Address::repeat_byte(0x11));
+    let bytes = |hex: &str| Bytes::from(alloy_primitives::hex::decode(hex).unwrap());
+    let p256 = TxKind::Call(alloy_primitives::address!(
+        "0000000000000000000000000000000000000100"
+    ));
+    let mut raws: Vec<String> = (0..3)
+        .map(|n| signed(1, n, to, U256::from(1 + n), Bytes::new(), 21_000))
+        .collect();
+    raws.push(signed(
+        2,
+        0,
+        TxKind::Create,
+        U256::ZERO,
+        bytes(CLZ_OF_ONE),
+        100_000,
+    ));
+    raws.push(signed(2, 1, p256, U256::ZERO, bytes(P256_VALID), 100_000));
+    let (blob, _) = std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(|| blob_tx(6, true))
+        .unwrap()
+        .join()
+        .unwrap();
+    raws.push(blob);
+    let mut hashes = Vec::new();
+    for raw in raws {
+        let r = p.call("eth_sendRawTransaction", json!([raw]));
+        hashes.push(
+            r["result"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{r}"))
+                .to_string(),
+        );
+    }
+    let finalized = || {
+        crate::support::hex_u64(
+            &p.call("eth_getBlockByNumber", json!(["finalized", false]))["result"]["number"],
+        )
+    };
+    crate::support::wait_for(std::time::Duration::from_secs(20), || {
+        hashes
+            .iter()
+            .all(|h| {
+                let r = p.call("eth_getTransactionReceipt", json!([h]))["result"].clone();
+                r["status"] == "0x1" && crate::support::hex_u64(&r["blockNumber"]) <= finalized()
+            })
+            .then_some(())
+    })
+    .expect("every transaction in a finalized block, successful");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/eels-check.py");
+    let out = std::process::Command::new("python3")
+        .args([script, &format!("http://{}", p.rpc), "osaka"])
+        .arg(&path)
+        .env("PYTHONPATH", &pythonpath)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("blocks accepted"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{stdout}");
+}
