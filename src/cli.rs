@@ -328,6 +328,12 @@ pub(crate) struct PreconfArgs {
     /// Time between flashblocks in milliseconds (10 to 1000).
     #[arg(long = "flashblocks.interval-ms", env = "PRECONF_FLASHBLOCKS_INTERVAL_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=1000), help_heading = "Flashblocks")]
     pub(crate) interval_ms: u64,
+    /// Seal a flashblock as soon as a transaction arrives while the sequencer is idle (nothing
+    /// waiting since its last flashblock), instead of at the next interval: a client that sends
+    /// one transaction after another is not held to one per interval. Under load the interval
+    /// decides. Default: on for `devnet`, off for `node` (the 200 ms cadence, bera-reth's).
+    #[arg(long = "flashblocks.early", env = "PRECONF_FLASHBLOCKS_EARLY", num_args = 0..=1, default_missing_value = "true", help_heading = "Flashblocks")]
+    pub(crate) early: Option<bool>,
     /// Sequencer signing key file (hex secp256k1 key); created when absent
     /// (default: DATADIR/flashblocks.key).
     #[arg(

@@ -81,6 +81,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                     &args.consensus,
                     args.block_time,
                     &files,
+                    true,
                 )?;
                 let mut overlay = overlay_config(&args.preconf, true);
                 overlay.sequencer_address = seq.key.address();
@@ -164,6 +165,7 @@ pub(crate) fn main(cli: Cli) -> eyre::Result<()> {
                     &args.consensus,
                     args.block_time,
                     &files,
+                    false,
                 )?);
             }
             // An rpc node serves the sequencer's preconfirmations; any other node given a stream
@@ -250,6 +252,7 @@ fn sequencer_config(
     c: &ConsensusSideArgs,
     slot: Duration,
     files: &PreconfFiles,
+    early: bool,
 ) -> eyre::Result<SequencerConfig> {
     let interval = Duration::from_millis(p.interval_ms);
     if slot < interval {
@@ -268,6 +271,7 @@ fn sequencer_config(
         key,
         key_path: path,
         interval,
+        early: p.early.unwrap_or(early),
         slot,
         ws_addr: SocketAddr::new(p.ws_addr, p.ws_port),
         max_subscribers: p.max_subscribers,

@@ -102,6 +102,9 @@ pub(crate) const FLASHBLOCK_BUILD_SECONDS: &str = "preconf_flashblock_build_seco
 pub(crate) const FLASHBLOCK_TRANSACTIONS: &str = "preconf_flashblock_transactions";
 /// Gas used per flashblock.
 pub(crate) const FLASHBLOCK_GAS: &str = "preconf_flashblock_gas";
+/// Flashblocks sealed early: a transaction arrived while the sequencer was idle
+/// (`--flashblocks.early`).
+pub(crate) const FLASHBLOCKS_EARLY: &str = "preconf_flashblocks_early_total";
 /// Flashblock ticks skipped because the previous one ran late.
 pub(crate) const FLASHBLOCK_MISSED_TICKS: &str = "preconf_flashblock_missed_ticks_total";
 /// Delay between a flashblock tick's due time and its start.
@@ -464,6 +467,10 @@ fn describe() {
         "Flashblock sequences dropped because the sequencer rebuilt their block (round change)"
     );
     describe_counter!(
+        FLASHBLOCKS_EARLY,
+        "Flashblocks sealed early: a transaction arrived while the sequencer was idle"
+    );
+    describe_counter!(
         OVERLAY_EQUIVOCATIONS,
         "Proven sequencer equivocations (two signed flashblocks for one block that contradict), by kind"
     );
@@ -525,6 +532,7 @@ fn describe() {
         ENGINE_AUTH_FAILURES,
         FLASHBLOCKS_BUILT,
         FLASHBLOCK_MISSED_TICKS,
+        FLASHBLOCKS_EARLY,
         SEALER_SIGNED,
         SEALER_FAILURES,
         BROADCAST_SENT,

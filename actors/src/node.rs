@@ -167,6 +167,8 @@ pub struct SequencerConfig {
     pub key_path: PathBuf,
     /// Time between flashblocks.
     pub interval: Duration,
+    /// Seal a flashblock at once when a transaction arrives while the sequencer is idle.
+    pub early: bool,
     /// Slot length (forkchoiceUpdated → getPayload).
     pub slot: Duration,
     /// Flashblock stream address (port 0 picks a free port).
@@ -436,6 +438,7 @@ impl Wiring {
                 interval: seq.interval,
                 slot: seq.slot,
                 sealer: SealerHandle::new(self.sealer_ref.clone()),
+                arrivals: seq.early.then(|| self.announce.clone()),
             }),
             preconfirmed: Some(self.preconfirmed()),
         };

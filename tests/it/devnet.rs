@@ -985,3 +985,49 @@ fn an_idle_websocket_subscriber_that_answers_pings_stays() {
     let note = ws.recv();
     assert_eq!(note["params"]["result"], hash, "{note}");
 }
+
+/// A client that sends one transaction after another (each send returns once preconfirmed) is
+/// not held to one transaction per flashblock interval: a transaction arriving while the
+/// sequencer is idle gets a flashblock at once (`preconf_flashblocks_early_total`); with
+/// `--flashblocks.early=false` the 200 ms cadence decides. (How long 50 such sends take is a
+/// benchmark: `scripts/bench-sequential.sh`.)
+#[test]
+fn a_sequential_sender_gets_early_flashblocks_unless_they_are_off() {
+    for (flag, early) in [
+        ("--flashblocks.early=true", true),
+        ("--flashblocks.early=false", false),
+    ] {
+        let p = Proc::start(&["devnet", flag]);
+        let mut last = Value::Null;
+        for nonce in 0..10 {
+            let raw = signed(
+                4,
+                nonce,
+                TxKind::Call(Address::repeat_byte(0x44)),
+                U256::from(1),
+                Bytes::new(),
+                21_000,
+            );
+            let r = p.call("eth_sendRawTransaction", json!([raw]));
+            last = r["result"].clone();
+            assert!(last.is_string(), "{r}");
+        }
+        let count = p.metric("preconf_flashblocks_early_total");
+        if early {
+            assert!(
+                count >= 5.0,
+                "{flag}: {count} early flashblocks for 10 sequential sends"
+            );
+        } else {
+            assert_eq!(count, 0.0, "{flag}");
+        }
+        let landed = wait_for(Duration::from_secs(10), || {
+            let r = p.call("eth_getTransactionReceipt", json!([last]));
+            (!r["result"].is_null()).then_some(())
+        });
+        assert!(
+            landed.is_some(),
+            "{flag}: the last send never got a receipt"
+        );
+    }
+}

@@ -139,6 +139,9 @@ pub(crate) struct FlashblockConfig {
     pub slot: Duration,
     /// Where slices go to be signed.
     pub sealer: SealerHandle,
+    /// Newly pending transactions (the pool's announcements): with them a flashblock is sealed
+    /// as soon as one arrives while the job is idle (`--flashblocks.early`).
+    pub arrivals: Option<tokio::sync::broadcast::Sender<B256>>,
 }
 
 /// The builder actor.
@@ -387,6 +390,7 @@ fn start_flash_job(
         withdrawals,
         mempool: args.mempool.clone(),
         sealer: cfg.sealer.clone(),
+        arrivals: cfg.arrivals.as_ref().map(|a| a.subscribe()),
         stop: stop_rx,
         promises: promises.clone(),
         prefix,

@@ -35,7 +35,7 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tracing::{debug, warn};
 
 /// The smallest transaction's gas.
@@ -53,6 +53,8 @@ pub(crate) struct FlashJob {
     pub(crate) mempool: MempoolHandle,
     pub(crate) sealer: SealerHandle,
     pub(crate) stop: watch::Receiver<bool>,
+    /// Newly pending transactions: one arriving while the job is idle gets a flashblock at once.
+    pub(crate) arrivals: Option<broadcast::Receiver<B256>>,
     /// What this job's flashblocks promise, shared with the builder (see [`Promises`]).
     pub(crate) promises: Promises,
     /// What an earlier job for the same block promised: executed first, in its order.
@@ -230,19 +232,32 @@ impl FlashJob {
         let mut gas_used = 0;
         let mut index = 0u64;
         let mut tick = 0u64;
+        let mut arrivals = self.arrivals.take();
+        // Idle: nothing arrived since the last flashblock, so a transaction that arrives now is
+        // the only one waiting (a client sending one after another). Early flashblocks are at
+        // least `min_gap` apart.
+        let mut idle = false;
+        let min_gap = (self.interval / 4).min(Duration::from_millis(10));
+        let mut last_seal = anchor;
         loop {
             let due = anchor + self.interval * tick as u32;
-            let stopped = *self.stop.borrow()
-                || tokio::select! {
-                    _ = tokio::time::sleep_until(due.into()) => false,
-                    _ = self.stop.changed() => true,
-                };
+            let (stopped, early) = if *self.stop.borrow() {
+                (true, false)
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due.into()) => (false, false),
+                    _ = self.stop.changed() => (true, false),
+                    _ = arrival(&mut arrivals, idle, last_seal + min_gap) => (false, true),
+                }
+            };
             let started = Instant::now();
-            if !stopped {
+            if !stopped && !early {
                 metrics::histogram!(m::FLASHBLOCK_SCHEDULE_DEVIATION_SECONDS)
                     .record(started.saturating_duration_since(due).as_secs_f64());
             }
-            let closing = stopped || tick >= self.ticks;
+            // What was announced until now is among this slice's candidates.
+            drain(&mut arrivals);
+            let closing = stopped || (!early && tick >= self.ticks);
             let budget = gas_budget(gas_limit, self.ticks, tick, closing);
             // The first flashblock of a rebuild carries what the replaced job promised, whatever
             // the budget: its senders' later transactions follow from the pool.
@@ -273,6 +288,13 @@ impl FlashJob {
             gas_used = done.gas_used;
             if !done.invalid.is_empty() {
                 self.mempool.remove(done.invalid);
+            }
+            // Anything announced while the slice ran is not in it: the next interval takes it.
+            idle = !drain(&mut arrivals);
+            if early && done.txs.is_empty() {
+                // The interval's gas budget is spent: the arrival waits for the next tick.
+                idle = false;
+                continue;
             }
             let is_last = closing || done.gas_left < MIN_TX_GAS;
             metrics::histogram!(m::FLASHBLOCK_BUILD_SECONDS)
@@ -308,9 +330,17 @@ impl FlashJob {
                 return Err(BuildError::Replaced);
             }
             metrics::counter!(m::FLASHBLOCKS_BUILT).increment(1);
+            if early {
+                metrics::counter!(m::FLASHBLOCKS_EARLY).increment(1);
+            }
+            last_seal = Instant::now();
             index += 1;
             if is_last {
                 break;
+            }
+            if early {
+                // The schedule stands: the next tick is the one that was due.
+                continue;
             }
             let (next, missed) = next_tick(anchor.elapsed(), self.interval, tick, self.ticks);
             if missed > 0 {
@@ -326,6 +356,36 @@ impl FlashJob {
             executed,
             sidecars: included.sidecars,
         })
+    }
+}
+
+/// Resolves when a transaction is announced while `idle`, not before `not_before`; never
+/// otherwise (no announcements wired, not idle, or the pool gone).
+async fn arrival(
+    arrivals: &mut Option<broadcast::Receiver<B256>>,
+    idle: bool,
+    not_before: Instant,
+) {
+    let Some(rx) = arrivals.as_mut().filter(|_| idle) else {
+        return std::future::pending().await;
+    };
+    if let Err(broadcast::error::RecvError::Closed) = rx.recv().await {
+        return std::future::pending().await;
+    }
+    tokio::time::sleep_until(not_before.into()).await;
+}
+
+/// Takes every announcement waiting; whether there was any.
+fn drain(arrivals: &mut Option<broadcast::Receiver<B256>>) -> bool {
+    let Some(rx) = arrivals.as_mut() else {
+        return false;
+    };
+    let mut any = false;
+    loop {
+        match rx.try_recv() {
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => any = true,
+            Err(_) => return any,
+        }
     }
 }
 
