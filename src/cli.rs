@@ -332,7 +332,15 @@ pub(crate) struct PreconfArgs {
     /// waiting since its last flashblock), instead of at the next interval: a client that sends
     /// one transaction after another is not held to one per interval. Under load the interval
     /// decides. Default: on for `devnet`, off for `node` (the 200 ms cadence, bera-reth's).
-    #[arg(long = "flashblocks.early", env = "PRECONF_FLASHBLOCKS_EARLY", num_args = 0..=1, default_missing_value = "true", help_heading = "Flashblocks")]
+    #[arg(
+        long = "flashblocks.early",
+        env = "PRECONF_FLASHBLOCKS_EARLY",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        help_heading = "Flashblocks"
+    )]
     pub(crate) early: Option<bool>,
     /// Sequencer signing key file (hex secp256k1 key); created when absent
     /// (default: DATADIR/flashblocks.key).

@@ -404,7 +404,9 @@ fn gas_budget(gas_limit: u64, ticks: u64, tick: u64, closing: bool) -> u64 {
 /// asks for it, at the slot boundary (the payload's timestamp): the schedule closes a quarter
 /// interval before it, which leaves time to seal the last flashblock and compute the roots.
 /// `until_timestamp` is the time from now to that timestamp; when it is unknown or implausible
-/// (past, or further than two slots: sub-second slots, a stale timestamp) the whole slot is used.
+/// (past, or further than two slots: sub-second slots, a stale timestamp) the slot is used, and
+/// never more than the slot: a job the proposer cannot stop (its builder stalled) must not
+/// preconfirm past the boundary, where the proposer builds without it.
 pub(super) fn schedule_ticks(
     slot: Duration,
     interval: Duration,
@@ -412,7 +414,9 @@ pub(super) fn schedule_ticks(
 ) -> u64 {
     let span = until_timestamp
         .filter(|d| !d.is_zero() && *d <= slot * 2)
-        .map_or(slot, |d| d.saturating_sub(interval / 4));
+        .unwrap_or(slot)
+        .min(slot)
+        .saturating_sub(interval / 4);
     (span.as_nanos() / interval.as_nanos().max(1)).max(1) as u64
 }
 
@@ -438,11 +442,14 @@ mod tests {
         // the closing flashblock is sealed 1800 ms from now, well before the proposer asks.
         assert_eq!(schedule_ticks(slot, interval, Some(1960 * MS)), 9);
         assert_eq!(schedule_ticks(slot, interval, Some(2000 * MS)), 9);
-        assert_eq!(schedule_ticks(slot, interval, Some(2100 * MS)), 10);
-        // Unknown, past or implausible timestamps: the whole slot.
-        assert_eq!(schedule_ticks(slot, interval, None), 10);
-        assert_eq!(schedule_ticks(slot, interval, Some(Duration::ZERO)), 10);
-        assert_eq!(schedule_ticks(slot, interval, Some(5000 * MS)), 10);
+        // A timestamp further than the slot (seconds round up at 1 s slots): never past the
+        // slot, where the proposer asks (or, its builder stalled, builds without this job).
+        assert_eq!(schedule_ticks(slot, interval, Some(2100 * MS)), 9);
+        assert_eq!(schedule_ticks(1000 * MS, interval, Some(1970 * MS)), 4);
+        // Unknown, past or implausible timestamps: the slot.
+        assert_eq!(schedule_ticks(slot, interval, None), 9);
+        assert_eq!(schedule_ticks(slot, interval, Some(Duration::ZERO)), 9);
+        assert_eq!(schedule_ticks(slot, interval, Some(5000 * MS)), 9);
         // Never less than one.
         assert_eq!(schedule_ticks(slot, interval, Some(30 * MS)), 1);
     }
