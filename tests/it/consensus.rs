@@ -370,8 +370,11 @@ fn a_dead_builder_degrades_to_local_blocks_until_it_is_restarted() {
         .filter(|m| *m == "actor builder degraded")
         .collect();
     assert_eq!(named.len(), 1, "{problems}");
-    let (s, _) = request(p.payload_server.unwrap(), "GET", HEALTH_PATH, &[], "");
+    let (s, body) = request(p.payload_server.unwrap(), "GET", HEALTH_PATH, &[], "");
     assert_eq!(s, 503);
+    // The body agrees with the status: not ready while the builder is down.
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["is_ready"], false, "{body}");
 
     // Blocks keep coming, built locally, with the pool's transactions; pending is latest.
     let from = head(&p);

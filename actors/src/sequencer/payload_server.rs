@@ -251,10 +251,13 @@ fn json(status: StatusCode, body: &impl serde::Serialize) -> Response<Full<Bytes
 
 impl PayloadServer {
     fn health(&self) -> Response<Full<Bytes>> {
+        // Ready to serve payloads: a block committed and the builder running (a degraded builder
+        // is not ready, whatever else is up).
+        let builder = self.duties.builder.is_running();
         let body = HealthBody {
-            is_ready: self.chain.head().header.number > 0,
+            is_ready: self.chain.head().header.number > 0 && builder,
             is_syncing: false,
-            el_connected: self.duties.builder.is_running(),
+            el_connected: builder,
         };
         let ok = body.is_ready && !body.is_syncing && body.el_connected;
         let status = if ok {
