@@ -32,16 +32,17 @@ use crate::state_root::genesis_state_root;
 #[derive(Debug, thiserror::Error)]
 pub enum ChainSpecError {
     /// The genesis file could not be read.
-    #[error("cannot read genesis file {path}: {source}")]
+    #[error("cannot read genesis file {path}: {cause}")]
     Io {
         /// The file.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, not as a source: printed once).
+        cause: std::io::Error,
     },
-    /// The genesis file is not valid JSON for a geth-style genesis.
+    /// The genesis file is not valid JSON for a geth-style genesis: where (the field's path) and
+    /// why.
     #[error("invalid genesis JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(String),
     /// The genesis describes a chain this node cannot run.
     #[error("unsupported genesis: {0}")]
     Unsupported(String),
@@ -109,15 +110,32 @@ pub struct ChainSpec {
     genesis_hash: B256,
 }
 
+/// Parses a geth-style genesis: an object (an array or a number is not one, whatever serde would
+/// make of it), each field of the right type; an error names the field (`config.chainId`,
+/// `alloc.0x….balance`) and the position.
+pub fn parse_genesis(text: &str) -> Result<Genesis, ChainSpecError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ChainSpecError::Json(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ChainSpecError::Json(
+            "a genesis is a JSON object with config, alloc, gasLimit, …".into(),
+        ));
+    }
+    let mut reader = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+        let path = e.path().to_string();
+        ChainSpecError::Json(format!("field {path}: {}", e.into_inner()))
+    })
+}
+
 impl ChainSpec {
     /// Reads and validates a geth-style `genesis.json`.
     pub fn from_file(path: &Path) -> Result<Arc<Self>, ChainSpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ChainSpecError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| ChainSpecError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
-        let genesis: Genesis = serde_json::from_str(&text)?;
-        Ok(Arc::new(Self::from_genesis(genesis)?))
+        Ok(Arc::new(Self::from_genesis(parse_genesis(&text)?)?))
     }
 
     /// Builds the spec of a geth-style genesis. The chain must be merged at genesis
@@ -793,6 +811,22 @@ mod tests {
         assert!(osaka1(Some(0), no_blob).contains("minimumBlobBaseFeeWei must not be 0"));
         let missing = serde_json::json!({"time": 10, "minimumBaseFeeWei": 1});
         assert!(osaka1(Some(0), missing).contains("minimumBlobBaseFeeWei"));
+    }
+
+    #[test]
+    fn a_broken_genesis_names_the_field_and_says_it_once() {
+        let e = parse_genesis("[]").unwrap_err().to_string();
+        assert!(e.contains("a genesis is a JSON object"), "{e}");
+        let e = parse_genesis(r#"{"config":{"chainId":"x"},"alloc":{}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("field config.chainId"), "{e}");
+        let e = parse_genesis(r#"{"config":{"chainId":1},"alloc":{"0x01":{"balance":"zz"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("alloc"), "{e}");
+        // The reason once (it used to be printed again as the error's source).
+        assert!(std::error::Error::source(&parse_genesis("{").unwrap_err()).is_none());
     }
 
     #[test]

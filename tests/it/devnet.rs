@@ -642,6 +642,19 @@ fn impossible_settings_are_refused_with_a_reason() {
         e.contains("--block-time 100ms is shorter than --flashblocks.interval-ms 200"),
         "{e}"
     );
+    // A genesis that is no genesis, or has a field of the wrong type: the reason once, the field
+    // named.
+    let genesis = dir.path().join("genesis.json");
+    let path = genesis.to_str().unwrap();
+    std::fs::write(&genesis, "[]").unwrap();
+    let e = refused(&["devnet", "--genesis", path]);
+    assert!(e.contains("a genesis is a JSON object"), "{e}");
+    std::fs::write(&genesis, r#"{"config": {"chainId": "one"}, "alloc": {}}"#).unwrap();
+    let e = refused(&["devnet", "--genesis", path]);
+    assert!(e.contains("field config.chainId"), "{e}");
+    let missing = dir.path().join("missing.json");
+    let e = refused(&["devnet", "--genesis", missing.to_str().unwrap()]);
+    assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
 }
 
 /// `preconf-node devnet` serves BRIP-0007 phase 3 consistently: a plain send returns once the
