@@ -3,8 +3,9 @@
 # returns once the transaction is preconfirmed, as on the devnet): the time from the first send
 # to the last receipt, for 50 transactions, with early flashblocks (the devnet's default) and
 # with the strict 200 ms cadence (--flashblocks.early=false), alternating, one release build;
-# then the 1,000 tx/s --sync latency bench both ways. Needs `cargo build --release`, python3 and
-# eth-account (tests/tools/.python, installed by `cargo test --test tools`).
+# then the 1,000 tx/s --sync latency bench both ways; and the same 50 sends on anvil
+# --block-time 2 (npm's anvil 1.7.1 in tests/tools). Needs `cargo build --release`, python3 and
+# eth-account and anvil (tests/tools/.python and node_modules, installed by `cargo test --test tools`).
 # Usage: scripts/bench-sequential.sh [RUNS]
 set -euo pipefail
 runs=${1:-2}
@@ -23,7 +24,8 @@ def call(m, p):
               {"Content-Type": "application/json"})
     return json.loads(c.getresponse().read())
 nonce = int(call("eth_getTransactionCount", [acct.address, "pending"])["result"], 16)
-raws = ["0x" + acct.sign_transaction({"chainId": 80087, "nonce": nonce + i, "type": 2,
+chain = int(call("eth_chainId", [])["result"], 16)
+raws = ["0x" + acct.sign_transaction({"chainId": chain, "nonce": nonce + i, "type": 2,
         "to": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "value": 1, "gas": 21000,
         "maxFeePerGas": 20 * 10**9, "maxPriorityFeePerGas": 10**9}).raw_transaction.hex().removeprefix("0x")
         for i in range(50)]
@@ -46,7 +48,17 @@ run() {
   kill $pid
   wait $pid 2>/dev/null || true
 }
+anvil() {
+  "$(ls "$root"/tests/tools/node_modules/@foundry-rs/anvil-*/bin/anvil | head -1)" \
+    --block-time 2 --port $((port + 5)) --silent &
+  local pid=$!
+  sleep 2
+  PYTHONPATH="$root/tests/tools/.python" python3 "$work/seq.py" $((port + 5)) "anvil --block-time 2"
+  kill $pid
+  wait $pid 2>/dev/null || true
+}
 for _ in $(seq "$runs"); do
   run true
   run false
+  anvil
 done

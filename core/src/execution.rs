@@ -357,9 +357,7 @@ impl BlockBuilder {
             .then_some(MAX_RLP_BLOCK_SIZE);
         let fixed_len = (
             alloy_rlp::Encodable::length(&header) + 64,
-            withdrawals
-                .as_ref()
-                .map(|w| w.iter().map(alloy_rlp::Encodable::length).sum()),
+            withdrawals_len(withdrawals.as_deref()),
         );
         let txs_len = transactions.iter().map(|t| t.network_len()).sum();
         Ok(Self {
@@ -745,6 +743,11 @@ fn rlp_block_len(header_len: usize, txs_len: usize, withdrawals_len: Option<usiz
     list(header_len + list(txs_len) + list(0) + withdrawals_len.map_or(0, list))
 }
 
+/// The summed RLP lengths of a block's withdrawals (each as a list item), `None` before Shanghai.
+fn withdrawals_len(withdrawals: Option<&[Withdrawal]>) -> Option<usize> {
+    withdrawals.map(|w| w.iter().map(alloy_rlp::Encodable::length).sum())
+}
+
 /// Validates and executes a received block on its parent's state. The result's roots are checked
 /// against the header; any disagreement is an error naming the field.
 pub fn execute_block(
@@ -764,11 +767,7 @@ pub fn execute_block(
                 .iter()
                 .map(|t| t.network_len())
                 .sum(),
-            block
-                .body
-                .withdrawals
-                .as_ref()
-                .map(|w| w.iter().map(alloy_rlp::Encodable::length).sum()),
+            withdrawals_len(block.body.withdrawals.as_ref().map(|w| &w[..])),
         );
         if size > MAX_RLP_BLOCK_SIZE {
             return Err(BlockError::Body(format!(
@@ -1000,9 +999,7 @@ mod tests {
         let counted = rlp_block_len(
             alloy_rlp::Encodable::length(&block.header),
             body.transactions.iter().map(|t| t.network_len()).sum(),
-            body.withdrawals
-                .as_ref()
-                .map(|w| w.iter().map(alloy_rlp::Encodable::length).sum()),
+            withdrawals_len(body.withdrawals.as_ref().map(|w| &w[..])),
         );
         assert_eq!(counted, encoded);
         assert!(encoded <= MAX_RLP_BLOCK_SIZE && encoded + 120_000 > MAX_RLP_BLOCK_SIZE);

@@ -682,8 +682,11 @@ impl Actor for ConsensusActor {
                 behind: false,
             }
         };
+        // One link per node: a URL seen once (a validator's node that is also the sequencer's,
+        // in one process) is not linked again.
+        let mut seen = std::collections::HashSet::new();
         for t in args.validators.iter().map(|v| &v.engine) {
-            if !nodes.iter().any(|n| n.target.url == t.url) {
+            if seen.insert(t.url.clone()) {
                 nodes.push(link(t));
             }
         }
@@ -693,11 +696,7 @@ impl Actor for ConsensusActor {
             .map(|s| (&s.engine, true))
             .chain(args.followers.iter().map(|f| (f, false)));
         for (t, sequencer) in others {
-            let known = nodes.iter().any(|n| n.target.url == t.url)
-                || detached
-                    .iter()
-                    .any(|d| d.link.try_lock().is_ok_and(|l| l.target.url == t.url));
-            if !known {
+            if seen.insert(t.url.clone()) {
                 detached.push(Detached {
                     link: Arc::new(tokio::sync::Mutex::new(link(t))),
                     skipped: Default::default(),

@@ -233,9 +233,7 @@ impl EvidenceLog {
         if log.len() >= MAX_EVIDENCE {
             log.pop_front();
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now = preconf_core::flashblock::FlashblockMetadata::now_us() / 1000;
         log.push_back(Evidence {
             block_number: alloy_primitives::U64::from(number),
             kind: c.kind,

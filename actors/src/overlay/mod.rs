@@ -214,6 +214,11 @@ pub(crate) struct OverlayState {
 }
 
 impl OverlayState {
+    /// What was applied for block `number`, if that is the block being preconfirmed.
+    fn height_log(&mut self, number: u64) -> Option<&mut HeightLog> {
+        self.height.as_mut().filter(|h| h.number() == number)
+    }
+
     fn clear(&mut self) {
         self.seq = None;
         self.args.view.clear();
@@ -372,8 +377,7 @@ async fn accept(st: &mut OverlayState, fb: Arc<Flashblock>) -> Result<Outcome, R
         });
     }
     let digest = signing_digest(st.args.chain.spec.chain_id(), &fb);
-    let log = st.height.as_ref().filter(|h| h.number() == number);
-    if let Some(c) = log.and_then(|h| h.conflict(&fb, digest)) {
+    if let Some(c) = st.height_log(number).and_then(|h| h.conflict(&fb, digest)) {
         return Err(equivocate(st, number, c));
     }
     let head = st.args.chain.head();
@@ -413,7 +417,7 @@ async fn accept(st: &mut OverlayState, fb: Arc<Flashblock>) -> Result<Outcome, R
         Verdict::Refuse(e @ OutOfOrder::UnknownPayload { .. }) => {
             // The replaced payload's next flashblock, arriving after its rebuild: the rebuild
             // must carry what it preconfirms.
-            if let Some(h) = st.height.as_mut().filter(|h| h.number() == number) {
+            if let Some(h) = st.height_log(number) {
                 match h.check_late(&fb, digest) {
                     Ok(true) => return Ok(Outcome::Duplicate),
                     Ok(false) => {}
@@ -427,8 +431,7 @@ async fn accept(st: &mut OverlayState, fb: Arc<Flashblock>) -> Result<Outcome, R
         Verdict::Start => {
             // A rebuild (another payload for a block already preconfirmed here) must start with
             // everything preconfirmed for it.
-            let log = st.height.as_ref().filter(|h| h.number() == number);
-            if let Some(c) = log.and_then(|h| h.check_rebuild(&fb)) {
+            if let Some(c) = st.height_log(number).and_then(|h| h.check_rebuild(&fb)) {
                 return Err(equivocate(st, number, c));
             }
             if let Some(old) = st
@@ -457,7 +460,7 @@ async fn accept(st: &mut OverlayState, fb: Arc<Flashblock>) -> Result<Outcome, R
         Verdict::Next => {}
     }
     apply(st, fb.clone()).await.inspect_err(|_| st.clear())?;
-    if let Some(h) = st.height.as_mut().filter(|h| h.number() == number) {
+    if let Some(h) = st.height_log(number) {
         h.applied(fb, digest);
     }
     Ok(Outcome::Applied)

@@ -115,12 +115,12 @@ const MAX_PROMISES: usize = 1 << 18;
 
 /// Every transaction preconfirmed here, for `preconf_getPreconfirmationStatus`.
 #[derive(Debug, Default)]
-struct Promises {
+struct PromiseBook {
     by_hash: HashMap<B256, Promise>,
     by_height: BTreeMap<u64, Vec<B256>>,
 }
 
-impl Promises {
+impl PromiseBook {
     fn add(&mut self, hash: B256, promise: Promise) {
         let number = promise.block_number.to::<u64>();
         if self.by_hash.contains_key(&hash) {
@@ -148,7 +148,7 @@ pub struct PendingView {
     events: broadcast::Sender<PendingUpdate>,
     /// Proof of the sequencer's equivocations.
     pub(crate) evidence: super::EvidenceLog,
-    promises: Arc<Mutex<Promises>>,
+    promises: Arc<Mutex<PromiseBook>>,
 }
 
 impl Default for PendingView {
@@ -203,9 +203,7 @@ impl PendingView {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .add(block.hash, block.number());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now = preconf_core::flashblock::FlashblockMetadata::now_us() / 1000;
         let mut promises = self.promises.lock().unwrap_or_else(|e| e.into_inner());
         for (i, tx) in block
             .body
@@ -241,7 +239,7 @@ mod tests {
 
     #[test]
     fn the_first_promise_is_kept_and_the_oldest_heights_go_first() {
-        let mut promises = Promises::default();
+        let mut promises = PromiseBook::default();
         let promise = |n: u64, i: u64| Promise {
             block_number: alloy_primitives::U64::from(n),
             transaction_index: alloy_primitives::U64::from(i),

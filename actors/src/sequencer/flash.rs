@@ -127,13 +127,9 @@ impl Slice {
         self.included.sidecars.extend(next.included.sidecars);
         self.txs.extend(next.txs);
         self.invalid.extend(next.invalid);
-        Slice {
-            included: self.included,
-            txs: self.txs,
-            invalid: self.invalid,
-            gas_used: next.gas_used,
-            gas_left: next.gas_left,
-        }
+        self.gas_used = next.gas_used;
+        self.gas_left = next.gas_left;
+        self
     }
 }
 
@@ -403,19 +399,18 @@ fn gas_budget(gas_limit: u64, ticks: u64, tick: u64, closing: bool) -> u64 {
 /// How many intervals a flashblock schedule runs. The block should be complete when its proposer
 /// asks for it, at the slot boundary (the payload's timestamp): the schedule closes a quarter
 /// interval before it, which leaves time to seal the last flashblock and compute the roots.
-/// `until_timestamp` is the time from now to that timestamp; when it is unknown or implausible
-/// (past, or further than two slots: sub-second slots, a stale timestamp) the slot is used, and
-/// never more than the slot: a job the proposer cannot stop (its builder stalled) must not
-/// preconfirm past the boundary, where the proposer builds without it.
+/// `until_timestamp` is the time from now to that timestamp; when it is unknown or past the slot
+/// is used, and never more than the slot (sub-second slots, timestamps rounded up to a second):
+/// a job the proposer cannot stop (its builder stalled) must not preconfirm past the boundary,
+/// where the proposer builds without it.
 pub(super) fn schedule_ticks(
     slot: Duration,
     interval: Duration,
     until_timestamp: Option<Duration>,
 ) -> u64 {
     let span = until_timestamp
-        .filter(|d| !d.is_zero() && *d <= slot * 2)
-        .unwrap_or(slot)
-        .min(slot)
+        .filter(|d| !d.is_zero())
+        .map_or(slot, |d| d.min(slot))
         .saturating_sub(interval / 4);
     (span.as_nanos() / interval.as_nanos().max(1)).max(1) as u64
 }
